@@ -1,0 +1,1 @@
+"""Command-line interfaces: thin Typer apps over library calls."""

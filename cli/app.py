@@ -1,0 +1,79 @@
+"""What every gaptools command line shares: the root group that turns errors into one line.
+
+Known errors (:class:`~gaptools.errors.GapToolsError`) print one red line with a hint and
+exit with code 2; Ctrl-C exits with 130; anything else is a bug and prints one line
+pointing at ``--debug``, which shows the full traceback instead.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+import typer
+from rich.console import Console
+from rich.markup import escape
+from typer.core import TyperGroup
+
+from gaptools.errors import GapToolsError
+
+console = Console()
+err_console = Console(stderr=True)
+
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+class ErrorHandlingGroup(TyperGroup):
+    """Root command group: the one place where exceptions become exit codes."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except GapToolsError as exc:
+            if _debug(ctx):
+                raise
+            hint = f" [dim]({escape(exc.hint)})[/dim]" if exc.hint else ""
+            err_console.print(f"[bold red]Error:[/bold red] [red]{escape(exc.message)}[/red]{hint}", soft_wrap=True)
+            sys.exit(EXIT_USER_ERROR)
+        except KeyboardInterrupt:
+            err_console.print("[red]Interrupted.[/red] Nothing final was written.")
+            sys.exit(EXIT_INTERRUPTED)
+        except Exception as exc:
+            if _debug(ctx):
+                raise
+            err_console.print(
+                f"[bold red]Unexpected error:[/bold red] [red]{escape(type(exc).__name__)}: {escape(str(exc))}[/red] "
+                "[dim](rerun with --debug for the traceback)[/dim]",
+                soft_wrap=True,
+            )
+            sys.exit(1)
+
+
+def _debug(ctx: click.Context) -> bool:
+    root = ctx.find_root()
+    return bool((root.obj or {}).get("debug")) or os.environ.get("GAPTOOLS_DEBUG") == "1"
+
+
+def make_root_app(help_text: str) -> typer.Typer:
+    """A root Typer app with the shared error handling and a ``--debug`` flag."""
+    app = typer.Typer(
+        cls=ErrorHandlingGroup,
+        help=help_text,
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+
+    @app.callback()
+    def _root(
+        ctx: typer.Context,
+        debug: bool = typer.Option(False, "--debug", help="Show full tracebacks instead of one-line errors."),
+    ) -> None:
+        ctx.obj = {"debug": debug}
+
+    return app

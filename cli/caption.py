@@ -1,0 +1,16 @@
+"""The `caption` command: ClipCap / Unsupervised-ClipCap training, evaluation and scoring."""
+
+from __future__ import annotations
+
+from cli.app import make_root_app
+
+app = make_root_app("Train and evaluate CLIP-prefix captioners (ClipCap, Unsupervised-ClipCap).")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,18 @@
+"""The `gaptools` command: wires the command groups together, nothing else."""
+
+from __future__ import annotations
+
+from cli.app import make_root_app
+from cli.measure import measure_command
+
+app = make_root_app("Measure and correct the modality gap of CLIP-like models.")
+app.command("measure")(measure_command)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

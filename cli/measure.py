@@ -1,0 +1,86 @@
+"""`gaptools measure`: every gap metric of one or more embedding sets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.table import Table
+
+from cli.app import console
+from gaptools import demo
+from gaptools.atomic import write_json
+from gaptools.errors import InputError
+from gaptools.io import load_pair, load_set
+from gaptools.measure import METRIC_KEYS, RESULT_KIND, RESULT_VERSION, measure
+
+
+def measure_command(
+    paths: Optional[List[Path]] = typer.Argument(
+        None, help="Embedding sets (.npz) or (2, N, D) .npy stacks. None: the shipped demo set."
+    ),
+    image: Optional[Path] = typer.Option(None, "--image", help="Image embeddings .npy (row i pairs with --text row i)."),
+    text: Optional[Path] = typer.Option(None, "--text", help="Text embeddings .npy."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the results as JSON here."),
+    no_normalize: bool = typer.Option(False, "--no-normalize", help="Measure raw vectors (cosines still use unit vectors)."),
+    bootstrap: int = typer.Option(1000, min=0, help="Bootstrap resamples (over images) for the 95% CIs; 0 = none."),
+    seed: int = typer.Option(0, help="Seed of the bootstrap and subsamples."),
+    max_points: int = typer.Option(2000, min=10, help="Subsample size for separability, MMD, W2, uniformity."),
+    max_gallery: int = typer.Option(5000, min=10, help="Images in the retrieval gallery."),
+) -> None:
+    """Measure the modality gap: centroid gap, cosines, separability, OT, recall, ... with 95% CIs."""
+    sets = _load_inputs(paths or [], image, text)
+    results = [
+        measure(s, normalize=not no_normalize, bootstrap=bootstrap, seed=seed,
+                max_points=max_points, max_gallery=max_gallery)
+        for s in sets
+    ]
+    console.print(render_table(results))
+    console.print(
+        ("Embeddings were L2-normalised before measuring. " if not no_normalize else "Raw (unnormalised) embeddings. ")
+        + (f"95% CIs: cluster bootstrap over images, {bootstrap} resamples, seed {seed}." if bootstrap else "")
+    )
+    if json_out is not None:
+        write_json(json_out, {"kind": RESULT_KIND, "version": RESULT_VERSION, "sets": results})
+        console.print(f"Wrote {json_out}")
+
+
+def _load_inputs(paths: list[Path], image: Path | None, text: Path | None):
+    if (image is None) != (text is None):
+        raise InputError("--image and --text go together (two aligned .npy files)")
+    sets = [load_set(p) for p in paths]
+    if image is not None:
+        sets.append(load_pair(image, text))
+    if not sets:
+        path = demo.default_set()
+        console.print(f"[dim]No input given: measuring the shipped demo set {path} ({demo.describe()}).[/dim]")
+        sets = [load_set(path)]
+    return sets
+
+
+def format_metric(entry: dict) -> str:
+    """One table cell: value with its CI, or why it is unavailable."""
+    value = entry["value"]
+    if value is None:
+        return "[dim]—[/dim]"
+    if isinstance(value, list):  # top_gap_dims: [[dim, share], ...]
+        return ", ".join(f"{d}: {share:.0%}" for d, share in value[:3])
+    text = f"{value:.4g}"
+    if entry.get("ci95"):
+        lo, hi = entry["ci95"]
+        text += f" [dim][{lo:.4g}, {hi:.4g}][/dim]"
+    if entry.get("n"):
+        text += f" [dim](n={entry['n']})[/dim]"
+    return text
+
+
+def render_table(results: list[dict]) -> Table:
+    """A metric-by-set table of measure results."""
+    table = Table(title="Modality gap", show_lines=False)
+    table.add_column("metric", style="bold")
+    for r in results:
+        table.add_column(f"{r['source']}\n{r['n_image']} img, {r['n_text']} txt, D={r['dim']}", overflow="fold")
+    for key in METRIC_KEYS:
+        table.add_row(key, *[format_metric(r["metrics"][key]) for r in results])
+    return table

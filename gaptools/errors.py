@@ -1,0 +1,36 @@
+"""Errors a user can fix.
+
+Every error the command line turns into one red line derives from :class:`GapToolsError`.
+Library code raises them with a message that names the file and the problem, and an
+optional hint that says what to do about it.
+"""
+
+from __future__ import annotations
+
+
+class GapToolsError(Exception):
+    """An error caused by the user's input or environment, not by a bug.
+
+    Parameters
+    ----------
+    message : str
+        What is wrong, naming the file or argument concerned.
+    hint : str, optional
+        What the user can do about it.
+    """
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message if self.hint is None else f"{self.message} ({self.hint})"
+
+
+class InputError(GapToolsError, ValueError):
+    """An input file or array is missing, malformed or inconsistent."""
+
+
+class NotFittedError(GapToolsError, RuntimeError):
+    """An estimator was used before ``fit``."""

@@ -1,0 +1,256 @@
+"""The embedding-set file every command shares, and the other layouts readers accept.
+
+An embedding set is an ``.npz`` written with ``allow_pickle=False`` (see DESIGN.md):
+
+=============  ==========================  ===========================================
+array          shape / dtype               meaning
+=============  ==========================  ===========================================
+``image``      (N_img, D) float32/float16  image embeddings; may have 0 rows
+``text``       (N_txt, D) float32/float16  caption embeddings; may have 0 rows
+``text_image`` (N_txt,) int64              row of ``image`` caption i belongs to
+``image_id``   (N_img,) str, optional      image identifiers
+``caption``    (N_txt,) str, optional      caption strings
+``meta``       0-d str                     JSON: encoder, model, dataset, split, ...
+=============  ==========================  ===========================================
+
+Readers also take a pair of ``.npy`` files (row i of each is a pair) and one ``.npy`` of
+shape (2, N, D) (images first, texts second). Loading never unpickles.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from gaptools import __version__
+from gaptools.atomic import atomic_write
+from gaptools.errors import InputError
+from gaptools.validation import (
+    check_embeddings,
+    check_same_dim,
+    check_strings,
+    check_text_image,
+)
+
+
+@dataclasses.dataclass
+class EmbeddingSet:
+    """Image and caption embeddings with the caption-to-image grouping.
+
+    Attributes
+    ----------
+    image : ndarray, shape (N_img, D), float32
+    text : ndarray, shape (N_txt, D), float32
+    text_image : ndarray, shape (N_txt,), int64
+        Row of ``image`` that caption i describes. Text-only sets keep the grouping
+        (captions with the same value describe the same image) with ``image`` empty.
+    image_id : ndarray, shape (N_img,) of str, or None
+    caption : ndarray, shape (N_txt,) of str, or None
+    meta : dict
+        Provenance: encoder, model, pretrained, dataset, split, normalized, created_by.
+    source : str
+        Where the set was read from (for messages); not saved.
+    """
+
+    image: np.ndarray
+    text: np.ndarray
+    text_image: np.ndarray
+    image_id: np.ndarray | None = None
+    caption: np.ndarray | None = None
+    meta: dict = dataclasses.field(default_factory=dict)
+    source: str = "<memory>"
+
+    def __post_init__(self) -> None:
+        src = self.source
+        self.image = check_embeddings(self.image, name="image", source=src, allow_empty=True)
+        self.text = check_embeddings(self.text, name="text", source=src, allow_empty=True)
+        if self.image.shape[0] == 0 and self.text.shape[0] == 0:
+            raise InputError(f"{src}: both 'image' and 'text' are empty")
+        if self.image.shape[0] and self.text.shape[0]:
+            check_same_dim(self.image, self.text, names=("image", "text"), source=src)
+        self.text_image = check_text_image(
+            self.text_image, n_text=self.text.shape[0], n_image=self.image.shape[0], source=src
+        )
+        if self.image_id is not None:
+            self.image_id = check_strings(self.image_id, name="image_id", length=self.n_image, source=src)
+        if self.caption is not None:
+            self.caption = check_strings(self.caption, name="caption", length=self.n_text, source=src)
+
+    @property
+    def dim(self) -> int:
+        """Embedding dimension D."""
+        return (self.image if self.n_image else self.text).shape[1]
+
+    @property
+    def n_image(self) -> int:
+        return self.image.shape[0]
+
+    @property
+    def n_text(self) -> int:
+        return self.text.shape[0]
+
+    @property
+    def has_pairs(self) -> bool:
+        """True when both modalities are present, so pairs (caption, its image) exist."""
+        return self.n_image > 0 and self.n_text > 0
+
+    def paired_image(self) -> np.ndarray:
+        """Image embedding of each caption's image, shape (N_txt, D)."""
+        return self.image[self.text_image]
+
+    def replace(self, **changes) -> "EmbeddingSet":
+        """A copy with some fields replaced (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+
+def from_pairs(image: np.ndarray, text: np.ndarray, *, source: str = "<memory>", meta: dict | None = None) -> EmbeddingSet:
+    """Build a set where row i of ``image`` and row i of ``text`` are a pair.
+
+    Parameters
+    ----------
+    image, text : ndarray, shape (N, D)
+    """
+    image, text = np.asarray(image), np.asarray(text)
+    if image.ndim == 2 and text.ndim == 2 and image.shape[0] != text.shape[0]:
+        raise InputError(
+            f"{source}: paired arrays need the same number of rows, got image {image.shape} and text {text.shape}"
+        )
+    n = image.shape[0] if image.ndim else 0
+    return EmbeddingSet(image=image, text=text, text_image=np.arange(n), meta=dict(meta or {}), source=source)
+
+
+def _load_array_file(path: Path) -> np.ndarray:
+    try:
+        return np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        if "allow_pickle" in str(exc) or "pickle" in str(exc).lower():
+            raise InputError(f"{path}: holds pickled objects, which gaptools never loads") from None
+        raise InputError(f"{path}: not a readable .npy file ({exc})") from None
+    except (OSError, EOFError) as exc:
+        raise InputError(f"{path}: not a readable .npy file ({exc})") from None
+
+
+def _require_file(path: str | os.PathLike, suffixes: tuple[str, ...]) -> Path:
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder, expected a file ({' or '.join(suffixes)})")
+    if path.suffix.lower() not in suffixes:
+        raise InputError(
+            f"{path}: unsupported extension '{path.suffix}'", hint=f"expected {' or '.join(suffixes)}"
+        )
+    return path
+
+
+def load_npz(path: str | os.PathLike) -> EmbeddingSet:
+    """Read an embedding-set ``.npz`` (never unpickling)."""
+    path = _require_file(path, (".npz",))
+    src = str(path)
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {key: npz[key] for key in npz.files}
+    except ValueError as exc:
+        if "pickle" in str(exc).lower():
+            raise InputError(f"{src}: holds pickled objects, which gaptools never loads") from None
+        raise InputError(f"{src}: corrupt or truncated .npz ({exc})") from None
+    except (zipfile.BadZipFile, OSError, EOFError, KeyError) as exc:
+        raise InputError(f"{src}: corrupt or truncated .npz ({exc})") from None
+    missing = [k for k in ("image", "text") if k not in arrays]
+    if missing:
+        raise InputError(
+            f"{src}: missing array(s) {missing}; an embedding set holds 'image', 'text' and 'text_image'",
+            hint=f"found {sorted(arrays)}",
+        )
+    image, text = arrays["image"], arrays["text"]
+    if "text_image" in arrays:
+        text_image = arrays["text_image"]
+    elif image.ndim == 2 and text.ndim == 2 and image.shape[0] == text.shape[0]:
+        text_image = np.arange(text.shape[0])  # row i of each is a pair
+    else:
+        raise InputError(f"{src}: missing 'text_image' (which image each caption belongs to)")
+    meta = {}
+    if "meta" in arrays:
+        try:
+            meta = json.loads(str(arrays["meta"]))
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{src}: 'meta' is not valid JSON ({exc})") from None
+        if not isinstance(meta, dict):
+            raise InputError(f"{src}: 'meta' must be a JSON object")
+    return EmbeddingSet(
+        image=image,
+        text=text,
+        text_image=text_image,
+        image_id=arrays.get("image_id"),
+        caption=arrays.get("caption"),
+        meta=meta,
+        source=src,
+    )
+
+
+def load_stack(path: str | os.PathLike) -> EmbeddingSet:
+    """Read one ``.npy`` of shape (2, N, D): ``[0]`` images, ``[1]`` texts, row i a pair."""
+    path = _require_file(path, (".npy",))
+    stack = _load_array_file(path)
+    if stack.ndim != 3 or stack.shape[0] != 2:
+        raise InputError(
+            f"{path}: expected a (2, N, D) stack (images first, texts second), got shape {stack.shape}"
+        )
+    return from_pairs(stack[0], stack[1], source=str(path), meta={"source_layout": "stack"})
+
+
+def load_pair(image_path: str | os.PathLike, text_path: str | os.PathLike) -> EmbeddingSet:
+    """Read two aligned ``.npy`` files: row i of each is a pair."""
+    image = _load_array_file(_require_file(image_path, (".npy",)))
+    text = _load_array_file(_require_file(text_path, (".npy",)))
+    return from_pairs(image, text, source=f"{image_path} + {text_path}", meta={"source_layout": "pair"})
+
+
+def load_set(path: str | os.PathLike) -> EmbeddingSet:
+    """Read an embedding set from ``.npz`` or a (2, N, D) ``.npy`` stack, by extension."""
+    suffix = Path(path).suffix.lower()
+    if suffix == ".npy":
+        return load_stack(path)
+    return load_npz(_require_file(path, (".npz", ".npy")))
+
+
+def save_set(eset: EmbeddingSet, path: str | os.PathLike, *, float16: bool = False) -> Path:
+    """Write an embedding set atomically as ``.npz`` (no pickles).
+
+    Parameters
+    ----------
+    eset : EmbeddingSet
+    path : path-like
+        Must end in ``.npz``.
+    float16 : bool
+        Store embeddings as float16 (half the size; ~3 significant digits).
+
+    Returns
+    -------
+    Path
+        The written file.
+    """
+    path = Path(path)
+    if path.suffix.lower() != ".npz":
+        raise InputError(f"{path}: an embedding set is written as .npz")
+    dtype = np.float16 if float16 else np.float32
+    meta = dict(eset.meta)
+    meta.setdefault("created_by", f"gaptools {__version__}")
+    arrays = {
+        "image": eset.image.astype(dtype),
+        "text": eset.text.astype(dtype),
+        "text_image": eset.text_image.astype(np.int64),
+        "meta": np.array(json.dumps(meta, sort_keys=True)),
+    }
+    if eset.image_id is not None:
+        arrays["image_id"] = eset.image_id.astype(str)
+    if eset.caption is not None:
+        arrays["caption"] = eset.caption.astype(str)
+    with atomic_write(path, "wb") as fh:
+        np.savez(fh, allow_pickle=False, **arrays)
+    return path

@@ -1,0 +1,214 @@
+"""Run every gap metric on an embedding set, with cluster-bootstrap confidence intervals.
+
+The bootstrap resamples *images* with replacement, each bringing all its captions
+(captions of one image are not independent). Summable metrics (see
+:mod:`gaptools.metrics`) get a 95% percentile interval from ``bootstrap`` resamples,
+computed from per-image sums with one weighted matrix product per chunk of resamples,
+so it costs a few passes over the data rather than ``bootstrap`` full recomputations.
+Sample metrics run once on seeded subsamples (their size is reported as ``n``) and
+carry ``ci95: null``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gaptools import metrics as M
+from gaptools.io import EmbeddingSet
+
+RESULT_KIND = "gaptools.measure"
+RESULT_VERSION = 1
+
+#: Every metric key `measure` reports, in display order.
+METRIC_KEYS = (
+    "centroid_gap",
+    "matched_cosine",
+    "random_cosine",
+    "relative_gap",
+    "linear_separability",
+    "image_cone",
+    "text_cone",
+    "mmd_rbf",
+    "wasserstein2",
+    "frechet",
+    *[f"recall@{k}_{d}" for d in ("i2t", "t2i") for k in M.RECALL_KS],
+    "alignment",
+    "uniformity_image",
+    "uniformity_text",
+    "effective_rank_image",
+    "effective_rank_text",
+    "top_gap_dims",
+)
+
+_NEEDS_PAIRS = "needs both image and text embeddings"
+
+
+def measure(
+    eset: EmbeddingSet,
+    *,
+    normalize: bool = True,
+    bootstrap: int = 1000,
+    seed: int = 0,
+    max_points: int = 2000,
+    max_gallery: int = 5000,
+) -> dict:
+    """Every gap metric of one set.
+
+    Parameters
+    ----------
+    eset : EmbeddingSet
+    normalize : bool
+        L2-normalise embeddings first (cosine metrics always use unit vectors).
+    bootstrap : int
+        Resamples for the 95% intervals; 0 turns intervals off.
+    seed : int
+        Seeds the bootstrap and every subsample.
+    max_points : int
+        Images (each with one of its captions) used by the super-linear metrics:
+        separability, MMD, Wasserstein-2, uniformity.
+    max_gallery : int
+        Images (with all their captions) in the retrieval gallery; recall depends on
+        gallery size, so it is reported.
+
+    Returns
+    -------
+    dict
+        ``{"source", "meta", "n_image", "n_text", "dim", "normalized", "bootstrap",
+        "seed", "metrics": {key: {"value", "ci95", ...}}}`` with keys :data:`METRIC_KEYS`;
+        a metric a one-modality set cannot have is ``{"value": None, "ci95": None,
+        "unavailable": reason}``.
+    """
+    rng = np.random.default_rng(seed)
+    has_img, has_txt = eset.n_image > 0, eset.n_text > 0
+    n_groups = eset.n_image if has_img else int(eset.text_image.max()) + 1
+    image = M.l2_normalize(eset.image) if (normalize and has_img) else eset.image
+    text = M.l2_normalize(eset.text) if (normalize and has_txt) else eset.text
+    unit_img = None if normalize or not has_img else M.l2_normalize(image)
+    unit_txt = None if normalize or not has_txt else M.l2_normalize(text)
+
+    stats = M.group_sums(
+        image if has_img else None,
+        text if has_txt else None,
+        eset.text_image,
+        n_groups=n_groups,
+        unit_image=unit_img,
+        unit_text=unit_txt,
+    )
+    formulas = {"image_cone": M.image_cone_from_sums} if has_img else {}
+    if has_txt:
+        formulas["text_cone"] = M.text_cone_from_sums
+    gallery = None
+    if eset.has_pairs:
+        formulas = dict(M.SUMMABLE_FORMULAS)
+        gallery = _add_recall_stats(stats, image if normalize else unit_img, text if normalize else unit_txt,
+                                    eset.text_image, max_gallery, rng)
+        for k in M.RECALL_KS:
+            for d in ("i2t", "t2i"):
+                formulas[f"recall@{k}_{d}"] = lambda s, d=d, k=k: M.recall_from_sums(s, d, k)
+
+    with np.errstate(invalid="ignore", divide="ignore"):
+        point = {name: float(f(M.total(stats))) for name, f in formulas.items()}
+        intervals = _bootstrap_intervals(stats, formulas, bootstrap, rng)
+
+    out: dict[str, dict] = {}
+    for name, value in point.items():
+        out[name] = {"value": value, "ci95": intervals.get(name)}
+        if name.startswith("recall@"):
+            out[name]["gallery_images"] = gallery
+    out.update(_sample_metrics(eset, image, text, max_points, seed))
+    for key in METRIC_KEYS:
+        out.setdefault(key, {"value": None, "ci95": None, "unavailable": _NEEDS_PAIRS})
+    return {
+        "source": eset.source,
+        "meta": eset.meta,
+        "n_image": eset.n_image,
+        "n_text": eset.n_text,
+        "dim": eset.dim,
+        "normalized": normalize,
+        "bootstrap": bootstrap,
+        "seed": seed,
+        "metrics": {key: out[key] for key in METRIC_KEYS},
+    }
+
+
+def _add_recall_stats(stats, image, text, text_image, max_gallery, rng) -> int:
+    """Add per-group retrieval hits on a seeded gallery of at most ``max_gallery`` images."""
+    g = image.shape[0]
+    chosen = np.sort(rng.choice(g, size=max_gallery, replace=False)) if g > max_gallery else np.arange(g)
+    in_gallery = np.zeros(g, dtype=bool)
+    in_gallery[chosen] = True
+    caps = np.flatnonzero(in_gallery[text_image])
+    remap = np.full(g, -1)
+    remap[chosen] = np.arange(len(chosen))
+    i2t, t2i = M.recall_hits(image[chosen], text[caps], remap[text_image[caps]])
+    stats["gallery_img"] = in_gallery.astype(np.float64)
+    stats["gallery_txt"] = np.bincount(text_image[caps], minlength=g).astype(np.float64)
+    for k in M.RECALL_KS:
+        hits = np.zeros(g)
+        hits[chosen] = i2t[k]
+        stats[f"hits{k}_i2t"] = hits
+        stats[f"hits{k}_t2i"] = np.bincount(text_image[caps], weights=t2i[k], minlength=g)
+    return int(len(chosen))
+
+
+def _bootstrap_intervals(stats, formulas, n_boot, rng, chunk: int = 64) -> dict[str, list[float]]:
+    """95% percentile intervals of each formula over image-level bootstrap resamples."""
+    if n_boot <= 0 or not formulas:
+        return {}
+    g = len(next(v for v in stats.values() if v is not None))
+    draws = {name: [] for name in formulas}
+    for start in range(0, n_boot, chunk):
+        b = min(chunk, n_boot - start)
+        idx = rng.integers(0, g, size=(b, g))
+        weights = np.stack([np.bincount(row, minlength=g) for row in idx]).astype(np.float32)  # (b, G)
+        sums = {k: None if v is None else weights @ v.astype(np.float32) for k, v in stats.items()}
+        sq = weights * weights
+        for key in ("matched_cos", "n_txt", "n_img", "self_txt", "n_txt_sq"):
+            if key in stats:
+                sums[f"{key}_w2"] = sq @ stats[key].astype(np.float32)
+        sums = {k: None if v is None else v.astype(np.float64) for k, v in sums.items()}
+        for name, f in formulas.items():
+            draws[name].append(f(sums))
+    out = {}
+    for name, parts in draws.items():
+        values = np.concatenate(parts)
+        values = values[np.isfinite(values)]
+        if values.size:
+            lo, hi = np.percentile(values, [2.5, 97.5])
+            out[name] = [float(lo), float(hi)]
+    return out
+
+
+def _sample_metrics(eset: EmbeddingSet, image, text, max_points: int, seed: int) -> dict:
+    """Metrics computed once on the data or on seeded subsamples."""
+    rng = np.random.default_rng(seed + 1)
+    out: dict[str, dict] = {}
+
+    def sub(x):
+        return x[np.sort(rng.choice(len(x), size=max_points, replace=False))] if len(x) > max_points else x
+
+    fits = {}
+    for side, x in (("image", image), ("text", text)):
+        if len(x) == 0:
+            continue
+        fits[side] = M.gaussian_fit(x)
+        out[f"effective_rank_{side}"] = {"value": M.effective_rank_from_cov(fits[side][1]), "ci95": None}
+        xs = sub(x)
+        out[f"uniformity_{side}"] = {"value": M.uniformity(xs), "ci95": None, "n": len(xs)}
+    if not eset.has_pairs:
+        return out
+
+    # One caption per image on a subsample of images: balanced modalities, true pairs kept.
+    g = len(image)
+    chosen = np.sort(rng.choice(g, size=min(max_points, g), replace=False))
+    order = rng.permutation(len(text))
+    one_caption = np.full(g, -1)
+    one_caption[eset.text_image[order]] = order
+    xi, xt = image[chosen], text[one_caption[chosen]]
+    n = len(chosen)
+    out["linear_separability"] = {"value": M.linear_separability(xi, xt, seed=seed), "ci95": None, "n": n}
+    out["mmd_rbf"] = {"value": M.mmd_rbf(xi, xt), "ci95": None, "n": n}
+    out["wasserstein2"] = {"value": M.wasserstein2(xi, xt), "ci95": None, "n": n}
+    out["frechet"] = {"value": M.frechet_from_fits(*fits["image"], *fits["text"]), "ci95": None}
+    out["top_gap_dims"] = {"value": M.top_gap_dims(image, text), "ci95": None}
+    return out

@@ -1,0 +1,445 @@
+"""Gap metrics between image and text embeddings.
+
+Two kinds of metric live here.
+
+*Summable metrics* are functions of per-image sums (how many images and captions, the
+sums of their vectors, the cosines of true pairs, retrieval hits). They are written once,
+as formulas over a dict of summed statistics whose arrays may carry leading batch axes,
+so the same code gives the point estimate (sums over all images) and the cluster
+bootstrap (weighted sums, one row per resample): see :mod:`gaptools.measure`.
+
+*Sample metrics* (separability, MMD, Wasserstein, Fréchet, uniformity, effective rank)
+work on the point sets directly, on seeded subsamples where they are super-linear.
+
+Conventions: ``image`` is (N_img, D), ``text`` is (N_txt, D), ``text_image`` (N_txt,)
+maps each caption to its image row; a *pair* is (caption, its image). Cosine-based
+metrics always use unit vectors; distance-based ones use the vectors as given.
+
+References
+----------
+Liang et al. 2022, "Mind the Gap: Understanding the Modality Gap in Multi-modal
+Contrastive Representation Learning" (centroid gap, cone effect).
+Wang & Isola 2020, "Understanding Contrastive Representation Learning through Alignment
+and Uniformity on the Hypersphere".
+Schrodi et al. 2025, "Two Effects, One Trigger" (relative modality gap).
+Roy & Vetterli 2007, "The effective rank".
+Gretton et al. 2012, "A Kernel Two-Sample Test" (MMD).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+RECALL_KS = (1, 5, 10)
+
+
+def l2_normalize(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit L2 norm, shape preserved (float32)."""
+    x = np.asarray(x, dtype=np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+# --------------------------------------------------------------------------- summable stats
+
+
+def group_sums(
+    image: np.ndarray | None,
+    text: np.ndarray | None,
+    text_image: np.ndarray,
+    *,
+    n_groups: int,
+    unit_image: np.ndarray | None = None,
+    unit_text: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
+    """Per-image sufficient statistics of a set.
+
+    Parameters
+    ----------
+    image : ndarray, shape (G, D), or None
+        One row per image (the group); None for a text-only set.
+    text : ndarray, shape (N_txt, D), or None
+        None for an image-only set.
+    text_image : ndarray, shape (N_txt,)
+        Group of each caption.
+    n_groups : int
+        G, the number of groups.
+    unit_image, unit_text : ndarray, optional
+        Unit-norm versions; default: ``image``/``text`` are already unit norm.
+
+    Returns
+    -------
+    dict of str to ndarray
+        Each array has the group axis first: ``n_img`` (G,), ``n_txt`` (G,),
+        ``sum_img``/``sum_txt`` (G, D) of the given vectors, ``usum_img``/``usum_txt``
+        (G, D) of unit vectors (None when the given vectors are unit norm),
+        ``matched_cos`` (G,) summed cosines of true pairs, ``self_txt`` (G,) the
+        squared norm of the unit caption sum (Σ of cosines among an image's own
+        captions, themselves included), ``n_txt_sq`` (G,). Vectors stay float32.
+        Keys of a missing modality are left out. Summing over the group axis (or
+        weighting it) gives the statistics of the set (or of a bootstrap resample).
+    """
+    s: dict[str, np.ndarray | None] = {}
+    if image is not None:
+        s["n_img"] = np.ones(n_groups)
+        s["sum_img"] = image
+        s["usum_img"] = None if unit_image is None else unit_image
+    if text is not None:
+        s["n_txt"] = np.bincount(text_image, minlength=n_groups).astype(np.float64)
+        s["sum_txt"] = _group_rows(text, text_image, n_groups)
+        s["usum_txt"] = None if unit_text is None else _group_rows(unit_text, text_image, n_groups)
+        usum = s["sum_txt"] if unit_text is None else s["usum_txt"]
+        s["self_txt"] = np.einsum("gd,gd->g", usum, usum, dtype=np.float64)  # Σ cos within an image's captions
+        s["n_txt_sq"] = s["n_txt"] ** 2
+    if image is not None and text is not None:
+        ui = image if unit_image is None else unit_image
+        ut = text if unit_text is None else unit_text
+        cos = np.einsum("nd,nd->n", ui[text_image], ut, dtype=np.float64)
+        s["matched_cos"] = np.bincount(text_image, weights=cos, minlength=n_groups)
+    return s
+
+
+def _group_rows(x: np.ndarray, groups: np.ndarray, n_groups: int) -> np.ndarray:
+    """Sum rows of ``x`` (N, D) by group, shape (n_groups, D), float32."""
+    if len(groups) == n_groups and np.array_equal(groups, np.arange(n_groups)):
+        return x
+    from scipy.sparse import csr_matrix
+
+    ones = np.ones(len(groups), dtype=np.float32)
+    member = csr_matrix((ones, (groups, np.arange(len(groups)))), shape=(n_groups, len(groups)))
+    return np.asarray(member @ x, dtype=np.float32)
+
+
+def _unit_sum(s: dict, side: str) -> np.ndarray:
+    u = s.get(f"usum_{side}")
+    return s[f"sum_{side}"] if u is None else u
+
+
+def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.sum(a * b, axis=-1)
+
+
+def centroid_gap_from_sums(s: dict) -> np.ndarray:
+    """‖mean(image) − mean(text)‖ (Liang et al. 2022)."""
+    diff = s["sum_img"] / s["n_img"][..., None] - s["sum_txt"] / s["n_txt"][..., None]
+    return np.sqrt(_dot(diff, diff))
+
+
+def matched_cosine_from_sums(s: dict) -> np.ndarray:
+    """Mean cosine of true pairs (caption, its image)."""
+    return s["matched_cos"] / s["n_txt"]
+
+
+def _self_weight(s: dict, key: str) -> np.ndarray:
+    """Σ w² · stat over groups: the weight of pairs of copies of one image in a resample.
+
+    A bootstrap resample may draw an image several times; combinations of copies of one
+    image (or of its captions) are not distinct pairs. Plain sums (w = 1) give the stat.
+    """
+    return s.get(f"{key}_w2", s[key])
+
+
+def random_cosine_from_sums(s: dict) -> np.ndarray:
+    """Mean cosine over all mismatched (image, caption) combinations, computed exactly.
+
+    Σ over all combinations of x̂·ŷ is (Σx̂)·(Σŷ); the true pairs are subtracted.
+    """
+    total = _dot(_unit_sum(s, "img"), _unit_sum(s, "txt"))
+    same = _self_weight(s, "matched_cos")
+    return (total - same) / (s["n_img"] * s["n_txt"] - _self_weight(s, "n_txt"))
+
+
+def _cone(usum: np.ndarray, n: np.ndarray, same: np.ndarray, n_same: np.ndarray) -> np.ndarray:
+    """Mean cosine between unit vectors of *different* images, from their sums.
+
+    (‖Σx̂‖² − Σ_g ‖Σ_{x∈g} x̂‖²) / (n² − Σ_g n_g²): all combinations minus those within an image.
+    """
+    return (_dot(usum, usum) - same) / (n * n - n_same)
+
+
+def image_cone_from_sums(s: dict) -> np.ndarray:
+    """Mean cosine between distinct images: the cone effect (Liang et al. 2022)."""
+    n_self = _self_weight(s, "n_img")  # each image is a unit vector alone in its group
+    return _cone(_unit_sum(s, "img"), s["n_img"], n_self, n_self)
+
+
+def text_cone_from_sums(s: dict) -> np.ndarray:
+    """Mean cosine between captions of different images (the cone effect on the text side)."""
+    return _cone(_unit_sum(s, "txt"), s["n_txt"], _self_weight(s, "self_txt"), _self_weight(s, "n_txt_sq"))
+
+
+def alignment_from_sums(s: dict) -> np.ndarray:
+    """Wang & Isola alignment, E‖x̂ − ŷ‖² over true pairs (α = 2) = 2 − 2·matched cosine."""
+    return 2.0 - 2.0 * matched_cosine_from_sums(s)
+
+
+def relative_gap_from_sums(s: dict) -> np.ndarray:
+    """Relative modality gap (RMG) of Schrodi et al. 2025.
+
+    With the cosine dissimilarity d(u, v) = (1 − cos(u, v)) / 2,
+    ``RMG = M / (M + W)`` where M is the mean d over true pairs and
+    W = ½ (mean d between distinct images + mean d between captions of different
+    images). Schrodi et al. average over distinct items of each modality; with one
+    caption per image the two agree, with several we leave out the near-duplicate
+    captions of one image so that they do not shrink W.
+    0 when pairs coincide; near 1 when each modality is tight and the pairs far apart.
+    """
+    m = (1.0 - matched_cosine_from_sums(s)) / 2.0
+    w = ((1.0 - image_cone_from_sums(s)) / 2.0 + (1.0 - text_cone_from_sums(s)) / 2.0) / 2.0
+    return m / (m + w)
+
+
+def recall_from_sums(s: dict, direction: str, k: int) -> np.ndarray:
+    """Share of gallery queries whose true match ranks within the top ``k``."""
+    key = f"hits{k}_{direction}"
+    n = s["gallery_img"] if direction == "i2t" else s["gallery_txt"]
+    return s[key] / n
+
+
+SUMMABLE_FORMULAS = {
+    "centroid_gap": centroid_gap_from_sums,
+    "matched_cosine": matched_cosine_from_sums,
+    "random_cosine": random_cosine_from_sums,
+    "relative_gap": relative_gap_from_sums,
+    "image_cone": image_cone_from_sums,
+    "text_cone": text_cone_from_sums,
+    "alignment": alignment_from_sums,
+}
+
+
+def total(s: dict) -> dict:
+    """Sum every per-group statistic over the group axis (the point estimate's input)."""
+    return {k: (None if v is None else v.sum(axis=0, dtype=np.float64)) for k, v in s.items()}
+
+
+# --------------------------------------------------------------------------- array API
+
+
+def gap_vector(image: np.ndarray, text: np.ndarray) -> np.ndarray:
+    """mean(image) − mean(text), shape (D,), float64: the direction of the gap."""
+    return image.mean(axis=0, dtype=np.float64) - text.mean(axis=0, dtype=np.float64)
+
+
+def centroid_gap(image: np.ndarray, text: np.ndarray) -> float:
+    """‖mean(image) − mean(text)‖ (Liang et al. 2022).
+
+    Parameters
+    ----------
+    image : ndarray, shape (N_img, D)
+    text : ndarray, shape (N_txt, D)
+    """
+    return float(np.linalg.norm(gap_vector(image, text)))
+
+
+def _pair_sums(image, text, text_image):
+    text_image = np.arange(text.shape[0]) if text_image is None else np.asarray(text_image)
+    return total(group_sums(l2_normalize(image), l2_normalize(text), text_image, n_groups=len(image)))
+
+
+def matched_cosine(image: np.ndarray, text: np.ndarray, text_image: np.ndarray | None = None) -> float:
+    """Mean cosine of true pairs; ``text_image`` defaults to row i ↔ row i."""
+    return float(matched_cosine_from_sums(_pair_sums(image, text, text_image)))
+
+
+def random_cosine(image: np.ndarray, text: np.ndarray, text_image: np.ndarray | None = None) -> float:
+    """Mean cosine of all mismatched (image, caption) combinations (exact, O(N·D))."""
+    return float(random_cosine_from_sums(_pair_sums(image, text, text_image)))
+
+
+def relative_gap(image: np.ndarray, text: np.ndarray, text_image: np.ndarray | None = None) -> float:
+    """Relative modality gap of Schrodi et al. 2025 (see :func:`relative_gap_from_sums`)."""
+    return float(relative_gap_from_sums(_pair_sums(image, text, text_image)))
+
+
+def cone(x: np.ndarray) -> float:
+    """Mean cosine between distinct rows of ``x`` (N, D), exact in O(N·D)."""
+    u = l2_normalize(x).sum(axis=0, dtype=np.float64)
+    n = np.float64(x.shape[0])
+    return float(_cone(u, n, n, n))
+
+
+def top_gap_dims(image: np.ndarray, text: np.ndarray, k: int = 5) -> list[list]:
+    """The coordinates that carry most of the centroid gap.
+
+    Returns
+    -------
+    list of [int, float]
+        ``[dim, share]`` for the ``k`` largest shares ``g_d² / ‖g‖²`` of the gap vector g.
+    """
+    g = gap_vector(image, text)
+    share = g**2 / max(float(g @ g), np.finfo(float).tiny)
+    order = np.argsort(-share)[:k]
+    return [[int(d), float(share[d])] for d in order]
+
+
+def recall_hits(
+    image: np.ndarray, text: np.ndarray, text_image: np.ndarray, ks=RECALL_KS, chunk: int = 2048
+) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
+    """Retrieval hits with the COCO protocol, by cosine similarity.
+
+    An image query hits at k when any of its captions ranks within the top k captions;
+    a caption query hits when its image ranks within the top k images. Rank = number
+    of gallery items scoring strictly higher than the best true match.
+
+    Parameters
+    ----------
+    image : ndarray, shape (G, D), unit norm
+    text : ndarray, shape (N_txt, D), unit norm
+    text_image : ndarray, shape (N_txt,)
+
+    Returns
+    -------
+    i2t : dict k -> ndarray, shape (G,), bool
+    t2i : dict k -> ndarray, shape (N_txt,), bool
+    """
+    # Both directions read the same caption-by-image products, recomputed chunk by chunk
+    # in the same order, so a true pair's score is bitwise the one it is ranked against.
+    g, n = image.shape[0], text.shape[0]
+    rank_t2i = np.empty(n, dtype=np.int64)
+    best = np.full(g, -np.inf, dtype=np.float32)
+    for start in range(0, n, chunk):
+        sim = text[start : start + chunk] @ image.T  # (c, G)
+        rows = np.arange(sim.shape[0])
+        true = sim[rows, text_image[start : start + chunk]]
+        rank_t2i[start : start + chunk] = (sim > true[:, None]).sum(axis=1)
+        np.maximum.at(best, text_image[start : start + chunk], true)
+    rank_i2t = np.zeros(g, dtype=np.int64)
+    for start in range(0, n, chunk):
+        sim = text[start : start + chunk] @ image.T  # (c, G)
+        rank_i2t += (sim > best[None, :]).sum(axis=0)
+    return {k: rank_i2t < k for k in ks}, {k: rank_t2i < k for k in ks}
+
+
+def recall_at_k(image, text, text_image=None, ks=RECALL_KS) -> dict[str, float]:
+    """Recall@k both ways (COCO protocol): ``{"recall@1_i2t": .., "recall@1_t2i": .., ...}``."""
+    text_image = np.arange(text.shape[0]) if text_image is None else np.asarray(text_image)
+    i2t, t2i = recall_hits(l2_normalize(image), l2_normalize(text), text_image, ks)
+    out = {}
+    for k in ks:
+        out[f"recall@{k}_i2t"] = float(i2t[k].mean())
+        out[f"recall@{k}_t2i"] = float(t2i[k].mean())
+    return out
+
+
+# --------------------------------------------------------------------------- sample metrics
+
+
+def linear_separability(image: np.ndarray, text: np.ndarray, *, folds: int = 5, seed: int = 0) -> float:
+    """Cross-validated accuracy of a logistic regression telling image from text.
+
+    0.5 is chance (the modalities overlap); 1.0 means a hyperplane separates them.
+    Pass equally many rows of each for a balanced chance level.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+
+    x = np.concatenate([image, text]).astype(np.float64)
+    y = np.r_[np.ones(len(image)), np.zeros(len(text))]
+    cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    scores = cross_val_score(LogisticRegression(max_iter=2000), x, y, cv=cv, scoring="accuracy")
+    return float(scores.mean())
+
+
+def _sq_dists(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise squared Euclidean distances, shape (len(a), len(b)), float64."""
+    a = a.astype(np.float64)
+    b = b.astype(np.float64)
+    d = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * a @ b.T
+    return np.maximum(d, 0.0)
+
+
+def mmd_rbf(x: np.ndarray, y: np.ndarray) -> float:
+    """Unbiased squared MMD with an RBF kernel, bandwidth by the median heuristic.
+
+    k(u, v) = exp(−‖u − v‖² / (2σ²)) with σ the median distance between distinct points
+    of the pooled sample (Gretton et al. 2012). Near 0 (can dip below) for one distribution.
+
+    Parameters
+    ----------
+    x : ndarray, shape (n, D)
+    y : ndarray, shape (m, D)
+    """
+    z = np.concatenate([x, y])
+    d = _sq_dists(z, z)
+    n, m = len(x), len(y)
+    off = d[~np.eye(n + m, dtype=bool)]
+    sigma2 = float(np.median(off)) or 1.0
+    k = np.exp(-d / (2.0 * sigma2))
+    kxx, kyy, kxy = k[:n, :n], k[n:, n:], k[:n, n:]
+    return float(
+        (kxx.sum() - np.trace(kxx)) / (n * (n - 1))
+        + (kyy.sum() - np.trace(kyy)) / (m * (m - 1))
+        - 2.0 * kxy.mean()
+    )
+
+
+def wasserstein2(x: np.ndarray, y: np.ndarray) -> float:
+    """Exact 2-Wasserstein distance between two point clouds with uniform weights (POT).
+
+    Parameters
+    ----------
+    x : ndarray, shape (n, D)
+    y : ndarray, shape (m, D)
+
+    Returns
+    -------
+    float
+        sqrt of the optimal transport cost under the squared Euclidean ground cost.
+    """
+    import ot
+
+    cost = _sq_dists(x, y)
+    a = np.full(len(x), 1.0 / len(x))
+    b = np.full(len(y), 1.0 / len(y))
+    return float(np.sqrt(max(ot.emd2(a, b, cost, numItermax=10_000_000), 0.0)))
+
+
+def gaussian_fit(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean (D,) and covariance (D, D) of ``x`` (N, D), float64 (one float32 GEMM)."""
+    mu = x.mean(axis=0, dtype=np.float64)
+    centred = x - mu.astype(x.dtype)
+    cov = (centred.T @ centred).astype(np.float64) / max(len(x) - 1, 1)
+    return mu, cov
+
+
+def frechet_from_fits(mu1, cov1, mu2, cov2) -> float:
+    """Fréchet distance ‖μ₁−μ₂‖² + Tr(Σ₁ + Σ₂ − 2 (Σ₁Σ₂)^½) between two Gaussians.
+
+    Tr (Σ₁Σ₂)^½ is computed as the sum of square roots of the eigenvalues of the
+    symmetric Σ₁^½ Σ₂ Σ₁^½, which is stable for singular covariances.
+    """
+    w, v = np.linalg.eigh(cov1)
+    root1 = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+    inner = root1 @ cov2 @ root1
+    tr_cross = np.sqrt(np.clip(np.linalg.eigvalsh((inner + inner.T) / 2), 0, None)).sum()
+    diff = mu1 - mu2
+    return float(max(diff @ diff + np.trace(cov1) + np.trace(cov2) - 2.0 * tr_cross, 0.0))
+
+
+def frechet(x: np.ndarray, y: np.ndarray) -> float:
+    """Fréchet distance between Gaussian fits of ``x`` (n, D) and ``y`` (m, D)."""
+    return frechet_from_fits(*gaussian_fit(x), *gaussian_fit(y))
+
+
+def effective_rank_from_cov(cov: np.ndarray) -> float:
+    """exp(entropy) of the normalised singular values of the centred data (Roy & Vetterli 2007)."""
+    sv = np.sqrt(np.clip(np.linalg.eigvalsh(cov), 0, None))
+    p = sv / sv.sum()
+    p = p[p > 0]
+    return float(np.exp(-(p * np.log(p)).sum()))
+
+
+def effective_rank(x: np.ndarray) -> float:
+    """Effective rank of the centred rows of ``x`` (N, D)."""
+    return effective_rank_from_cov(gaussian_fit(x)[1])
+
+
+def uniformity(x: np.ndarray, t: float = 2.0) -> float:
+    """Wang & Isola uniformity, log mean over distinct pairs of exp(−t‖x̂_i − x̂_j‖²).
+
+    Lower is more uniform on the sphere; 0 when all points coincide.
+    """
+    u = l2_normalize(x)
+    d = _sq_dists(u, u)
+    n = len(u)
+    e = np.exp(-t * d)
+    return float(np.log((e.sum() - np.trace(e)) / (n * (n - 1))))
