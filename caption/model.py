@@ -1,0 +1,198 @@
+"""ClipCap: a CLIP embedding mapped to a prefix of L embeddings for a causal language model.
+
+Mokady, Hermon & Bermano, "ClipCap: CLIP Prefix for Image Captioning" (2021). The same model
+serves Unsupervised-ClipCap, which trains it on CLIP *text* embeddings only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from gaptools.errors import InputError
+
+MAPPERS = ("mlp", "transformer")
+
+
+@dataclasses.dataclass
+class ClipCapConfig:
+    """Settings that rebuild a :class:`ClipCapModel` (stored in every run's config)."""
+
+    clip_dim: int  # D: size of the CLIP embedding fed to the mapper
+    prefix_length: int = 10  # L: prefix embeddings handed to the decoder
+    mapper: str = "mlp"  # "mlp" (D -> h*L/2 -> h*L, tanh) or "transformer" (learned constants + attention)
+    decoder: str = "gpt2"  # Hugging Face causal LM: hub id or local folder
+    freeze_decoder: bool = False  # True: only the mapper learns
+    mapper_layers: int = 8  # transformer mapper: encoder layers
+    mapper_heads: int = 8  # transformer mapper: attention heads (must divide the decoder width h)
+    clip_length: int = 10  # transformer mapper: tokens the CLIP vector is projected to
+
+    def __post_init__(self) -> None:
+        if self.mapper not in MAPPERS:
+            raise InputError(f"unknown mapper '{self.mapper}'", hint=f"valid: {', '.join(MAPPERS)}")
+        for name in ("clip_dim", "prefix_length", "mapper_layers", "mapper_heads", "clip_length"):
+            if getattr(self, name) < 1:
+                raise InputError(f"{name} must be at least 1, got {getattr(self, name)}")
+
+
+class MLPMapper(nn.Module):
+    """ClipCap's MLP: (B, D) -> (B, L, h) through a hidden layer of h*L/2 with tanh."""
+
+    def __init__(self, clip_dim: int, hidden: int, prefix_length: int) -> None:
+        super().__init__()
+        self.prefix_length, self.hidden = prefix_length, hidden
+        mid = hidden * prefix_length // 2
+        self.net = nn.Sequential(nn.Linear(clip_dim, mid), nn.Tanh(), nn.Linear(mid, hidden * prefix_length))
+
+    def forward(self, clip: torch.Tensor) -> torch.Tensor:
+        return self.net(clip).view(clip.shape[0], self.prefix_length, self.hidden)  # (B, L, h)
+
+
+class TransformerMapper(nn.Module):
+    """ClipCap's transformer mapper: the CLIP vector becomes ``clip_length`` tokens, which
+    L learned constants attend to; the constants' outputs are the prefix."""
+
+    def __init__(self, clip_dim: int, hidden: int, prefix_length: int, clip_length: int, layers: int, heads: int) -> None:
+        super().__init__()
+        if hidden % heads:
+            raise InputError(f"mapper_heads={heads} does not divide the decoder width {hidden}")
+        self.clip_length, self.hidden = clip_length, hidden
+        self.project = nn.Linear(clip_dim, clip_length * hidden)
+        self.constants = nn.Parameter(torch.randn(prefix_length, hidden))
+        layer = nn.TransformerEncoderLayer(
+            hidden, heads, dim_feedforward=2 * hidden, dropout=0.0, batch_first=True, norm_first=True
+        )
+        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+
+    def forward(self, clip: torch.Tensor) -> torch.Tensor:
+        tokens = self.project(clip).view(clip.shape[0], self.clip_length, self.hidden)  # (B, C, h)
+        constants = self.constants.unsqueeze(0).expand(clip.shape[0], -1, -1)  # (B, L, h)
+        out = self.encoder(torch.cat([tokens, constants], dim=1))  # (B, C+L, h)
+        return out[:, self.clip_length :]  # (B, L, h)
+
+
+class ClipCapModel(nn.Module):
+    """Mapper plus causal language model.
+
+    Parameters
+    ----------
+    config : ClipCapConfig
+    decoder : transformers.PreTrainedModel
+        A causal LM (``AutoModelForCausalLM``); see :func:`load_decoder` and :func:`decoder_from_config`.
+    """
+
+    def __init__(self, config: ClipCapConfig, decoder: nn.Module) -> None:
+        super().__init__()
+        self.config = config
+        self.decoder = decoder
+        self.prefix_length = config.prefix_length
+        hidden = decoder.get_input_embeddings().embedding_dim
+        if config.mapper == "mlp":
+            self.mapper = MLPMapper(config.clip_dim, hidden, config.prefix_length)
+        else:
+            self.mapper = TransformerMapper(
+                config.clip_dim, hidden, config.prefix_length, config.clip_length, config.mapper_layers, config.mapper_heads
+            )
+        self.decoder.requires_grad_(not config.freeze_decoder)
+
+    def embed_prefix(self, clip: torch.Tensor) -> torch.Tensor:
+        """Prefix embeddings, shape (B, L, h), of CLIP embeddings ``clip`` of shape (B, D)."""
+        return self.mapper(clip)
+
+    def forward(
+        self,
+        clip: torch.Tensor,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        *,
+        reduction: str = "mean",
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Next-token logits of the captions given the prefix, and the cross entropy.
+
+        Parameters
+        ----------
+        clip : Tensor, shape (B, D)
+        input_ids : Tensor, shape (B, T), int
+            Target captions (EOS appended), right-padded with any id.
+        attention_mask : Tensor, shape (B, T)
+            1 for real tokens, 0 for padding; padding never enters the loss.
+        reduction : {"mean", "sum"}
+            Loss averaged over real tokens, or summed (distributed training divides the sum
+            by the global token count).
+
+        Returns
+        -------
+        logits : Tensor, shape (B, T+1, V)
+            ``logits[:, t]`` scores token t given the prefix and tokens < t; the last
+            position scores what would follow the whole input.
+        loss : Tensor, scalar, float32
+        """
+        prefix = self.embed_prefix(clip)  # (B, L, h)
+        tokens = self.decoder.get_input_embeddings()(input_ids)  # (B, T, h)
+        mask = torch.cat([attention_mask.new_ones(prefix.shape[:2]), attention_mask], dim=1)  # (B, L+T)
+        out = self.decoder(
+            inputs_embeds=torch.cat([prefix.to(tokens.dtype), tokens], dim=1),
+            attention_mask=mask,
+            logits_to_keep=input_ids.shape[1] + 1,
+            use_cache=False,
+        )
+        logits = out.logits  # (B, T+1, V)
+        labels = input_ids.long().masked_fill(attention_mask == 0, -100)  # (B, T)
+        loss = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), labels.flatten(), ignore_index=-100, reduction=reduction)
+        return logits, loss
+
+
+def load_decoder(name_or_dir: str | os.PathLike) -> nn.Module:
+    """Load a pretrained causal LM by hub id or local folder (a clear error when it cannot be found).
+
+    Parameters
+    ----------
+    name_or_dir : str or path-like
+        ``"gpt2"`` (the default, from the local cache when offline) or a ``save_pretrained`` folder.
+    """
+    from transformers import AutoModelForCausalLM
+
+    try:
+        return AutoModelForCausalLM.from_pretrained(str(name_or_dir))
+    except (OSError, ValueError) as exc:
+        raise InputError(
+            f"decoder '{name_or_dir}' cannot be found locally or downloaded ({type(exc).__name__})",
+            hint="pass a local folder with --decoder, or cache the hub id first (HF_HUB_OFFLINE=1 uses the cache)",
+        ) from None
+
+
+def decoder_from_config(config: dict) -> nn.Module:
+    """A randomly initialised causal LM from a ``config.to_dict()`` (weights are loaded after)."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    config = dict(config)
+    return AutoModelForCausalLM.from_config(AutoConfig.for_model(config.pop("model_type"), **config))
+
+
+def init_decoder(folder: str | os.PathLike, tokenizer, **gpt2_settings) -> nn.Module:
+    """Save a randomly initialised GPT-2 (and ``tokenizer``) to ``folder``, usable as ``--decoder``.
+
+    For tests, benchmarks and small worlds: no download needed.
+
+    Parameters
+    ----------
+    folder : path-like
+    tokenizer : transformers.PreTrainedTokenizerBase
+        Its vocabulary size and EOS id set the model's.
+    **gpt2_settings
+        ``transformers.GPT2Config`` fields (``n_layer``, ``n_embd``, ``n_head``, ``resid_pdrop``, ...);
+        unset fields keep GPT-2 small's values.
+    """
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    config = GPT2Config(
+        vocab_size=len(tokenizer), bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id, **gpt2_settings
+    )
+    model = GPT2LMHeadModel(config)
+    model.save_pretrained(str(folder))
+    tokenizer.save_pretrained(str(folder))
+    return model
