@@ -1,0 +1,92 @@
+"""Batched greedy / beam decoding on a tiny real GPT-2 (random weights, 2 layers)."""
+
+import itertools
+
+import pytest
+import torch
+from transformers import GPT2Config, GPT2LMHeadModel
+
+from caption.generate import generate
+from gaptools.errors import InputError
+
+VOCAB, WIDTH, PREFIX_LEN = 12, 32, 3
+
+
+@pytest.fixture(scope="module")
+def decoder():
+    torch.manual_seed(0)
+    config = GPT2Config(vocab_size=VOCAB, n_positions=64, n_embd=WIDTH, n_layer=2, n_head=2,
+                        initializer_range=0.3, bos_token_id=0, eos_token_id=1, pad_token_id=1)
+    return GPT2LMHeadModel(config).eval()
+
+
+@pytest.fixture(scope="module")
+def prefix():
+    return torch.randn(9, PREFIX_LEN, WIDTH, generator=torch.Generator().manual_seed(1))
+
+
+@pytest.fixture(scope="module")
+def eos(decoder, prefix):
+    """A token the greedy decoder emits mid-way for some prefixes, so some captions stop early."""
+    free = generate(decoder, prefix, eos_token_id=None, max_length=10)
+    return free[0][4]
+
+
+def test_greedy_equals_hugging_face_generate(decoder, prefix, eos):
+    ours = generate(decoder, prefix, eos_token_id=eos, max_length=10)
+    theirs = decoder.generate(inputs_embeds=prefix, max_new_tokens=10, do_sample=False,
+                              eos_token_id=eos, pad_token_id=eos, attention_mask=torch.ones(prefix.shape[:2]))
+    expected = [row[: row.index(eos)] if eos in row else row for row in theirs.tolist()]
+    assert ours == expected
+    lengths = {len(s) for s in ours}
+    assert min(lengths) < 10 and max(lengths) == 10  # some stopped at EOS, some ran to max_length
+    assert all(eos not in s for s in ours)
+
+
+@pytest.mark.parametrize("beam", [1, 3])
+def test_batched_equals_one_at_a_time(decoder, prefix, eos, beam):
+    batched = generate(decoder, prefix, eos_token_id=eos, beam=beam, max_length=10, batch_size=4)
+    single = [generate(decoder, prefix[i : i + 1], eos_token_id=eos, beam=beam, max_length=10)[0]
+              for i in range(prefix.shape[0])]
+    assert batched == single
+
+
+def test_beam_one_equals_greedy(decoder, prefix, eos):
+    greedy = generate(decoder, prefix, eos_token_id=eos, max_length=10)
+    assert generate(decoder, prefix, eos_token_id=eos, beam=1, max_length=10) == greedy
+    assert generate(decoder, prefix, eos_token_id=None, beam=1, max_length=6) == \
+        [s[:6] for s in generate(decoder, prefix, eos_token_id=None, max_length=10)]
+
+
+def _mean_log_probs(decoder, prefix_row, targets):
+    """Mean log-probability of each row of ``targets`` (S, T) after the prefix, without a cache."""
+    embeds = torch.cat([prefix_row.expand(targets.shape[0], -1, -1), decoder.transformer.wte(targets)], dim=1)
+    logp = decoder(inputs_embeds=embeds).logits.log_softmax(-1)[:, PREFIX_LEN - 1 : -1]  # (S, T, V)
+    return logp.gather(-1, targets[..., None])[..., 0].mean(-1)
+
+
+def test_wide_beam_finds_the_exhaustive_optimum(decoder, prefix, eos):
+    """With more beams than candidates nothing is pruned: the result is the best-scoring sequence."""
+    length = 3
+    words = [t for t in range(VOCAB) if t != eos]
+    rows = prefix[4:8]
+    greedy = generate(decoder, rows, eos_token_id=eos, max_length=length)
+    beams = generate(decoder, rows, eos_token_id=eos, beam=VOCAB**2, max_length=length)
+    assert beams != greedy  # the planted prefixes include some where greedy is not optimal
+    with torch.no_grad():
+        for row, found in zip(rows, beams):
+            best_score, best = -float("inf"), None
+            for n in range(length + 1):  # n words, then EOS (n < length), or `length` words
+                seqs = [list(s) + ([eos] if n < length else []) for s in itertools.product(words, repeat=n)]
+                scores = _mean_log_probs(decoder, row, torch.tensor(seqs, dtype=torch.long))
+                i = int(scores.argmax())
+                if scores[i] > best_score:
+                    best_score, best = scores[i].item(), seqs[i][:n]
+            assert found == best, (found, best, best_score)
+
+
+def test_bad_arguments_are_input_errors(decoder, prefix):
+    with pytest.raises(InputError, match="beam must be at least 1"):
+        generate(decoder, prefix, eos_token_id=1, beam=0)
+    with pytest.raises(InputError, match=r"shape \(N, L, H\)"):
+        generate(decoder, prefix[0], eos_token_id=1)
