@@ -152,21 +152,32 @@ def _add_recall_stats(stats, image, text, text_image, max_gallery, rng) -> int:
 
 
 def _bootstrap_intervals(stats, formulas, n_boot, rng, chunk: int = 64) -> dict[str, list[float]]:
-    """95% percentile intervals of each formula over image-level bootstrap resamples."""
+    """95% percentile intervals of each formula over image-level bootstrap resamples.
+
+    Each resample draws G images with replacement; its statistics are the per-image
+    statistics weighted by the draw counts w, one (chunk, G) @ (G, ·) product per
+    chunk. Sums weighted by w² (``*_w2``) let formulas leave out combinations of copies
+    of one image.
+    """
     if n_boot <= 0 or not formulas:
         return {}
-    g = len(next(v for v in stats.values() if v is not None))
+    present = {k: v for k, v in stats.items() if v is not None}
+    g = len(next(iter(present.values())))
+    scalars = [k for k, v in present.items() if v.ndim == 1]
+    vectors = [k for k, v in present.items() if v.ndim == 2]
+    scalar_mat = np.stack([present[k] for k in scalars], axis=1).astype(np.float32)  # (G, S)
+    vector_mats = {k: present[k].astype(np.float32, copy=False) for k in vectors}
     draws = {name: [] for name in formulas}
     for start in range(0, n_boot, chunk):
         b = min(chunk, n_boot - start)
-        idx = rng.integers(0, g, size=(b, g))
-        weights = np.stack([np.bincount(row, minlength=g) for row in idx]).astype(np.float32)  # (b, G)
-        sums = {k: None if v is None else weights @ v.astype(np.float32) for k, v in stats.items()}
-        sq = weights * weights
-        for key in ("matched_cos", "n_txt", "n_img", "self_txt", "n_txt_sq"):
-            if key in stats:
-                sums[f"{key}_w2"] = sq @ stats[key].astype(np.float32)
-        sums = {k: None if v is None else v.astype(np.float64) for k, v in sums.items()}
+        idx = rng.integers(0, g, size=(b, g)) + (np.arange(b) * g)[:, None]
+        weights = np.bincount(idx.ravel(), minlength=b * g).reshape(b, g).astype(np.float32)  # (b, G)
+        s_w = (weights @ scalar_mat).astype(np.float64)  # (b, S)
+        s_w2 = ((weights * weights) @ scalar_mat).astype(np.float64)
+        sums = {k: s_w[:, i] for i, k in enumerate(scalars)}
+        sums.update({f"{k}_w2": s_w2[:, i] for i, k in enumerate(scalars)})
+        sums.update({k: (weights @ m).astype(np.float64) for k, m in vector_mats.items()})
+        sums.update({k: None for k, v in stats.items() if v is None})
         for name, f in formulas.items():
             draws[name].append(f(sums))
     out = {}
