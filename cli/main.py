@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from cli.app import make_root_app
 from cli.measure import measure_command
+from cli.report import report_command
+from cli.world import world_app
 
 app = make_root_app("Measure and correct the modality gap of CLIP-like models.")
 app.command("measure")(measure_command)
+app.command("report")(report_command)
+app.add_typer(world_app, name="world")
 
 
 def main() -> None:

@@ -1,0 +1,1 @@
+"""Comparison reports a person reads: tables, figures, one self-contained HTML page."""

@@ -1,0 +1,142 @@
+"""Report figures (matplotlib, Agg), returned as PNG bytes.
+
+Colours are the Okabe–Ito palette, safe for the common colour-vision deficiencies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from gaptools import metrics as M  # noqa: E402
+
+OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
+IMAGE, TEXT, ALIGNED = OKABE_ITO[0], OKABE_ITO[1], OKABE_ITO[2]
+WIDTH = 9.0  # inches; the page is ~900 px wide at 100 dpi
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _subsample(x: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    return x[np.sort(rng.choice(len(x), size=n, replace=False))] if len(x) > n else x
+
+
+def projection_scatter(image, text, aligned_image=None, *, method: str = "pca", max_points: int = 2000,
+                       seed: int = 0, cache_dir: Path | None = None) -> bytes:
+    """2-D projection of image and text embeddings, fitted on their union.
+
+    Parameters
+    ----------
+    image : ndarray, shape (N_img, D)
+    text : ndarray, shape (N_txt, D)
+    aligned_image : ndarray, shape (N_img, D), optional
+        Images after an aligner: drawn in a second panel on the same axes.
+    method : {"pca", "umap"}
+        UMAP results are cached in ``cache_dir`` by a hash of the points.
+    """
+    rng = np.random.default_rng(seed)
+    idx_i = np.sort(rng.choice(len(image), size=min(max_points, len(image)), replace=False))
+    txt = _subsample(text, max_points, rng)
+    panels = [("before", image[idx_i])] + ([("after alignment", aligned_image[idx_i])] if aligned_image is not None else [])
+    stacked = np.concatenate([p for _, p in panels] + [txt])
+    coords = _project(M.l2_normalize(stacked), method, seed, cache_dir)
+    fig, axes = plt.subplots(1, len(panels), figsize=(WIDTH, 4.2 if len(panels) > 1 else 5), squeeze=False,
+                             sharex=True, sharey=True)
+    t = coords[-len(txt):]
+    for k, (title, _) in enumerate(panels):
+        ax = axes[0, k]
+        c = coords[k * len(idx_i):(k + 1) * len(idx_i)]
+        ax.scatter(t[:, 0], t[:, 1], s=4, alpha=0.5, color=TEXT, label="text", linewidths=0)
+        ax.scatter(c[:, 0], c[:, 1], s=4, alpha=0.5, color=IMAGE if k == 0 else ALIGNED,
+                   label="image" if k == 0 else "image (aligned)", linewidths=0)
+        ax.set_title(title)
+        ax.set_xlabel(f"{method.upper()} 1 (unitless)")
+        ax.legend(markerscale=3, loc="best", fontsize=8)
+    axes[0, 0].set_ylabel(f"{method.upper()} 2 (unitless)")
+    fig.suptitle(f"Image and text embeddings, 2-D {method.upper()} of their union (unit vectors)")
+    return _png(fig)
+
+
+def _project(x: np.ndarray, method: str, seed: int, cache_dir: Path | None) -> np.ndarray:
+    if method == "pca":
+        centred = x - x.mean(axis=0)
+        _, _, vt = np.linalg.svd(centred, full_matrices=False)
+        return centred @ vt[:2].T
+    key = hashlib.sha256(x.tobytes() + str(seed).encode()).hexdigest()[:20]
+    cached = cache_dir / f"umap-{key}.npy" if cache_dir else None
+    if cached is not None and cached.exists():
+        return np.load(cached, allow_pickle=False)
+    import umap
+
+    coords = umap.UMAP(n_components=2, random_state=seed).fit_transform(x)
+    if cached is not None:
+        from gaptools.atomic import atomic_write
+
+        with atomic_write(cached) as fh:
+            np.save(fh, coords, allow_pickle=False)
+    return coords
+
+
+def cosine_histograms(image, text, text_image, *, seed: int = 0) -> bytes:
+    """Histograms of the cosine of true pairs and of random mismatched pairs.
+
+    Parameters
+    ----------
+    image : ndarray, shape (N_img, D)
+    text : ndarray, shape (N_txt, D)
+    text_image : ndarray, shape (N_txt,)
+    """
+    rng = np.random.default_rng(seed)
+    img, txt = M.l2_normalize(image), M.l2_normalize(text)
+    matched = np.einsum("nd,nd->n", img[text_image], txt)
+    other = rng.integers(0, len(img), size=len(txt))
+    keep = other != text_image
+    random = np.einsum("nd,nd->n", img[other[keep]], txt[keep])
+    fig, ax = plt.subplots(figsize=(WIDTH, 3.6))
+    bins = np.linspace(min(matched.min(), random.min()), max(matched.max(), random.max()), 60)
+    ax.hist(random, bins=bins, alpha=0.6, color=OKABE_ITO[3], label="random (mismatched) pairs", density=True)
+    ax.hist(matched, bins=bins, alpha=0.6, color=OKABE_ITO[2], label="true pairs", density=True)
+    ax.set_xlabel("cosine similarity (image, caption)")
+    ax.set_ylabel("density")
+    ax.legend()
+    return _png(fig)
+
+
+def gap_dimensions(image, text, k: int = 10) -> bytes:
+    """Bar chart of the coordinates carrying most of ‖mean(image) − mean(text)‖²."""
+    dims = M.top_gap_dims(M.l2_normalize(image), M.l2_normalize(text), k=k)
+    fig, ax = plt.subplots(figsize=(WIDTH, 3.2))
+    ax.bar([str(d) for d, _ in dims], [100 * s for _, s in dims], color=IMAGE)
+    ax.set_xlabel("embedding dimension")
+    ax.set_ylabel("share of squared gap (%)")
+    ax.set_title(f"Top {len(dims)} dimensions of the centroid gap")
+    return _png(fig)
+
+
+def mixup_curve(table: pd.DataFrame, metric: str) -> bytes:
+    """The paper's Fig. 3: a captioning metric against the mixup text share λ, one line per run."""
+    fig, ax = plt.subplots(figsize=(WIDTH, 4))
+    markers = "osD^v<>p"
+    for i, run in enumerate(table.columns):
+        series = table[run].dropna()
+        ax.plot(series.index, series.values, marker=markers[i % len(markers)], color=OKABE_ITO[i % len(OKABE_ITO)],
+                label=run)
+    ax.set_xlabel("λ, text share of the input (0 = image, 1 = caption)")
+    ax.set_ylabel(f"{metric} (×100)")
+    ax.set_xlim(-0.03, 1.03)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _png(fig)

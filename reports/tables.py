@@ -1,0 +1,133 @@
+"""Report tables as pandas DataFrames: gap overview, alignment comparison, captioning, mixup."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from gaptools.errors import InputError
+
+CAPTION_METRICS = ("Bleu_1", "Bleu_2", "Bleu_3", "Bleu_4", "METEOR", "ROUGE_L", "CIDEr", "SPICE")
+CAPTION_HEADERS = {"Bleu_1": "BLEU-1", "Bleu_2": "BLEU-2", "Bleu_3": "BLEU-3", "Bleu_4": "BLEU-4",
+                   "METEOR": "METEOR", "ROUGE_L": "ROUGE-L", "CIDEr": "CIDEr", "SPICE": "SPICE"}
+#: Gap metrics where smaller means a smaller gap (the rest: larger is better aligned).
+LOWER_IS_CLOSER = {"centroid_gap", "relative_gap", "linear_separability", "mmd_rbf", "wasserstein2", "frechet"}
+
+
+def format_value(entry: dict) -> str:
+    """A measure entry as text: value with its CI, or a dash."""
+    value = entry.get("value")
+    if value is None:
+        return "—"
+    if isinstance(value, list):
+        return ", ".join(f"{d}: {share:.0%}" for d, share in value[:3])
+    text = f"{value:.4g}"
+    if entry.get("ci95"):
+        lo, hi = entry["ci95"]
+        text += f" [{lo:.4g}, {hi:.4g}]"
+    return text
+
+
+def set_label(s: dict) -> str:
+    """A short column label for one measured set: model and split from meta, else the file name."""
+    meta = s.get("meta") or {}
+    parts = [str(meta[k]) for k in ("model", "pretrained", "dataset", "split") if meta.get(k)]
+    return " / ".join(parts) if parts else Path(str(s.get("source", "set"))).name
+
+
+def gap_overview(measures: list[dict]) -> pd.DataFrame:
+    """Metrics (rows) by measured set (columns), values with their 95% CIs."""
+    sets = [s for doc in measures for s in doc["sets"]]
+    keys = _overlapping([list(s["metrics"]) for s in sets], "measure results", [d["_file"] for d in measures])
+    columns = _unique([set_label(s) for s in sets])
+    return pd.DataFrame({col: [format_value(s["metrics"][k]) for k in keys] for col, s in zip(columns, sets)},
+                        index=pd.Index(keys, name="metric"))
+
+
+def alignment_table(compare: dict, caption_by_method: dict[str, dict] | None = None) -> pd.DataFrame:
+    """One row per method (baseline first): gap metrics after alignment, timings, captioning.
+
+    Parameters
+    ----------
+    compare : dict
+        A ``gaptools.align.compare`` document.
+    caption_by_method : dict, optional
+        Method name (or ``"baseline"``) -> captioning metrics of evals that used it.
+    """
+    rows = {"baseline (no correction)": dict(compare["baseline"])}
+    rows.update({name: dict(m) for name, m in compare["methods"].items()})
+    for name, metrics in (caption_by_method or {}).items():
+        key = "baseline (no correction)" if name == "baseline" else name
+        if key in rows:
+            rows[key].update({CAPTION_HEADERS.get(k, k): v for k, v in metrics.items() if k in CAPTION_METRICS})
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "method"
+    return table
+
+
+def captioning_table(evals: list[dict]) -> pd.DataFrame:
+    """The paper's Table 1 layout: one row per run/configuration, captioning metrics as columns."""
+    rows, labels = [], []
+    for doc in evals:
+        for conf in doc["configurations"]:
+            rows.append({CAPTION_HEADERS[k]: conf["metrics"][k] for k in CAPTION_METRICS if k in conf["metrics"]})
+            labels.append(configuration_label(doc, conf))
+    if not rows:
+        raise InputError("caption eval inputs hold no configurations")
+    _overlapping([list(r) for r in rows], "caption eval results", [d["_file"] for d in evals])
+    table = pd.DataFrame(rows, index=pd.Index(_unique(labels), name="run / configuration"))
+    return table
+
+
+def configuration_label(doc: dict, conf: dict) -> str:
+    """``run · input · aligner · λ · beam`` for one eval configuration."""
+    parts = [Path(str(doc.get("run", "run"))).name, f"input={conf.get('input', 'image')}"]
+    if conf.get("aligner"):
+        parts.append(f"aligner={Path(str(conf['aligner'])).stem}")
+    if conf.get("mixup") is not None:
+        parts.append(f"λ={conf['mixup']:g}")
+    if conf.get("beam", 1) != 1:
+        parts.append(f"beam={conf['beam']}")
+    return " · ".join(parts)
+
+
+def mixup_table(evals: list[dict], metric: str = "CIDEr") -> pd.DataFrame:
+    """λ (rows) by run (columns) of one captioning metric, from configurations with mixup."""
+    series = {}
+    for doc in evals:
+        points = {conf["mixup"]: conf["metrics"].get(metric) for conf in doc["configurations"]
+                  if conf.get("mixup") is not None and metric in conf["metrics"]}
+        if points:
+            series[Path(str(doc.get("run", doc["_file"]))).name] = points
+    table = pd.DataFrame(series).sort_index()
+    table.index.name = "λ (text share)"
+    return table
+
+
+def best_per_column(table: pd.DataFrame, lower_is_better: set[str] = frozenset()) -> dict[str, object]:
+    """Index label of the best numeric value in each column (ties: first)."""
+    best = {}
+    for col in table.columns:
+        values = pd.to_numeric(table[col], errors="coerce")
+        if values.notna().any():
+            best[col] = values.idxmin() if col in lower_is_better else values.idxmax()
+    return best
+
+
+def _overlapping(key_lists: list[list[str]], what: str, files: list[str]) -> list[str]:
+    """Keys common to every input, in the first input's order; an error if none."""
+    common = set(key_lists[0]).intersection(*map(set, key_lists[1:])) if key_lists else set()
+    if not common:
+        raise InputError(f"{what} share no metric: {', '.join(files)}")
+    return [k for k in key_lists[0] if k in common]
+
+
+def _unique(labels: list[str]) -> list[str]:
+    """Make labels unique by numbering repeats."""
+    seen: dict[str, int] = {}
+    out = []
+    for label in labels:
+        seen[label] = seen.get(label, 0) + 1
+        out.append(label if seen[label] == 1 else f"{label} ({seen[label]})")
+    return out
