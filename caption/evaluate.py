@@ -1,0 +1,167 @@
+"""Caption scores with pycocoevalcap, the implementation the captioning papers report.
+
+Captions and references are PTB-tokenised (lower case, punctuation removed) by Stanford's
+PTBTokenizer, then scored with BLEU-1..4, METEOR 1.5, ROUGE-L and CIDEr-D; SPICE only on
+request (it needs Stanford CoreNLP 3.6.0, which pycocoevalcap downloads on first use).
+Scores are returned x100, as in the papers' tables. The tokenizer, METEOR and SPICE run
+in Java.
+
+File formats read here:
+
+- predictions: COCO results JSON, ``[{"image_id": ..., "caption": "..."}, ...]``,
+  one caption per image;
+- references: ``{image_id: [caption, ...]}`` JSON, or an official COCO captions
+  annotation file (``{"annotations": [{"image_id": ..., "caption": ...}, ...], ...}``).
+
+Image ids are matched as strings, so ``42`` and ``"42"`` are the same image.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import io
+import json
+import os
+import shutil
+from pathlib import Path
+
+from gaptools.errors import GapToolsError, InputError
+
+METRIC_KEYS = ("Bleu_1", "Bleu_2", "Bleu_3", "Bleu_4", "METEOR", "ROUGE_L", "CIDEr")
+JAVA_HINT = "install a Java runtime (Java 8 or newer), e.g. `apt-get install default-jre-headless` or `conda install openjdk`"
+
+
+def score_captions(
+    predictions: dict[str, str], references: dict[str, list[str]], *, spice: bool = False, source: str = "predictions"
+) -> dict[str, float]:
+    """Score one caption per image against all reference captions of that image.
+
+    Parameters
+    ----------
+    predictions : dict of str to str
+        Image id -> generated caption. Only these images are scored.
+    references : dict of str to list of str
+        Image id -> its reference captions (may hold more images than ``predictions``).
+    spice : bool
+        Also compute SPICE (Java 8 and a Stanford CoreNLP download on first use).
+    source : str
+        Where the predictions came from, for messages.
+
+    Returns
+    -------
+    dict of str to float
+        ``Bleu_1 .. Bleu_4, METEOR, ROUGE_L, CIDEr`` (and ``SPICE``), each x100.
+    """
+    if not predictions:
+        raise InputError(f"{source}: no predictions to score")
+    missing = [key for key in predictions if not references.get(key)]
+    if missing:
+        raise InputError(
+            f"{source}: {len(missing)} of {len(predictions)} predicted image id(s) have no references, "
+            f"first {missing[0]!r}",
+            hint="predictions and references must use the same image ids",
+        )
+    require_java()
+    if spice:
+        _fetch_corenlp()
+    from pycocoevalcap.bleu.bleu import Bleu
+    from pycocoevalcap.cider.cider import Cider
+    from pycocoevalcap.rouge.rouge import Rouge
+    from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
+
+    ids = list(predictions)
+    both = {("ref", i): [{"caption": c} for c in references[i]] for i in ids}
+    both.update({("pred", i): [{"caption": predictions[i]}] for i in ids})
+    tokens = PTBTokenizer().tokenize(both)  # one Java start for both sides
+    gts = {i: tokens[("ref", i)] for i in ids}
+    res = {i: tokens[("pred", i)] for i in ids}
+    scores: dict[str, float] = {}
+    bleu, _ = Bleu(4).compute_score(gts, res, verbose=0)
+    scores.update(zip(METRIC_KEYS[:4], bleu))
+    for key, scorer in (("METEOR", _meteor()), ("ROUGE_L", Rouge()), ("CIDEr", Cider())):
+        scores[key], _ = scorer.compute_score(gts, res)
+    if spice:
+        from pycocoevalcap.spice.spice import Spice
+
+        scores["SPICE"], _ = Spice().compute_score(gts, res)
+    return {key: 100.0 * float(value) for key, value in scores.items()}
+
+
+@functools.lru_cache(maxsize=1)
+def _meteor():
+    """One METEOR process per Python process: its first call loads the paraphrase tables (~10 s)."""
+    from pycocoevalcap.meteor.meteor import Meteor
+
+    return Meteor()
+
+
+def require_java() -> None:
+    """Raise a one-line error when ``java`` is not on the PATH."""
+    if shutil.which("java") is None:
+        raise GapToolsError("caption scoring needs Java (PTB tokenizer, METEOR) and `java` is not on the PATH",
+                            hint=JAVA_HINT)
+
+
+def _fetch_corenlp() -> None:
+    """Make sure SPICE's Stanford CoreNLP jars are there (pycocoevalcap downloads them once)."""
+    from pycocoevalcap.spice import get_stanford_models
+
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            get_stanford_models.get_stanford_models()
+    except OSError as exc:  # URLError, no space, read-only site-packages
+        lib = Path(get_stanford_models.SPICEDIR) / get_stanford_models.SPICELIB
+        raise GapToolsError(
+            f"SPICE needs Stanford CoreNLP 3.6.0, which pycocoevalcap downloads from nlp.stanford.edu on first use, "
+            f"and the download failed ({exc})",
+            hint=f"run once with internet access, or place {get_stanford_models.JAR}.jar and "
+                 f"{get_stanford_models.JAR}-models.jar in {lib}; or leave out --spice",
+        ) from None
+
+
+def read_predictions(path: str | os.PathLike) -> dict[str, str]:
+    """Read COCO results JSON ``[{"image_id": ..., "caption": ...}]`` as {image id: caption}."""
+    data = _read_json(path)
+    if not isinstance(data, list):
+        raise InputError(f"{path}: predictions must be a JSON list of {{\"image_id\", \"caption\"}} objects (COCO results format)")
+    predictions: dict[str, str] = {}
+    for n, entry in enumerate(data):
+        if not (isinstance(entry, dict) and "image_id" in entry and isinstance(entry.get("caption"), str)):
+            raise InputError(f"{path}: entry {n} is not an object with 'image_id' and a string 'caption'")
+        key = str(entry["image_id"])
+        if key in predictions:
+            raise InputError(f"{path}: image_id {key!r} has more than one caption (entry {n})",
+                             hint="score one caption per image")
+        predictions[key] = entry["caption"]
+    return predictions
+
+
+def read_references(path: str | os.PathLike) -> dict[str, list[str]]:
+    """Read ``{image_id: [captions]}`` JSON or a COCO captions annotation file as {image id: captions}."""
+    data = _read_json(path)
+    if isinstance(data, dict) and "annotations" in data:
+        references: dict[str, list[str]] = {}
+        for n, ann in enumerate(data["annotations"] if isinstance(data["annotations"], list) else [None]):
+            if not (isinstance(ann, dict) and "image_id" in ann and isinstance(ann.get("caption"), str)):
+                raise InputError(f"{path}: annotation {n} lacks 'image_id' or a string 'caption' (COCO captions format)")
+            references.setdefault(str(ann["image_id"]), []).append(ann["caption"])
+        return references
+    if isinstance(data, dict) and all(
+        isinstance(v, list) and all(isinstance(c, str) for c in v) for v in data.values()
+    ):
+        return {str(k): v for k, v in data.items()}
+    raise InputError(
+        f"{path}: references must be {{image_id: [captions]}} JSON or a COCO captions annotation file "
+        "(with an 'annotations' list)"
+    )
+
+
+def _read_json(path: str | os.PathLike):
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not valid JSON ({exc})") from None
