@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from cli.app import make_root_app
+from cli.caption_train import train_command
 
 app = make_root_app("Train and evaluate CLIP-prefix captioners (ClipCap, Unsupervised-ClipCap).")
+app.command("train")(train_command)
 
 
 def main() -> None:
