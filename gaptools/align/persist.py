@@ -1,0 +1,161 @@
+"""Saved aligners: one ``.npz`` (never pickled) with the learned arrays and a JSON header.
+
+=============  ===========  ====================================================
+array          dtype        meaning
+=============  ===========  ====================================================
+``header``     0-d str      JSON: format, format_version, method, params,
+                            direction, dim, train (source, meta, sizes),
+                            gaptools_version, arrays
+*state names*  float        the learned arrays (``shift_``, ``weight_``, ...)
+=============  ===========  ====================================================
+
+Files are written atomically (a temporary file, then ``os.replace``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from gaptools import __version__
+from gaptools.align.base import Aligner, check_direction
+from gaptools.align.registry import make_aligner
+from gaptools.atomic import atomic_write
+from gaptools.errors import GapToolsError, InputError
+
+FORMAT = "gaptools.aligner"
+FORMAT_VERSION = 1
+
+
+@dataclasses.dataclass
+class SavedAligner:
+    """A fitted aligner with what its file says about it.
+
+    Attributes
+    ----------
+    aligner : Aligner
+        Fitted.
+    direction : str
+        The direction it was saved for ("image-to-text" or "text-to-image").
+    header : dict
+        The whole JSON header.
+    path : str
+    """
+
+    aligner: Aligner
+    direction: str
+    header: dict
+    path: str
+
+
+def save_aligner(
+    aligner: Aligner,
+    path: str | os.PathLike,
+    *,
+    direction: str = "image-to-text",
+    train: dict | None = None,
+) -> Path:
+    """Write a fitted aligner to ``path`` atomically.
+
+    Parameters
+    ----------
+    aligner : Aligner
+        Must be fitted.
+    path : path-like
+        Any name (``.aligner`` by convention); the content is an ``.npz``.
+    direction : str
+        Default direction of ``gaptools align apply``.
+    train : dict, optional
+        What it was fitted on: ``{"source", "meta", "n_image", "n_text"}``.
+    """
+    aligner.check_fitted()
+    header = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "method": aligner.name,
+        "params": aligner.get_params(),
+        "direction": check_direction(direction),
+        "dim": aligner.dim_,
+        "train": train or {},
+        "gaptools_version": __version__,
+        "arrays": list(aligner.state),
+    }
+    arrays = {name: np.asarray(getattr(aligner, name)) for name in aligner.state}
+    with atomic_write(Path(path), "wb") as fh:
+        np.savez(fh, allow_pickle=False, header=np.array(json.dumps(header, sort_keys=True)), **arrays)
+    return Path(path)
+
+
+def load_aligner(path: str | os.PathLike) -> SavedAligner:
+    """Read a saved aligner, checking its header and every array.
+
+    Raises
+    ------
+    InputError
+        Missing, corrupt or pickled file, another format or a newer format version, an
+        unknown method or parameter, or arrays whose shapes do not fit the header's dim.
+    """
+    path = Path(path)
+    src = str(path)
+    if not path.is_file():
+        raise InputError(f"{src}: no such file" if not path.exists() else f"{src}: is not a file")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {key: npz[key] for key in npz.files}
+    except ValueError as exc:
+        if "pickle" in str(exc).lower():
+            raise InputError(f"{src}: holds pickled objects, which gaptools never loads") from None
+        raise InputError(f"{src}: corrupt or truncated aligner file ({exc})") from None
+    except (zipfile.BadZipFile, OSError, EOFError, KeyError) as exc:
+        raise InputError(f"{src}: corrupt or truncated aligner file ({exc})") from None
+    header = _read_header(arrays, src)
+    try:
+        aligner = make_aligner(header["method"], header["params"])
+        aligner._check_params()
+    except GapToolsError as exc:
+        raise InputError(f"{src}: {exc.message}", hint=exc.hint) from None
+    dim = header["dim"]
+    for name in aligner.state:
+        if name not in arrays:
+            raise InputError(f"{src}: corrupt aligner file, array '{name}' is missing")
+        value = arrays[name]
+        if value.dtype.kind != "f" or value.ndim not in (1, 2) or value.shape[-1] != dim or not np.isfinite(value).all():
+            raise InputError(
+                f"{src}: corrupt aligner file, array '{name}' has shape {value.shape} dtype {value.dtype} "
+                f"(expected finite floats with last axis {dim})"
+            )
+        setattr(aligner, name, value)
+    aligner.dim_ = dim
+    return SavedAligner(aligner=aligner, direction=header["direction"], header=header, path=src)
+
+
+def _read_header(arrays: dict, src: str) -> dict:
+    if "header" not in arrays:
+        raise InputError(f"{src}: not a gaptools aligner (no 'header' array)", hint=f"found {sorted(arrays)}")
+    try:
+        header = json.loads(str(arrays["header"]))
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{src}: corrupt aligner header ({exc})") from None
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise InputError(f"{src}: not a gaptools aligner (header format is not '{FORMAT}')")
+    version = header.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise InputError(
+            f"{src}: aligner format version {version!r} is newer than this gaptools reads ({FORMAT_VERSION})",
+            hint="upgrade gaptools",
+        )
+    for key, kind in (("method", str), ("params", dict), ("dim", int), ("direction", str)):
+        if not isinstance(header.get(key), kind):
+            raise InputError(f"{src}: corrupt aligner header, '{key}' is missing or not a {kind.__name__}")
+    if header["dim"] < 1:
+        raise InputError(f"{src}: corrupt aligner header, dim {header['dim']}")
+    try:
+        check_direction(header["direction"])
+    except GapToolsError as exc:
+        raise InputError(f"{src}: corrupt aligner header, {exc.message}") from None
+    return header

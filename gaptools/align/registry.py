@@ -1,0 +1,67 @@
+"""Aligners by name: ``mean``, ``center``, ``pca-rotation``, ``procrustes``, ``coral``,
+``ot-exact``, ``ot-sinkhorn`` (the names the command line and saved files use)."""
+
+from __future__ import annotations
+
+import json
+
+from gaptools.align.base import Aligner
+from gaptools.align.coral import CORAL
+from gaptools.align.rotation import PCARotation, Procrustes
+from gaptools.align.shift import Center, MeanShift
+from gaptools.align.transport import OTExact, OTSinkhorn
+from gaptools.errors import InputError
+
+#: Registered aligner classes by name, in the order `compare` runs them.
+METHODS: dict[str, type[Aligner]] = {
+    cls.name: cls for cls in (MeanShift, Center, PCARotation, Procrustes, CORAL, OTExact, OTSinkhorn)
+}
+
+
+def aligner_class(name: str) -> type[Aligner]:
+    """The class registered as ``name``; an unknown name's error lists the valid ones."""
+    try:
+        return METHODS[name]
+    except KeyError:
+        raise InputError(f"unknown alignment method '{name}'", hint=f"valid methods: {', '.join(METHODS)}") from None
+
+
+def make_aligner(name: str, params: dict | None = None) -> Aligner:
+    """A new, unfitted aligner ``name`` with hyper-parameters ``params``.
+
+    Raises
+    ------
+    InputError
+        Unknown method, or a parameter the method does not take (the error lists the
+        ones it does).
+    """
+    cls = aligner_class(name)
+    params = dict(params or {})
+    unknown = sorted(set(params) - set(cls.param_names()))
+    if unknown:
+        raise InputError(
+            f"method '{name}' has no parameter(s) {', '.join(unknown)}",
+            hint=f"its parameters: {', '.join(cls.param_names())}",
+        )
+    return cls(**params)
+
+
+def params_for(name: str, shared: dict) -> dict:
+    """The entries of ``shared`` that method ``name`` accepts (options common to several methods)."""
+    accepted = set(aligner_class(name).param_names())
+    return {k: v for k, v in shared.items() if k in accepted}
+
+
+def parse_param(text: str) -> tuple[str, object]:
+    """Parse ``key=value`` (value as JSON when it parses: numbers, true/false; else a string).
+
+    Dashes in the key become underscores, so ``max-fit-points=2000`` works.
+    """
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise InputError(f"parameter '{text}' is not of the form key=value", hint="e.g. -p reg=0.1")
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return key.strip().replace("-", "_"), value

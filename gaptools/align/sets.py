@@ -1,0 +1,75 @@
+"""Aligners on embedding sets: fit on one set's pairs, apply to another set's rows."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gaptools.align.base import Aligner
+from gaptools.align.registry import make_aligner
+from gaptools.errors import InputError
+from gaptools.io import EmbeddingSet
+
+
+def set_pairs(eset: EmbeddingSet) -> np.ndarray:
+    """True pairs of a set as (image row, text row): caption j with image ``text_image[j]``.
+
+    Returns
+    -------
+    ndarray, shape (N_txt, 2), int64
+    """
+    return np.stack([eset.text_image, np.arange(eset.n_text)], axis=1)
+
+
+def train_summary(eset: EmbeddingSet) -> dict:
+    """What a saved aligner records about its training set."""
+    return {"source": eset.source, "meta": eset.meta, "n_image": eset.n_image, "n_text": eset.n_text}
+
+
+def fit_on_set(method: str, eset: EmbeddingSet, params: dict | None = None) -> Aligner:
+    """Fit aligner ``method`` on all images and captions of ``eset`` (with its pairs).
+
+    Raises
+    ------
+    InputError
+        The set lacks one modality, or the method or a parameter is unknown.
+    """
+    aligner = make_aligner(method, params)
+    if not eset.has_pairs:
+        raise InputError(
+            f"{eset.source}: fitting an aligner needs both image and text embeddings, "
+            f"got {eset.n_image} images and {eset.n_text} captions"
+        )
+    return aligner.fit(eset.image, eset.text, set_pairs(eset))
+
+
+def apply_to_set(aligner: Aligner, eset: EmbeddingSet, *, direction: str, label: str = "<memory>") -> EmbeddingSet:
+    """``eset`` with its rows aligned (one-modality sets too).
+
+    Parameters
+    ----------
+    aligner : Aligner
+        Fitted.
+    eset : EmbeddingSet
+    direction : {"image-to-text", "text-to-image"}
+    label : str
+        Where the aligner came from (a file), for messages and meta.
+
+    Returns
+    -------
+    EmbeddingSet
+        Same captions, ids and grouping; ``meta["aligned"]`` records method, params,
+        direction and aligner; ``meta["normalized"]`` follows ``renormalize``.
+    """
+    aligner.check_fitted()
+    if eset.dim != aligner.dim_:
+        raise InputError(
+            f"{label}: the aligner was fitted on {aligner.dim_}-dimensional embeddings "
+            f"but {eset.source} has {eset.dim}"
+        )
+    image, text = aligner.transform_modalities(eset.image, eset.text, direction=direction)
+    meta = dict(eset.meta)
+    meta["aligned"] = {"method": aligner.name, "params": aligner.get_params(), "direction": direction,
+                       "aligner": label}
+    if aligner.renormalize:
+        meta["normalized"] = True
+    return eset.replace(image=image, text=text, meta=meta)
