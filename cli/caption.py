@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from cli.app import make_root_app
+from cli.caption_eval import eval_command, score_command
 from cli.caption_train import train_command
 
 app = make_root_app("Train and evaluate CLIP-prefix captioners (ClipCap, Unsupervised-ClipCap).")
+app.command("eval")(eval_command)
+app.command("score")(score_command)
 app.command("train")(train_command)
 
 

@@ -1,0 +1,326 @@
+"""The evaluation driver: a trained run + an embedding set -> captions, scores, an eval folder.
+
+One evaluation runs one or more *configurations* over the images of a set that have
+captions (their captions are the references):
+
+- ``input="image"``: each image's embedding (the usual test of an Unsupervised-ClipCap run);
+- ``input="text"``: one caption embedding per image, drawn with ``seed`` (the in-modality
+  reference point); the captions drawn are recorded in ``config.json``;
+- ``aligners``: each saved aligner (``gaptools align``) applied to the inputs first, one
+  configuration per aligner; it must map the input modality toward the run's training
+  modality (image-to-text for a text-trained run fed images);
+- ``mixup``: for each λ, ``gaptools.mixup(image, caption, λ)`` with the same seeded
+  caption per image (Fig. 3 of the seed paper; λ is the text share, so λ = 0 is the image
+  input and λ = 1 the text input).
+
+Every input then goes through the run's own input transform (:func:`caption.data.prepare_inputs`:
+normalisation and the C3 text mean, never the training noise), the mapper, and
+:func:`caption.generate.generate`; captions are scored by :func:`caption.evaluate.score_captions`,
+and, for a shapes-world set, against the true scenes (:func:`gaptools.world.score_captions`).
+
+The eval folder (written to a temporary folder, then renamed into place)::
+
+    metrics.json                 {"kind": "caption.eval", "version": 1, "run", "set", "n_images",
+                                  "configurations": [{"name", "input", "aligner", "mixup", "beam",
+                                                      "metrics", "predictions"}]}
+    config.json                  every setting, the run's input transform, the captions drawn
+    predictions.json             COCO results [{"image_id", "caption"}] (one configuration), or
+    predictions_<name>.json      one per configuration
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from gaptools import __version__
+from gaptools.atomic import write_json
+from gaptools.errors import InputError
+from gaptools.io import EmbeddingSet, load_set
+
+RESULT_KIND = "caption.eval"
+RESULT_VERSION = 1
+INPUTS = ("image", "text")
+WORLD_DATASET = "shapes-world"
+
+
+@dataclasses.dataclass
+class EvalConfig:
+    """Settings of one ``caption eval`` (every field is recorded in ``config.json``)."""
+
+    run: str  # run folder written by `caption train` (needs final/)
+    set: str  # embedding set (.npz) with captions: the images to caption and their references
+    input: str = "image"  # "image" or "text" (one seeded caption embedding per image)
+    aligners: list[str] = dataclasses.field(default_factory=list)  # saved aligners, one configuration each
+    mixup: list[float] | None = None  # λ values (text share) of a mixup sweep; None = no mixup
+    beam: int = 1  # 1 = greedy, k = beam search with k beams
+    max_length: int = 67  # most new tokens per caption
+    batch_size: int = 64  # images decoded together
+    seed: int = 0  # which caption of each image --input text / --mixup use
+    limit: int | None = None  # only the first N captioned images (quick looks)
+    spice: bool = False  # also SPICE (needs Java 8 and a Stanford CoreNLP download)
+    device: str = "auto"  # "auto" (cuda when present), "cpu", "cuda", ...
+
+    def __post_init__(self) -> None:
+        if self.input not in INPUTS:
+            raise InputError(f"unknown --input '{self.input}'", hint=f"valid: {', '.join(INPUTS)}")
+        if self.mixup is not None:
+            from gaptools.mixing import check_lambda
+
+            if not self.mixup:
+                raise InputError("--mixup needs at least one λ in [0, 1]")
+            self.mixup = [check_lambda(lam) for lam in self.mixup]
+            if self.input != "image" or self.aligners:
+                raise InputError("--mixup mixes each image with one of its captions: it goes without --input text "
+                                 "and without --aligner")
+        for name in ("beam", "max_length", "batch_size"):
+            if getattr(self, name) < 1:
+                raise InputError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if self.limit is not None and self.limit < 1:
+            raise InputError(f"--limit must be at least 1, got {self.limit}")
+
+    def configurations(self) -> list[dict]:
+        """One dict per configuration: ``name, input, aligner, mixup, beam``."""
+        if self.mixup is not None:
+            specs = [("mixup-" + f"{lam:g}", None, lam) for lam in self.mixup]
+        elif self.aligners:
+            specs = [(f"aligner-{Path(a).stem}", a, None) for a in self.aligners]
+        else:
+            specs = [(self.input, None, None)]
+        names = [s[0] for s in specs]
+        out = []
+        for i, (name, aligner, lam) in enumerate(specs):
+            if names.count(name) > 1:
+                name = f"{name}-{i + 1}"
+            out.append({"name": name, "input": self.input, "aligner": aligner, "mixup": lam, "beam": self.beam})
+        return out
+
+
+@dataclasses.dataclass
+class EvalData:
+    """The captioned images of a set, with their references and one seeded caption each.
+
+    Attributes
+    ----------
+    eset : EmbeddingSet
+    groups : ndarray, shape (N,), int64
+        Image (``text_image`` value) of each evaluated image.
+    keys : list of str, length N
+        Image ids as written to predictions (the set's ``image_id``, else the row number).
+    ids : list of int or str, length N
+        The same ids as the predictions' ``image_id`` values (ints when the set has none).
+    chosen : ndarray, shape (N,), int64
+        Caption row drawn (with the seed) for each image: ``--input text`` and ``--mixup``.
+    references : dict of str to list of str
+    """
+
+    eset: EmbeddingSet
+    groups: np.ndarray
+    keys: list
+    ids: list
+    chosen: np.ndarray
+    references: dict
+
+
+def eval_data(eset: EmbeddingSet, *, seed: int, limit: int | None = None) -> EvalData:
+    """Select the images that have captions and draw one caption of each with ``seed``."""
+    if eset.caption is None or eset.n_text == 0:
+        raise InputError(f"{eset.source}: has no caption strings, so there are no references to score against",
+                         hint="embed the set with its captions (gaptools embed keeps them)")
+    groups = np.unique(eset.text_image)[:limit]
+    order = np.random.default_rng(seed).permutation(eset.n_text)
+    drawn = {}
+    for row in order:  # the last caption of a random order: uniform among the image's captions
+        drawn[int(eset.text_image[row])] = int(row)
+    chosen = np.array([drawn[int(g)] for g in groups], dtype=np.int64)
+    ids = [str(eset.image_id[g]) for g in groups] if eset.image_id is not None else [int(g) for g in groups]
+    keys = [str(i) for i in ids]
+    by_group: dict[int, list[str]] = {}
+    for row, g in enumerate(eset.text_image):
+        by_group.setdefault(int(g), []).append(str(eset.caption[row]))
+    references = {k: by_group[int(g)] for k, g in zip(keys, groups)}
+    return EvalData(eset=eset, groups=groups, keys=keys, ids=ids, chosen=chosen, references=references)
+
+
+def raw_inputs(data: EvalData, configuration: dict, run_source: str) -> np.ndarray:
+    """The embeddings one configuration feeds the run, before the run's input transform.
+
+    Returns
+    -------
+    ndarray, shape (N, D), float32
+    """
+    eset = data.eset
+    if configuration["mixup"] is not None:
+        from gaptools import mixup
+
+        return mixup(_images(data), eset.text[data.chosen], configuration["mixup"])
+    x = _images(data) if configuration["input"] == "image" else eset.text[data.chosen]
+    if configuration["aligner"] is not None:
+        x = _apply_aligner(configuration["aligner"], x, configuration["input"], run_source, eset.dim)
+    return x
+
+
+def _images(data: EvalData) -> np.ndarray:
+    if data.eset.n_image == 0:
+        raise InputError(f"{data.eset.source}: is a text-only set (0 image embeddings)",
+                         hint="use --input text, or a set with image embeddings")
+    return data.eset.image[data.groups]
+
+
+def _apply_aligner(path: str, x: np.ndarray, modality: str, run_source: str, dim: int) -> np.ndarray:
+    from gaptools.align import load_aligner
+
+    saved = load_aligner(path)
+    if modality == run_source:
+        raise InputError(f"{path}: the run was trained on {run_source} embeddings and the input is {modality}: "
+                         "there is no gap to align", hint="drop --aligner, or use the other --input")
+    needed = f"{modality}-to-{run_source}"
+    if saved.direction != needed:
+        raise InputError(f"{path}: the aligner was saved for {saved.direction}, but feeding {modality} embeddings "
+                         f"to a run trained on {run_source} embeddings needs {needed}",
+                         hint=f"save the aligner with direction {needed}")
+    if saved.aligner.dim_ != dim:
+        raise InputError(f"{path}: the aligner was fitted on {saved.aligner.dim_}-dimensional embeddings, "
+                         f"the set has {dim}")
+    return saved.aligner.transform(x) if modality == "image" else saved.aligner.inverse_transform(x)
+
+
+def caption_inputs(model, tokenizer, x: np.ndarray, *, beam: int, max_length: int, batch_size: int,
+                   device) -> list[str]:
+    """Captions of prepared inputs ``x`` (N, D): mapper prefix, batched decoding, detokenisation."""
+    import torch
+
+    from caption.generate import generate
+
+    captions = []
+    step = batch_size * 16  # prefixes held at once: bounded memory for large sets
+    with torch.inference_mode():
+        for start in range(0, len(x), step):
+            prefix = model.embed_prefix(torch.from_numpy(x[start : start + step]).to(device))  # (n, L, H)
+            tokens = generate(model.decoder, prefix, eos_token_id=tokenizer.eos_token_id, beam=beam,
+                              max_length=max_length, batch_size=batch_size)
+            captions.extend(tokenizer.decode(t, skip_special_tokens=True).strip() for t in tokens)
+    return captions
+
+
+def world_folder(eset: EmbeddingSet) -> Path | None:
+    """The shapes-world folder a set was embedded from (``meta["annotations"]`` is its captions.json), or None."""
+    if eset.meta.get("dataset") != WORLD_DATASET or not eset.meta.get("annotations"):
+        return None
+    folder = Path(eset.meta["annotations"]).parent
+    return folder if folder.is_dir() else None
+
+
+def world_metrics(scenes: list[dict], predictions: list[dict], source: str) -> dict:
+    """Shapes-world figures (x100): exact-scene accuracy and the F1 of each attribute against the true scenes."""
+    from gaptools.world import score_captions
+
+    result = score_captions(scenes, predictions, source=source)
+    figures = {"world_exact_scene": 100.0 * result["exact_scene"]}
+    for attribute, entry in result["attributes"].items():
+        figures[f"world_{attribute}_f1"] = None if entry["f1"] is None else 100.0 * entry["f1"]
+    return figures
+
+
+def run_eval(config: EvalConfig, out: str | os.PathLike, *, overwrite: bool = False,
+             say: Callable[[str], None] = lambda line: None) -> dict:
+    """Caption, score and write the eval folder ``out``; returns the ``metrics.json`` document.
+
+    Raises
+    ------
+    InputError
+        ``out`` holds something (without ``overwrite``); the run has no final model; the set
+        has no captions or another dimension than the run; an aligner of another dimension
+        or direction; a text-only set with image input.
+    """
+    from caption.checkpoint import load_run
+    from caption.data import prepare_inputs
+    from caption.evaluate import require_java, score_captions
+
+    out = Path(out)
+    _check_out(out, overwrite)
+    require_java()
+    configurations = config.configurations()
+    eset = load_set(config.set)
+    device = _default_device() if config.device == "auto" else config.device
+    model, tokenizer, run_config = load_run(config.run, device)
+    if eset.dim != run_config["clip_dim"]:
+        raise InputError(f"{eset.source}: embeddings have dimension {eset.dim} but the run {config.run} was trained "
+                         f"on {run_config['clip_dim']}", hint="evaluate on a set embedded with the run's CLIP model")
+    data = eval_data(eset, seed=config.seed, limit=config.limit)
+    inputs = [raw_inputs(data, c, run_config["source"]) for c in configurations]  # all checks before decoding
+    say(f"{len(data.groups)} images, {len(configurations)} configuration(s), beam {config.beam}, on {device}")
+    scenes = _world_scenes(eset, say)
+    files, entries = {}, []
+    for configuration, x in zip(configurations, inputs):
+        x = prepare_inputs(x, normalize=run_config["normalize"], text_mean=run_config.get("text_mean"))
+        captions = caption_inputs(model, tokenizer, x, beam=config.beam, max_length=config.max_length,
+                                  batch_size=config.batch_size, device=device)
+        predictions = [{"image_id": i, "caption": c} for i, c in zip(data.ids, captions)]
+        say(f"{configuration['name']}: captioned; scoring")
+        metrics = score_captions(dict(zip(data.keys, captions)), data.references, spice=config.spice,
+                                 source=configuration["name"])
+        if scenes is not None:
+            metrics.update(world_metrics(scenes, predictions, configuration["name"]))
+        name = "predictions.json" if len(configurations) == 1 else f"predictions_{configuration['name']}.json"
+        files[name] = predictions
+        entries.append({**configuration, "metrics": metrics, "predictions": name})
+    doc = {"kind": RESULT_KIND, "version": RESULT_VERSION, "run": str(config.run), "set": str(config.set),
+           "n_images": len(data.groups), "configurations": entries}
+    files["metrics.json"] = doc
+    files["config.json"] = {
+        "eval": dataclasses.asdict(config), "device": device, "gaptools_version": __version__,
+        "run_input_transform": {k: run_config.get(k) for k in ("source", "target", "normalize", "subtract_text_mean")},
+        "set_meta": eset.meta, "image_ids": data.ids,
+        "caption_of_image": data.chosen.tolist() if (config.input == "text" or config.mixup) else None,
+    }
+    _write_folder(out, files, overwrite)
+    return doc
+
+
+def _world_scenes(eset: EmbeddingSet, say: Callable[[str], None]) -> list[dict] | None:
+    folder = world_folder(eset)
+    if folder is None:
+        if eset.meta.get("dataset") == WORLD_DATASET:
+            say(f"a shapes-world set, but its world folder ({eset.meta.get('annotations')}) is not here: "
+                "no attribute figures")
+        return None
+    from gaptools.world import load_scenes
+
+    return load_scenes(folder)
+
+
+def _default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _check_out(out: Path, overwrite: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise InputError(f"{out}: is not empty", hint="choose a new folder, or pass --overwrite")
+
+
+def _write_folder(out: Path, files: dict, overwrite: bool) -> None:
+    """Write every file to a temporary folder beside ``out``, then rename it into place."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
+    try:
+        for name, obj in files.items():
+            write_json(tmp / name, obj)
+        os.chmod(tmp, 0o755)
+        if out.exists():
+            _check_out(out, overwrite)
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

@@ -1,0 +1,88 @@
+"""`caption eval` (caption a set with a trained run, score, write an eval folder) and `caption score`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.table import Table
+
+from cli.app import console
+from gaptools.atomic import write_json
+from gaptools.errors import InputError
+
+COLUMNS = (("Bleu_1", "B@1"), ("Bleu_2", "B@2"), ("Bleu_3", "B@3"), ("Bleu_4", "B@4"), ("METEOR", "M"),
+           ("ROUGE_L", "R-L"), ("CIDEr", "C"), ("SPICE", "S"), ("world_exact_scene", "scene"))
+
+
+def eval_command(
+    run: Path = typer.Argument(..., help="Run folder written by `caption train` (with final/)."),
+    eval_set: Path = typer.Argument(..., metavar="SET", help="Embedding set (.npz) with captions: images to caption, references."),
+    out: Path = typer.Option(..., "-o", "--out", help="Eval folder to write (metrics.json, predictions, config.json)."),
+    input_: str = typer.Option("image", "--input", help="image: the image embeddings; text: one seeded caption embedding per image."),
+    aligner: Optional[List[Path]] = typer.Option(None, "--aligner", help="Saved aligner applied to the inputs first; repeat for one row each."),
+    mixup: Optional[str] = typer.Option(None, "--mixup", help="λ values, e.g. 0,0.25,0.5,0.75,1: mix each image with one seeded caption (λ = text share)."),
+    beam: int = typer.Option(1, "--beam", help="1 = greedy; k = beam search with k beams."),
+    max_length: int = typer.Option(67, "--max-length", help="Most new tokens per caption."),
+    batch_size: int = typer.Option(64, "--batch-size", help="Images decoded together."),
+    seed: int = typer.Option(0, "--seed", help="Which caption of each image --input text / --mixup use."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Only the first N captioned images."),
+    spice: bool = typer.Option(False, "--spice", help="Also SPICE (Java 8 + a Stanford CoreNLP download on first use)."),
+    device: str = typer.Option("auto", "--device", help="auto (cuda when present), cpu, cuda, ..."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing eval folder."),
+) -> None:
+    """Caption a set with a trained run, score with pycocoevalcap (x100), write an eval folder."""
+    from caption.eval_run import EvalConfig, run_eval
+
+    config = EvalConfig(run=str(run), set=str(eval_set), input=input_, aligners=[str(a) for a in aligner or []],
+                        mixup=parse_lambdas(mixup), beam=beam, max_length=max_length, batch_size=batch_size,
+                        seed=seed, limit=limit, spice=spice, device=device)
+    doc = run_eval(config, out, overwrite=overwrite, say=lambda line: console.print(f"[dim]{line}[/dim]"))
+    console.print(render_table(doc["configurations"], title=f"{run.name} on {eval_set.name} ({doc['n_images']} images)"))
+    console.print(f"Scores x100 (pycocoevalcap). Wrote {out}")
+
+
+def score_command(
+    predictions: Path = typer.Argument(..., help="COCO results JSON: [{\"image_id\": ..., \"caption\": ...}]."),
+    references: Path = typer.Argument(..., help="{image_id: [captions]} JSON or a COCO captions annotation file."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the scores here as JSON."),
+    spice: bool = typer.Option(False, "--spice", help="Also SPICE (Java 8 + a Stanford CoreNLP download on first use)."),
+) -> None:
+    """Score any captions file against references: BLEU-1..4, METEOR, ROUGE-L, CIDEr (x100)."""
+    from caption.evaluate import read_predictions, read_references, score_captions
+
+    preds, refs = read_predictions(predictions), read_references(references)
+    scores = score_captions(preds, refs, spice=spice, source=str(predictions))
+    console.print(render_table([{"name": predictions.name, "metrics": scores}], title=f"{len(preds)} images"))
+    if json_out is not None:
+        write_json(json_out, scores)
+        console.print(f"Wrote {json_out}")
+
+
+def parse_lambdas(text: str | None) -> list[float] | None:
+    """``"0,0.25,1"`` -> ``[0.0, 0.25, 1.0]`` (range checks happen in EvalConfig)."""
+    if text is None:
+        return None
+    try:
+        return [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise InputError(f"--mixup {text!r}: expected comma-separated numbers, e.g. 0,0.25,0.5,0.75,1") from None
+
+
+def render_table(rows: list[dict], *, title: str) -> Table:
+    """One row per configuration, the metric columns present in any row (like Table 1 of the seed paper)."""
+    table = Table(title=title)
+    table.add_column("configuration", style="bold")
+    detail = [key for key in ("input", "aligner", "mixup", "beam") if any(r.get(key) is not None for r in rows)]
+    for key in detail:
+        table.add_column("λ" if key == "mixup" else key)
+    columns = [(key, label) for key, label in COLUMNS if any(key in r["metrics"] for r in rows)]
+    for _, label in columns:
+        table.add_column(label, justify="right")
+    for r in rows:
+        cells = ["—" if r.get(k) is None else (Path(r[k]).name if k == "aligner" else f"{r[k]:g}" if k == "mixup" else str(r[k]))
+                 for k in detail]
+        values = [r["metrics"].get(key) for key, _ in columns]
+        table.add_row(r["name"], *cells, *("—" if v is None else f"{v:.1f}" for v in values))
+    return table
