@@ -156,13 +156,9 @@ def load_decoder(name_or_dir: str | os.PathLike) -> nn.Module:
     """
     from transformers import AutoModelForCausalLM
 
-    try:
-        return AutoModelForCausalLM.from_pretrained(str(name_or_dir))
-    except (OSError, ValueError) as exc:
-        raise InputError(
-            f"decoder '{name_or_dir}' cannot be found locally or downloaded ({type(exc).__name__})",
-            hint="pass a local folder with --decoder, or cache the hub id first (HF_HUB_OFFLINE=1 uses the cache)",
-        ) from None
+    from caption.tokenizer import from_pretrained
+
+    return from_pretrained(AutoModelForCausalLM, name_or_dir, "decoder")
 
 
 def decoder_from_config(config: dict) -> nn.Module:

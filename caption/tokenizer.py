@@ -15,13 +15,51 @@ import numpy as np
 from gaptools.errors import InputError
 
 
+def from_pretrained(factory, name_or_dir: str | os.PathLike, what: str):
+    """``factory.from_pretrained`` from a local folder, the local cache, or the hub, in that order.
+
+    Parameters
+    ----------
+    factory : class with ``from_pretrained`` (``AutoTokenizer``, ``AutoModelForCausalLM``)
+    name_or_dir : str or path-like
+        A folder (absolute, or starting with ``.`` or ``~``, or existing) or a hub id.
+    what : str
+        For messages (``"decoder"``, ``"tokenizer"``).
+
+    Raises
+    ------
+    InputError
+        A folder that does not exist or holds no such files, or a hub id neither cached nor downloadable.
+    """
+    name = str(name_or_dir)
+    path = Path(name).expanduser()
+    if path.exists() or path.is_absolute() or name.startswith((".", "~")):
+        if not path.is_dir():
+            raise InputError(f"{what} folder {name} does not exist")
+        try:
+            return factory.from_pretrained(str(path))
+        except (OSError, ValueError) as exc:
+            raise InputError(f"{what} folder {name} holds no usable {what} ({type(exc).__name__}: {exc})") from None
+    try:
+        return factory.from_pretrained(name, local_files_only=True)  # the cache first: no network wait
+    except (OSError, ValueError):
+        pass
+    try:
+        return factory.from_pretrained(name)
+    except (OSError, ValueError) as exc:
+        raise InputError(
+            f"{what} '{name}' cannot be found locally or downloaded ({type(exc).__name__})",
+            hint="pass a local folder with --decoder, or download the hub id once while online",
+        ) from None
+
+
 def load_tokenizer(name_or_dir: str | os.PathLike):
     """Load a Hugging Face tokenizer by hub id or local folder and check it has an EOS token.
 
     Parameters
     ----------
     name_or_dir : str or path-like
-        A hub id (``"gpt2"``, read from the local cache when offline) or a folder written by
+        A hub id (``"gpt2"``, read from the local cache when there) or a folder written by
         ``save_pretrained``.
 
     Returns
@@ -30,13 +68,7 @@ def load_tokenizer(name_or_dir: str | os.PathLike):
     """
     from transformers import AutoTokenizer
 
-    try:
-        tok = AutoTokenizer.from_pretrained(str(name_or_dir))
-    except (OSError, ValueError) as exc:
-        raise InputError(
-            f"tokenizer '{name_or_dir}' cannot be found locally or downloaded ({type(exc).__name__})",
-            hint="pass a local folder with --decoder, or cache the hub id first (HF_HUB_OFFLINE=1 uses the cache)",
-        ) from None
+    tok = from_pretrained(AutoTokenizer, name_or_dir, "tokenizer")
     if tok.eos_token_id is None:
         raise InputError(f"tokenizer '{name_or_dir}' has no end-of-sequence token; captions need one to stop")
     return tok

@@ -260,6 +260,11 @@ def _train(config, ctx, device, resume, overwrite, say, on_step) -> Path:
     steps_per_epoch = len(epoch_batches(len(plan), config.batch_size, seed=config.seed, epoch=0, world_size=ctx.world))
     total = steps_per_epoch * config.epochs
 
+    torch.manual_seed(config.seed)  # mapper initialisation; every check comes before the run folder is touched
+    model = ClipCapModel(config.model_config(eset.dim), load_decoder(config.decoder)).to(device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay,
+                                  fused=device.type == "cuda")
     _on_main(lambda: checkpoint.prepare_run_dir(run_dir, resume=resume, overwrite=overwrite), ctx)
     resuming = resume  # prepare_run_dir refuses --resume without a run
     if resuming:
@@ -284,11 +289,6 @@ def _train(config, ctx, device, resume, overwrite, say, on_step) -> Path:
 
         _on_main(_start, ctx)
 
-    torch.manual_seed(config.seed)  # mapper initialisation
-    model = ClipCapModel(config.model_config(eset.dim), load_decoder(config.decoder)).to(device)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay,
-                                  fused=device.type == "cuda")
     step = 0
     if resuming:
         state = checkpoint.load_checkpoint(run_dir, device)

@@ -67,4 +67,7 @@ def train_command(
                 fields.update(loss=f"{event['loss']:.4f}", speed=f"{event['samples_per_s']:.0f} samples/s")
             bar.update(task, completed=event["step"], total=event["total_steps"], **fields)
 
-        train(config, resume=resume, overwrite=overwrite, say=bar.console.print, on_step=on_step)
+        def say(message: str) -> None:
+            bar.console.print(message, soft_wrap=True, markup=False, highlight=False)
+
+        train(config, resume=resume, overwrite=overwrite, say=say, on_step=on_step)

@@ -56,7 +56,7 @@ def test_bad_settings_and_missing_decoder(tmp_path):
     with pytest.raises(InputError, match="unknown mapper 'rnn'.*mlp, transformer"):
         ClipCapConfig(clip_dim=4, mapper="rnn")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(InputError, match="decoder .*empty.* cannot be found"):
+    with pytest.raises(InputError, match="decoder folder .*empty holds no usable decoder"):
         load_decoder(tmp_path / "empty")
 
 

@@ -1,0 +1,95 @@
+"""`caption train` from the command line: a short real run, and every refusal as one line with exit 2."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from caption.checkpoint import load_run
+from caption.model import init_decoder
+from caption.tokenizer import train_tokenizer
+from cli.caption import app
+from gaptools.io import EmbeddingSet, save_set
+
+runner = CliRunner()
+CAPTIONS = [f"a {c} {s}" for c in ("red", "blue", "green") for s in ("circle", "square", "star", "heart")]
+
+
+@pytest.fixture(scope="module")
+def paths(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli_train")
+    tok = train_tokenizer(CAPTIONS, root / "gpt", vocab_size=280)
+    torch.manual_seed(0)
+    init_decoder(root / "gpt", tok, n_layer=1, n_embd=16, n_head=2, n_positions=32)
+    rng = np.random.default_rng(0)
+    full = EmbeddingSet(image=rng.normal(size=(6, 8)), text=rng.normal(size=(12, 8)),
+                        text_image=np.repeat(np.arange(6), 2), caption=np.array(CAPTIONS))
+    text_only = full.replace(image=np.zeros((0, 8)))
+    no_captions = full.replace(caption=None)
+    return {"decoder": str(root / "gpt"), "full": str(save_set(full, root / "full.npz")),
+            "text_only": str(save_set(text_only, root / "text_only.npz")),
+            "no_captions": str(save_set(no_captions, root / "no_captions.npz"))}
+
+
+def _train(paths, data, out, *extra):
+    return runner.invoke(app, ["train", paths[data], "-o", str(out), "--decoder", paths["decoder"], "--epochs", "1",
+                               "--batch-size", "4", "--prefix-length", "2", "--warmup", "0", "--lr", "1e-3",
+                               "--log-every", "1", "--device", "cpu", *extra])
+
+
+def test_short_run_writes_a_loadable_run_folder(paths, tmp_path):
+    result = _train(paths, "full", tmp_path / "run", "--source", "image", "--mapper", "transformer",
+                    "--mapper-layers", "1", "--mapper-heads", "2", "--clip-length", "2")
+    assert result.exit_code == 0, result.output
+    assert "Wrote" in result.output
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["source"] == "image" and config["target"] is None and config["train"]["mapper"] == "transformer"
+    assert config["train"]["lr"] == 1e-3 and config["clip_dim"] == 8 and config["steps_per_epoch"] == 3
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [1, 2, 3] and {"loss", "lr", "samples_per_s"} <= set(log[0])
+    model, tok, _ = load_run(tmp_path / "run")
+    assert model.config.mapper == "transformer" and tok.eos_token_id is not None
+
+
+@pytest.mark.parametrize(
+    "data, extra, message",
+    [
+        ("no_captions", [], "has no captions"),
+        ("text_only", ["--source", "image"], "text-only set (0 image embeddings); --source image needs images"),
+        ("full", ["--source", "image", "--target", "same"], "--target applies to --source text only"),
+        ("full", ["--decoder", "./no/such-decoder"], "folder ./no/such-decoder does not exist"),
+        ("full", ["--mapper", "rnn"], "unknown mapper 'rnn'"),
+        ("full", ["--target", "other"], "unknown target 'other'"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_nothing_written(paths, tmp_path, data, extra, message):
+    result = _train(paths, data, tmp_path / "run", *extra)
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "run").exists()
+
+
+def test_existing_run_and_corrupt_checkpoint_are_refused_without_loss(paths, tmp_path):
+    run = tmp_path / "run"
+    assert _train(paths, "full", run).exit_code == 0
+    log = (run / "log.jsonl").read_text()
+    again = _train(paths, "full", run)
+    assert again.exit_code == 2 and "holds another run" in again.output and "--resume" in again.output
+    assert (run / "log.jsonl").read_text() == log and (run / "final" / "model.pt").exists()
+    done = _train(paths, "full", run, "--resume")
+    assert done.exit_code == 0 and "already finished" in done.output
+    import shutil
+
+    shutil.rmtree(run / "final")
+    (run / "checkpoint.pt").write_bytes(b"PK\x03\x04 not a checkpoint")
+    broken = _train(paths, "full", run, "--resume")
+    assert broken.exit_code == 2 and "checkpoint.pt: corrupt" in broken.output
+    assert (run / "checkpoint.pt").read_bytes() == b"PK\x03\x04 not a checkpoint"
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    refused = _train(paths, "full", other, "--overwrite")
+    assert refused.exit_code == 2 and "not a run folder" in refused.output
+    assert (other / "notes.txt").read_text() == "mine"
