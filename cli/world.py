@@ -1,0 +1,117 @@
+"""`gaptools world`: generate the shapes world, train a toy CLIP on it, score captions against it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from cli.app import console
+from gaptools.atomic import write_json
+
+world_app = typer.Typer(help="The shapes world: a synthetic image–caption world with known ground truth.",
+                        no_args_is_help=True)
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f}"),
+                    TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False)
+
+
+@world_app.command("generate")
+def generate_command(
+    out: Path = typer.Option(..., "-o", "--out", help="Folder to create (absent or empty)."),
+    images: int = typer.Option(6000, "--images", help="Images in the world (all splits)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of every random choice."),
+    min_objects: int = typer.Option(1, "--min-objects", help="Fewest objects per image."),
+    max_objects: int = typer.Option(3, "--max-objects", help="Most objects per image (at most 5 fit)."),
+    image_size: int = typer.Option(64, "--image-size", help="Image side in pixels."),
+    captions: int = typer.Option(5, "--captions", help="Captions per image (1-7, each from a different template)."),
+    val: Optional[int] = typer.Option(None, "--val", help="Val images (default images // 12)."),
+    test: Optional[int] = typer.Option(None, "--test", help="Test images (default images // 12)."),
+) -> None:
+    """Write images/*.png, captions.json (Karpathy layout), scenes.json (true attributes) and world.json."""
+    from gaptools.world import WorldParams, generate_world
+
+    params = WorldParams(n_images=images, seed=seed, min_objects=min_objects, max_objects=max_objects,
+                         image_size=image_size, captions_per_image=captions, n_val=val, n_test=test)
+    with _progress() as bar:
+        task = bar.add_task("drawing", total=images)
+        written = generate_world(out, params, progress=lambda k: bar.advance(task, k))
+    n_val, n_test = params.split_sizes()
+    if not written:
+        console.print(f"{out} already holds this world (seed {seed}, {images} images): nothing rewritten.", soft_wrap=True)
+        return
+    console.print(f"Wrote {out}: {images} images ({images - n_val - n_test} train, {n_val} val, {n_test} test), "
+                  f"{images * captions} captions, seed {seed}.", soft_wrap=True)
+
+
+@world_app.command("train-clip")
+def train_clip_command(
+    world: Path = typer.Argument(..., help="A world folder (from `gaptools world generate`)."),
+    out: Path = typer.Option(..., "-o", "--out", help="Folder for model.json, checkpoint.pt, metrics.json."),
+    minutes: Optional[float] = typer.Option(10.0, "--minutes", help="Budget of training-step time (resumed runs included)."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Budget of steps (resumed runs included)."),
+    batch_size: int = typer.Option(256, "--batch-size", help="Images per step."),
+    lr: float = typer.Option(1e-3, "--lr", help="AdamW learning rate."),
+    logit_scale_lr: float = typer.Option(2e-2, "--logit-scale-lr",
+                                         help="Learning rate of the logit scale (the temperature sets the gap size)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the initial weights and batches."),
+    model_config: Optional[Path] = typer.Option(None, "--model-config", help="open_clip model-config JSON (default: the toy CLIP)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the checkpoint in --out."),
+) -> None:
+    """Train a tiny open_clip CLIP with open_clip's ClipLoss; report test retrieval recall@1."""
+    from gaptools.world.clip import TrainSettings, load_model_config, train_clip
+
+    settings = TrainSettings(batch_size=batch_size, lr=lr, logit_scale_lr=logit_scale_lr,
+                             minutes=minutes if minutes and minutes > 0 else None, max_steps=steps, seed=seed)
+    config = load_model_config(model_config) if model_config else None
+    by_steps = settings.minutes is None
+    with _progress() as bar:
+        task = bar.add_task("training", total=steps if by_steps else settings.minutes * 60)
+
+        def on_step(info: dict) -> None:
+            bar.update(task, completed=info["step"] if by_steps else info["elapsed_s"],
+                       description=f"step {info['step']} loss {info['loss']:.3f} scale {info['logit_scale']:.1f}")
+
+        metrics = train_clip(world, out, settings, model_config=config, resume=resume, on_step=on_step)
+    r = metrics["test_retrieval"]
+    console.print(f"{metrics['steps']} steps in {metrics['train_seconds']:.0f} s; logit scale {metrics['logit_scale']:.1f}; "
+                  f"test recall@1 image→text {r['r1_image_to_text']:.3f}, text→image {r['r1_text_to_image']:.3f} "
+                  f"(chance {r['chance_image_to_text']:.4f}, {r['chance_text_to_image']:.4f}); "
+                  f"centroid gap {metrics['test_centroid_gap']:.3f}.", soft_wrap=True)
+    console.print(f"Wrote {out}/model.json, checkpoint.pt, metrics.json")
+
+
+@world_app.command("score")
+def score_command(
+    world: Path = typer.Argument(..., help="The world folder the captions are about."),
+    predictions: Path = typer.Argument(..., help='COCO results JSON: [{"image_id": imgid or file name, "caption": ...}].'),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the scores as JSON here."),
+) -> None:
+    """Precision/recall of the colours, shapes, sizes, positions and objects captions mention; exact-scene accuracy."""
+    from gaptools.world import load_predictions, load_scenes, score_captions
+
+    scores = score_captions(load_scenes(world), load_predictions(predictions), source=str(predictions))
+    console.print(render_scores(scores))
+    if json_out is not None:
+        write_json(json_out, scores)
+        console.print(f"Wrote {json_out}")
+
+
+def _cell(value: float | None) -> str:
+    return "[dim]—[/dim]" if value is None else f"{value:.3f}"
+
+
+def render_scores(scores: dict) -> Table:
+    """The attribute-by-measure table of a score result."""
+    table = Table(title=f"Captions vs true scenes ({scores['n_captions']} captions, {scores['n_images']} images)")
+    for column in ("attribute", "precision", "recall", "F1", "said", "true"):
+        table.add_column(column, justify="left" if column == "attribute" else "right")
+    for name, a in scores["attributes"].items():
+        table.add_row(name, _cell(a["precision"]), _cell(a["recall"]), _cell(a["f1"]), str(a["n_said"]), str(a["n_true"]))
+    table.caption = f"exact scene (named objects = true objects): {scores['exact_scene']:.3f}"
+    return table

@@ -1,0 +1,104 @@
+"""Captions written the way people write them: templates, synonyms, orders, detail levels.
+
+Each image gets ``captions_per_image`` captions from different templates. Within a
+caption, objects come in a random order, each attribute word is a random synonym, and
+sizes, positions (and rarely colours) may be left out, so the captions of one image
+agree on the scene but differ in wording and detail.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gaptools.world.vocab import BACKGROUNDS, COLOURS, POSITIONS, SHAPES, SIZES, TEXTURES
+
+_COUNT = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five"}
+
+
+def _pick(rng: np.random.Generator, options) -> str:
+    return str(options[int(rng.integers(len(options)))])
+
+
+def _noun_phrase(obj: dict, rng: np.random.Generator, *, size: bool, colour: bool) -> str:
+    words = []
+    if size:
+        words.append(_pick(rng, SIZES[obj["size"]][1]))
+    if colour:
+        words.append(_pick(rng, COLOURS[obj["colour"]][1]))
+    words.append(_pick(rng, SHAPES[obj["shape"]]))
+    article = "an" if words[0][0] in "aeiou" else _pick(rng, ("a", "a", "one"))
+    return f"{article} {' '.join(words)}"
+
+
+def _join(parts: list[str]) -> str:
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def _position(obj: dict, rng: np.random.Generator) -> str:
+    return _pick(rng, POSITIONS[obj["position"]][1])
+
+
+def _background(scene: dict, rng: np.random.Generator) -> str:
+    bg = scene["background"]
+    return f"{_pick(rng, TEXTURES[bg['texture']])} {_pick(rng, BACKGROUNDS[bg['tone']][1])} background"
+
+
+def _t_list(objs, nps, scene, rng):
+    return _join(nps)
+
+
+def _t_located(objs, nps, scene, rng):
+    return _join([f"{np_} {_position(o, rng)}" for o, np_ in zip(objs, nps)])
+
+
+def _t_there_is(objs, nps, scene, rng):
+    return "there is " + _join([f"{np_} {_position(o, rng)}" for o, np_ in zip(objs, nps)])
+
+
+def _t_picture(objs, nps, scene, rng):
+    return f"{_pick(rng, ('a picture of', 'an image showing', 'a drawing with'))} {_join(nps)}"
+
+
+def _t_position_first(objs, nps, scene, rng):
+    return ", ".join(f"{_position(o, rng)} {_pick(rng, ('is', 'there is'))} {np_}" for o, np_ in zip(objs, nps))
+
+
+def _t_count(objs, nps, scene, rng):
+    noun = "shape" if len(objs) == 1 else _pick(rng, ("shapes", "objects"))
+    return f"{_COUNT[len(objs)]} {noun}: {_join(nps)}"
+
+
+def _t_background(objs, nps, scene, rng):
+    return f"{_join(nps)} on a {_background(scene, rng)}"
+
+
+TEMPLATES = (_t_list, _t_located, _t_there_is, _t_picture, _t_position_first, _t_count, _t_background)
+
+
+def write_captions(scene: dict, n: int, rng: np.random.Generator) -> list[str]:
+    """``n`` captions of one scene, each from a different template.
+
+    Parameters
+    ----------
+    scene : dict
+        As returned by :func:`gaptools.world.scene.sample_scene`.
+    n : int
+        At most ``len(TEMPLATES)``.
+    rng : numpy.random.Generator
+        The image's caption stream.
+
+    Returns
+    -------
+    list of str
+    """
+    captions = []
+    for t in rng.permutation(len(TEMPLATES))[:n]:
+        template = TEMPLATES[int(t)]
+        objs = [scene["objects"][int(k)] for k in rng.permutation(len(scene["objects"]))]
+        with_size = rng.random() < 0.55
+        nps = [_noun_phrase(o, rng, size=with_size, colour=rng.random() < 0.93) for o in objs]
+        text = template(objs, nps, scene, rng)
+        if rng.random() < 0.5:
+            text = text[0].upper() + text[1:] + "."
+        captions.append(text)
+    return captions

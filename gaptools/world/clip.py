@@ -1,0 +1,374 @@
+"""A toy CLIP trained on a shapes world with open_clip's own model class and loss.
+
+The architecture is data: an open_clip model-config dict (``embed_dim``, ``vision_cfg``,
+``text_cfg``), written as ``model.json`` beside ``checkpoint.pt`` so the pair loads with
+``open_clip.create_model(..., pretrained="checkpoint.pt")`` like any open_clip checkpoint.
+Text is tokenised with open_clip's own tokenizer and keeps its ids (the text tower pools at
+the end-of-text token, the highest id), so the token table keeps its 49,408 rows; the rows
+of tokens the world's training captions never use are zeroed at initialisation and, never
+receiving a gradient, stay zero (so the checkpoint compresses well).
+
+Training: ``open_clip.ClipLoss`` on (image, one random caption of it) batches, AdamW, with
+``logit_scale`` in its own parameter group (own learning rate, no weight decay, clamped at
+ln 100). A feasibility probe on a 2-core CPU (DESIGN.md) found that the learned temperature
+sets the size of the modality gap: with the scale barely moving the gap shrank to ‖Δ‖ ≈ .22,
+with its own learning rate it reached scale ≈ 67 and kept ‖Δ‖ ≈ .39.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import os
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from gaptools.atomic import atomic_write, write_json
+from gaptools.datasets.files import read_json
+from gaptools.errors import InputError
+from gaptools.world.generate import load_captions, read_manifest
+
+CHECKPOINT, MODEL_CONFIG, METRICS = "checkpoint.pt", "model.json", "metrics.json"
+
+#: The default toy CLIP, in open_clip's model-config format.
+DEFAULT_MODEL_CONFIG: dict = {
+    "embed_dim": 64,
+    "vision_cfg": {"image_size": 64, "layers": 4, "width": 128, "head_width": 32, "patch_size": 16},
+    "text_cfg": {"context_length": 40, "vocab_size": 49408, "width": 64, "heads": 4, "layers": 3},
+}
+
+
+@dataclasses.dataclass
+class TrainSettings:
+    """How the toy CLIP is trained.
+
+    Attributes
+    ----------
+    batch_size : int
+        Images per step (each with one of its captions, drawn at random).
+    lr : float
+        AdamW learning rate of every weight but ``logit_scale``.
+    logit_scale_lr : float
+        Learning rate of ``logit_scale`` (no weight decay; clamped at ln 100). The
+        temperature it learns sets the size of the modality gap.
+    weight_decay : float
+        AdamW decay of matrices (not of gains, biases, embeddings of position, or the scale).
+    warmup_steps : int
+        Linear warm-up of both learning rates.
+    minutes : float or None
+        Training-time budget (all runs of a resumed training together); None: no limit.
+    max_steps : int or None
+        Step budget (all runs together); None: no limit. One of the budgets must be set.
+    seed : int
+        Seed of the initial weights and of the batches.
+    """
+
+    batch_size: int = 256
+    lr: float = 1e-3
+    logit_scale_lr: float = 2e-2
+    weight_decay: float = 0.1
+    warmup_steps: int = 50
+    minutes: float | None = 10.0
+    max_steps: int | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.minutes is None and self.max_steps is None:
+            raise InputError("training needs a budget: --minutes or --steps")
+        if self.batch_size < 2:
+            raise InputError(f"--batch-size {self.batch_size}: a contrastive batch needs at least 2 images")
+        if (self.minutes is not None and self.minutes <= 0) or (self.max_steps is not None and self.max_steps < 1):
+            raise InputError("--minutes and --steps must be positive")
+
+
+def build_model(config: dict, *, seed: int = 0):
+    """An ``open_clip.CLIP`` built from a model-config dict, initialised from ``seed``.
+
+    Parameters
+    ----------
+    config : dict
+        open_clip model config: ``{"embed_dim", "vision_cfg": {...}, "text_cfg": {...}}``.
+    seed : int
+        Seed of the initial weights (the global torch generator is left as it was).
+    """
+    import open_clip
+
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return open_clip.CLIP(embed_dim=config["embed_dim"], vision_cfg=config["vision_cfg"],
+                                  text_cfg=config["text_cfg"])
+    except (KeyError, TypeError) as exc:
+        raise InputError(f"bad model config ({type(exc).__name__}: {exc})",
+                         hint="expected open_clip's format: embed_dim, vision_cfg, text_cfg") from None
+
+
+def load_model_config(path: str | os.PathLike) -> dict:
+    """Read an open_clip model-config JSON."""
+    config = read_json(path)
+    if not isinstance(config, dict) or not {"embed_dim", "vision_cfg", "text_cfg"} <= set(config):
+        raise InputError(f"{path}: not an open_clip model config (needs embed_dim, vision_cfg, text_cfg)")
+    return config
+
+
+def _tokenizer(config: dict):
+    import open_clip
+
+    return open_clip.get_tokenizer("ViT-B-32", context_length=config["text_cfg"]["context_length"])
+
+
+def _split_data(world: Path, split: str, config: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Preprocessed images (N, 3, S, S), tokens (N_txt, L) and caption→image rows (N_txt,) of one split."""
+    import open_clip
+    from PIL import Image
+
+    entries = [e for e in load_captions(world) if e["split"] == split]
+    if not entries:
+        raise InputError(f"{world}: the world has no '{split}' images")
+    transform = open_clip.image_transform(config["vision_cfg"]["image_size"], is_train=False)
+    images = []
+    for e in entries:
+        with Image.open(world / "images" / e["filepath"] / e["filename"]) as im:
+            images.append(transform(im.convert("RGB")))
+    captions = [s["raw"] for e in entries for s in e["sentences"]]
+    text_image = torch.tensor([row for row, e in enumerate(entries) for _ in e["sentences"]])
+    return torch.stack(images), _tokenizer(config)(captions), text_image
+
+
+def _param_groups(model, settings: TrainSettings) -> list[dict]:
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if name == "logit_scale":
+            continue
+        (no_decay if p.ndim < 2 or "embedding" in name else decay).append(p)
+    return [
+        {"params": decay, "lr": settings.lr, "weight_decay": settings.weight_decay},
+        {"params": no_decay, "lr": settings.lr, "weight_decay": 0.0},
+        {"params": [model.logit_scale], "lr": settings.logit_scale_lr, "weight_decay": 0.0},
+    ]
+
+
+@torch.no_grad()
+def encode(model, images: torch.Tensor, tokens: torch.Tensor, batch: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    """Unit-norm image (N, D) and text (N_txt, D) embeddings."""
+    model.eval()
+    img = torch.cat([model.encode_image(images[i:i + batch], normalize=True) for i in range(0, len(images), batch)])
+    txt = torch.cat([model.encode_text(tokens[i:i + batch], normalize=True) for i in range(0, len(tokens), batch)])
+    return img.numpy(), txt.numpy()
+
+
+def retrieval_recall(image: np.ndarray, text: np.ndarray, text_image: np.ndarray) -> dict:
+    """Recall@1 both ways on unit vectors, with chance levels.
+
+    Parameters
+    ----------
+    image : ndarray, shape (N, D)
+    text : ndarray, shape (N_txt, D)
+    text_image : ndarray, shape (N_txt,)
+        Row of ``image`` each caption describes.
+    """
+    sims = image @ text.T  # (N, N_txt)
+    i2t = float(np.mean(text_image[sims.argmax(axis=1)] == np.arange(len(image))))
+    t2i = float(np.mean(sims.argmax(axis=0) == text_image))
+    per_image = np.bincount(text_image, minlength=len(image))
+    return {"r1_image_to_text": i2t, "r1_text_to_image": t2i,
+            "chance_image_to_text": float(per_image.mean() / len(text)), "chance_text_to_image": 1 / len(image)}
+
+
+def _world_id(world: Path) -> dict:
+    return read_manifest(world)["params"]
+
+
+def _load_checkpoint(path: Path) -> dict:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # a corrupt or foreign file: torch raises many kinds
+        raise InputError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from None
+
+
+def train_clip(
+    world: str | os.PathLike,
+    out: str | os.PathLike,
+    settings: TrainSettings | None = None,
+    *,
+    model_config: dict | None = None,
+    resume: bool = False,
+    on_step: Callable[[dict], None] | None = None,
+) -> dict:
+    """Train a toy CLIP on a world's train split; evaluate retrieval on its test split.
+
+    Parameters
+    ----------
+    world : path-like
+        A folder written by :func:`gaptools.world.generate_world`.
+    out : path-like
+        Receives ``model.json`` (open_clip config), ``checkpoint.pt`` (after every epoch and at
+        the end; ``{"state_dict", "optimizer", "model_config", "settings", "world", "step",
+        "epoch", "elapsed_s", "losses"}``, loadable by open_clip) and ``metrics.json``.
+    settings : TrainSettings, optional
+    model_config : dict, optional
+        open_clip model config; default :data:`DEFAULT_MODEL_CONFIG`.
+    resume : bool
+        Continue the checkpoint in ``out`` (same world, config and settings but the budgets).
+        Without it, a folder that already holds a checkpoint is refused.
+    on_step : callable, optional
+        Called after each step with ``{"step", "epoch", "loss", "logit_scale", "elapsed_s", "budget_s",
+        "max_steps"}``.
+
+    Returns
+    -------
+    dict
+        The content of ``metrics.json``: settings, steps, loss per epoch, final logit scale and
+        test-split retrieval recall@1 both ways with chance levels.
+    """
+    import open_clip
+
+    world, out = Path(world), Path(out)
+    settings = settings or TrainSettings()
+    config = copy.deepcopy(model_config or DEFAULT_MODEL_CONFIG)
+    world_id = _world_id(world)
+    ckpt_path = out / CHECKPOINT
+    state = None
+    if ckpt_path.exists():
+        if not resume:
+            raise InputError(f"{ckpt_path}: a checkpoint is already there", hint="pass --resume, or choose a new folder")
+        state = _check_resumable(_load_checkpoint(ckpt_path), ckpt_path, config, settings, world_id)
+    images, tokens, text_image = _split_data(world, "train", config)
+    vision = config["vision_cfg"]["image_size"]
+    if images.shape[-1] != vision:
+        raise InputError(f"{world}: images are {images.shape[-1]} px but the model takes {vision} px")
+    model = build_model(config, seed=settings.seed)
+    unused = torch.ones(config["text_cfg"]["vocab_size"], dtype=torch.bool)
+    unused[tokens.unique()] = False
+    with torch.no_grad():
+        model.token_embedding.weight[unused] = 0.0
+    optimizer = torch.optim.AdamW(_param_groups(model, settings), betas=(0.9, 0.98), eps=1e-6)
+    loss_fn = open_clip.ClipLoss()
+    step, epoch, elapsed, losses = 0, 0, 0.0, []
+    if state is not None:
+        model.load_state_dict(state["state_dict"])
+        optimizer.load_state_dict(state["optimizer"])
+        step, epoch, elapsed, losses = state["step"], state["epoch"], state["elapsed_s"], list(state["losses"])
+    write_json(out / MODEL_CONFIG, config)
+    budget_s = None if settings.minutes is None else settings.minutes * 60
+    base_lrs = [g["lr"] for g in optimizer.param_groups]
+    n = len(images)
+    first_caption = torch.searchsorted(text_image, torch.arange(n))  # (n,) captions are grouped by image
+    per_image = torch.bincount(text_image, minlength=n)  # (n,)
+
+    def done() -> bool:
+        return ((settings.max_steps is not None and step >= settings.max_steps)
+                or (budget_s is not None and elapsed >= budget_s))
+
+    def save() -> None:
+        _save(ckpt_path, {"state_dict": model.state_dict(), "optimizer": optimizer.state_dict(),
+                          "model_config": config, "settings": dataclasses.asdict(settings), "world": world_id,
+                          "step": step, "epoch": epoch, "elapsed_s": elapsed, "losses": losses})
+
+    while not done():
+        gen = torch.Generator().manual_seed(settings.seed * 1_000_003 + epoch)
+        order = torch.randperm(n, generator=gen)
+        epoch_loss, epoch_steps = 0.0, 0
+        model.train()
+        for start in range(0, n - settings.batch_size + 1 if n >= settings.batch_size else 1, settings.batch_size):
+            if done():
+                break
+            t0 = time.perf_counter()
+            rows = order[start:start + settings.batch_size]
+            pick = first_caption[rows] + (torch.rand(len(rows), generator=gen) * per_image[rows]).long()
+            warm = min(1.0, (step + 1) / max(1, settings.warmup_steps))
+            for group, lr in zip(optimizer.param_groups, base_lrs):
+                group["lr"] = lr * warm
+            image_features, text_features, scale = model(images[rows], tokens[pick])
+            loss = loss_fn(image_features, text_features, scale)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            with torch.no_grad():
+                model.logit_scale.clamp_(0, math.log(100))
+            step += 1
+            elapsed += time.perf_counter() - t0
+            epoch_loss += loss.item()
+            epoch_steps += 1
+            if on_step is not None:
+                on_step({"step": step, "epoch": epoch, "loss": loss.item(), "logit_scale": scale.item(),
+                         "elapsed_s": elapsed, "budget_s": budget_s, "max_steps": settings.max_steps})
+        if epoch_steps:
+            losses.append(epoch_loss / epoch_steps)
+        epoch += 1
+        save()
+    return _evaluate(model, world, out, config, settings, step, epoch, elapsed, losses)
+
+
+def _check_resumable(state: dict, path: Path, config: dict, settings: TrainSettings, world_id: dict) -> dict:
+    if not isinstance(state, dict) or "state_dict" not in state or "optimizer" not in state:
+        raise InputError(f"{path}: not a gaptools toy-CLIP training checkpoint (nothing to resume)")
+    if state.get("model_config") != config:
+        raise InputError(f"{path}: checkpoint from another model config", hint="resume with the same --model-config")
+    if state.get("world") != world_id:
+        raise InputError(f"{path}: checkpoint was trained on a different world")
+    ours = {k: v for k, v in dataclasses.asdict(settings).items() if k not in ("minutes", "max_steps")}
+    theirs = {k: v for k, v in state.get("settings", {}).items() if k not in ("minutes", "max_steps")}
+    if ours != theirs:
+        raise InputError(f"{path}: checkpoint was trained with other settings ({theirs})",
+                         hint="resume with the same settings; only --minutes/--steps may change")
+    return state
+
+
+def _save(path: Path, obj: dict) -> None:
+    with atomic_write(path, "wb") as fh:
+        torch.save(obj, fh)
+
+
+def _evaluate(model, world: Path, out: Path, config: dict, settings: TrainSettings,
+              step: int, epoch: int, elapsed: float, losses: list) -> dict:
+    images, tokens, text_image = _split_data(world, "test", config)
+    image, text = encode(model, images, tokens)
+    metrics = {
+        "world": str(world),
+        "steps": step,
+        "epochs": epoch,
+        "train_seconds": round(elapsed, 1),
+        "settings": dataclasses.asdict(settings),
+        "logit_scale": model.logit_scale.exp().item(),
+        "loss_per_epoch": losses,
+        "test_retrieval": retrieval_recall(image, text, text_image.numpy()),
+        "test_centroid_gap": float(np.linalg.norm(image.mean(0) - text.mean(0))),
+    }
+    write_json(out / METRICS, metrics)
+    return metrics
+
+
+def load_toy_clip(folder: str | os.PathLike):
+    """The toy CLIP of a training folder (``model.json`` + ``checkpoint.pt``), in eval mode.
+
+    Raises
+    ------
+    InputError
+        The checkpoint does not fit the config (a checkpoint from another config).
+    """
+    folder = Path(folder)
+    config = load_model_config(folder / MODEL_CONFIG)
+    state = _load_checkpoint(folder / CHECKPOINT)
+    weights = state.get("state_dict", state) if isinstance(state, dict) else state
+    model = build_model(config)
+    try:
+        model.load_state_dict({k: v.float() for k, v in weights.items()})
+    except (RuntimeError, AttributeError) as exc:
+        raise InputError(f"{folder / CHECKPOINT}: does not fit {folder / MODEL_CONFIG} (a checkpoint from another config?)",
+                         hint=str(exc).splitlines()[0][:200]) from None
+    return model.eval()
+
+
+def export_float16(folder: str | os.PathLike, dest: str | os.PathLike) -> Path:
+    """Write ``model.json`` and a weights-only float16 ``checkpoint.pt`` of a training folder into ``dest``."""
+    folder, dest = Path(folder), Path(dest)
+    model = load_toy_clip(folder)
+    write_json(dest / MODEL_CONFIG, load_model_config(folder / MODEL_CONFIG))
+    _save(dest / CHECKPOINT, {"state_dict": {k: v.half() for k, v in model.state_dict().items()}})
+    return dest / CHECKPOINT

@@ -1,0 +1,129 @@
+"""Scene sampling: what is in each image of the world, as plain data.
+
+Image ``i`` of a world with seed ``s`` is drawn from its own generators
+``default_rng([s, i, stream])``, so any image can be regenerated alone and the world
+does not depend on the order images are made in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from gaptools.errors import InputError
+from gaptools.world.vocab import BACKGROUNDS, COLOURS, POSITIONS, SHAPES, SIZES, TEXTURES
+
+SPLITS = ("train", "val", "test")
+SCENE_STREAM, DRAW_STREAM, CAPTION_STREAM = 0, 1, 2
+
+
+@dataclasses.dataclass(frozen=True)
+class WorldParams:
+    """Everything that defines a world; two worlds with equal params are identical.
+
+    Attributes
+    ----------
+    n_images : int
+        Images in the world (all splits).
+    seed : int
+        Seed of every random choice.
+    min_objects, max_objects : int
+        Objects per image, drawn uniformly in [min_objects, max_objects]; each object takes
+        one of the five positions, so at most five fit.
+    image_size : int
+        Side of the square PNG images in pixels.
+    captions_per_image : int
+        Captions written for each image, each from a different template.
+    n_val, n_test : int or None
+        Images in the val and test splits (the last images of the world); None:
+        ``n_images // 12`` each, at least 1.
+    """
+
+    n_images: int = 6000
+    seed: int = 0
+    min_objects: int = 1
+    max_objects: int = 3
+    image_size: int = 64
+    captions_per_image: int = 5
+    n_val: int | None = None
+    n_test: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.n_images < 3:
+            raise InputError(f"--images {self.n_images}: a world needs at least 3 images (one per split)")
+        if not 1 <= self.min_objects <= self.max_objects:
+            raise InputError(
+                f"objects per image: need 1 <= min ({self.min_objects}) <= max ({self.max_objects})"
+            )
+        if self.max_objects > len(POSITIONS):
+            raise InputError(
+                f"--max-objects {self.max_objects}: at most {len(POSITIONS)} objects fit "
+                f"(one per position: {', '.join(POSITIONS)})"
+            )
+        if self.image_size < 32:
+            raise InputError(f"--image-size {self.image_size}: images must be at least 32 pixels wide")
+        if not 1 <= self.captions_per_image <= 7:
+            raise InputError(f"--captions {self.captions_per_image}: between 1 and 7 captions per image")
+        val, test = self.split_sizes()
+        if val < 1 or test < 1 or val + test >= self.n_images:
+            raise InputError(
+                f"splits: {val} val + {test} test images leave no training images out of {self.n_images}"
+            )
+
+    def split_sizes(self) -> tuple[int, int]:
+        """(n_val, n_test) with the defaults filled in."""
+        default = max(1, self.n_images // 12)
+        return (default if self.n_val is None else self.n_val,
+                default if self.n_test is None else self.n_test)
+
+    def split_of(self, index: int) -> str:
+        """Split of image ``index``: train first, then val, then test."""
+        val, test = self.split_sizes()
+        if index >= self.n_images - test:
+            return "test"
+        return "val" if index >= self.n_images - test - val else "train"
+
+    def indices(self, split: str) -> range:
+        """Image indices of one split."""
+        if split not in SPLITS:
+            raise InputError(f"unknown split '{split}'", hint=f"choose one of {', '.join(SPLITS)}")
+        val, test = self.split_sizes()
+        n_train = self.n_images - val - test
+        start = {"train": 0, "val": n_train, "test": n_train + val}[split]
+        stop = {"train": n_train, "val": n_train + val, "test": self.n_images}[split]
+        return range(start, stop)
+
+    def rng(self, index: int, stream: int) -> np.random.Generator:
+        """The generator of one image's scene, drawing or captions."""
+        return np.random.default_rng([self.seed, index, stream])
+
+
+def filename(index: int) -> str:
+    """File name of image ``index`` inside ``images/``."""
+    return f"{index:06d}.png"
+
+
+def sample_scene(params: WorldParams, index: int) -> dict:
+    """The true content of image ``index``.
+
+    Returns
+    -------
+    dict
+        ``{"background": {"tone", "texture"}, "objects": [{"shape", "colour", "size", "position"}, ...]}``;
+        objects have distinct positions and distinct (colour, shape) pairs.
+    """
+    rng = params.rng(index, SCENE_STREAM)
+    n = int(rng.integers(params.min_objects, params.max_objects + 1))
+    positions = rng.choice(list(POSITIONS), size=n, replace=False)
+    pairs: list[tuple[str, str]] = []
+    while len(pairs) < n:
+        pair = (str(rng.choice(list(COLOURS))), str(rng.choice(list(SHAPES))))
+        if pair not in pairs:
+            pairs.append(pair)
+    objects = [
+        {"shape": shape, "colour": colour, "size": str(rng.choice(list(SIZES))), "position": str(pos)}
+        for (colour, shape), pos in zip(pairs, positions)
+    ]
+    background = {"tone": str(rng.choice(list(BACKGROUNDS))), "texture": str(rng.choice(list(TEXTURES)))}
+    return {"background": background, "objects": objects}

@@ -1,0 +1,72 @@
+"""The attributes of the shapes world and the words captions use for them.
+
+Each attribute value has a canonical name (used in ``scenes.json`` and by scoring) and
+the words a caption may use for it. Scoring reads captions back with the same tables,
+so a synonym written here is understood there.
+"""
+
+from __future__ import annotations
+
+#: shape -> words a caption may use for it (first = canonical)
+SHAPES: dict[str, tuple[str, ...]] = {
+    "circle": ("circle", "disc"),
+    "square": ("square", "box"),
+    "triangle": ("triangle",),
+    "diamond": ("diamond", "rhombus"),
+    "star": ("star",),
+    "cross": ("cross", "plus"),
+    "ring": ("ring", "donut"),
+}
+
+#: colour -> (RGB, words)
+COLOURS: dict[str, tuple[tuple[int, int, int], tuple[str, ...]]] = {
+    "red": ((220, 30, 30), ("red",)),
+    "orange": ((245, 130, 20), ("orange",)),
+    "yellow": ((235, 205, 15), ("yellow",)),
+    "green": ((35, 150, 45), ("green",)),
+    "cyan": ((20, 185, 200), ("cyan", "turquoise")),
+    "blue": ((30, 60, 210), ("blue",)),
+    "purple": ((125, 40, 170), ("purple", "violet")),
+    "pink": ((240, 110, 180), ("pink",)),
+    "brown": ((115, 65, 25), ("brown",)),
+    "black": ((20, 20, 20), ("black",)),
+}
+
+#: size -> (radius as a fraction of the image side, words)
+SIZES: dict[str, tuple[float, tuple[str, ...]]] = {
+    "small": (0.085, ("small", "little", "tiny")),
+    "large": (0.15, ("large", "big")),
+}
+
+#: position -> (centre (x, y) as fractions of the image side, phrases, words scoring reads)
+POSITIONS: dict[str, tuple[tuple[float, float], tuple[str, ...], tuple[str, ...]]] = {
+    "centre": ((0.5, 0.5), ("in the centre", "in the middle", "at the center"), ("centre", "center", "middle")),
+    "left": ((0.19, 0.5), ("on the left", "at the left", "on the left side"), ("left",)),
+    "right": ((0.81, 0.5), ("on the right", "at the right", "on the right side"), ("right",)),
+    "top": ((0.5, 0.19), ("at the top", "near the top", "in the upper part"), ("top", "upper")),
+    "bottom": ((0.5, 0.81), ("at the bottom", "near the bottom", "in the lower part"), ("bottom", "lower")),
+}
+
+#: background tone -> (RGB, words)
+BACKGROUNDS: dict[str, tuple[tuple[int, int, int], tuple[str, ...]]] = {
+    "white": ((245, 245, 245), ("white",)),
+    "grey": ((190, 190, 190), ("grey", "gray")),
+    "beige": ((228, 215, 185), ("beige", "cream")),
+}
+
+#: background texture -> words
+TEXTURES: dict[str, tuple[str, ...]] = {
+    "plain": ("plain",),
+    "noisy": ("noisy", "grainy"),
+    "striped": ("striped",),
+}
+
+#: scored attribute -> {word: canonical value}
+LEXICON: dict[str, dict[str, str]] = {
+    "colour": {w: c for c, (_, words) in COLOURS.items() for w in words},
+    "shape": {w: s for s, words in SHAPES.items() for w in words},
+    "size": {w: s for s, (_, words) in SIZES.items() for w in words},
+    "position": {w: p for p, (_, _, words) in POSITIONS.items() for w in words},
+}
+
+ATTRIBUTES = tuple(LEXICON)

@@ -1,0 +1,85 @@
+"""`gaptools world generate | train-clip | score` through the command line."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from cli.main import app
+
+runner = CliRunner()
+TINY_CONFIG = {
+    "embed_dim": 16,
+    "vision_cfg": {"image_size": 64, "layers": 1, "width": 32, "head_width": 16, "patch_size": 16},
+    "text_cfg": {"context_length": 24, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
+}
+GENERATE = ["world", "generate", "--images", "12", "--seed", "2", "--val", "2", "--test", "2"]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    out = tmp_path_factory.mktemp("w") / "world"
+    result = runner.invoke(app, [*GENERATE, "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "12 images (8 train, 2 val, 2 test), 60 captions, seed 2" in result.output
+    return out
+
+
+def test_generating_the_same_world_again_writes_nothing(world):
+    before = (world / "captions.json").stat().st_mtime_ns
+    result = runner.invoke(app, [*GENERATE, "-o", str(world)])
+    assert result.exit_code == 0 and "already holds this world" in result.output
+    assert (world / "captions.json").stat().st_mtime_ns == before
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--images", "0"], "at least 3 images"),
+        (["--max-objects", "6"], "at most 5 objects fit"),
+        (["--images", "12", "--seed", "3", "--val", "2", "--test", "2"], "holds a different world"),
+    ],
+)
+def test_bad_generate_input_is_one_line_exit_2(world, args, message):
+    before = sorted(p.name for p in world.iterdir())
+    result = runner.invoke(app, ["world", "generate", "-o", str(world), *args])
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
+    assert sorted(p.name for p in world.iterdir()) == before
+
+
+def test_score_prints_a_table_and_writes_json(world, tmp_path):
+    captions = json.loads((world / "captions.json").read_text())["images"]
+    preds = tmp_path / "preds.json"
+    preds.write_text(json.dumps([{"image_id": e["filename"], "caption": e["sentences"][0]["raw"]} for e in captions]))
+    out = tmp_path / "scores.json"
+    result = runner.invoke(app, ["world", "score", str(world), str(preds), "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "exact scene" in result.output and "position" in result.output
+    doc = json.loads(out.read_text())
+    assert doc["kind"] == "gaptools.world.score" and doc["n_captions"] == 12
+    assert doc["attributes"]["colour"]["precision"] == 1.0
+
+
+def test_score_of_an_unknown_image_is_refused(world, tmp_path):
+    preds = tmp_path / "preds.json"
+    preds.write_text(json.dumps([{"image_id": 999, "caption": "a red circle"}]))
+    out = tmp_path / "never.json"
+    result = runner.invoke(app, ["world", "score", str(world), str(preds), "--json", str(out)])
+    assert result.exit_code == 2 and "image_id 999 is not an image of this world" in result.output
+    assert not out.exists()
+
+
+def test_train_clip_then_resume_with_another_config_is_refused(world, tmp_path):
+    config = tmp_path / "tiny.json"
+    config.write_text(json.dumps(TINY_CONFIG))
+    out = tmp_path / "clip"
+    args = ["world", "train-clip", str(world), "-o", str(out), "--steps", "2", "--batch-size", "4",
+            "--model-config", str(config)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "2 steps" in result.output and "recall@1" in result.output
+    assert json.loads((out / "model.json").read_text()) == TINY_CONFIG
+    config.write_text(json.dumps({**TINY_CONFIG, "embed_dim": 8}))
+    result = runner.invoke(app, [*args[:-4], "--steps", "4", "--batch-size", "4", "--model-config", str(config), "--resume"])
+    assert result.exit_code == 2 and "another model config" in result.output
