@@ -30,7 +30,7 @@ RESULT_VERSION = 1
 HEADLINE_METRICS = {
     "centroid_gap": "gap",
     "matched_cosine": "pair cos",
-    "linear_separability": "separab.",
+    "linear_separability": "sep.",
     "recall@1_i2t": "R@1 i→t",
     "recall@1_t2i": "R@1 t→i",
     "wasserstein2": "W2",

@@ -1,0 +1,139 @@
+"""`gaptools align`: fit gap corrections, apply them out of sample, compare them."""
+
+from __future__ import annotations
+
+import time
+from enum import Enum
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.table import Table
+
+from cli.app import console
+from gaptools.align import METHODS, apply_to_set, compare, fit_on_set, load_aligner, save_aligner
+from gaptools.align.compare import HEADLINE_METRICS
+from gaptools.align.registry import params_for, parse_param
+from gaptools.align.sets import train_summary
+from gaptools.atomic import write_json
+from gaptools.io import load_set, save_set
+from gaptools.mixing import mixup_set
+
+align_app = typer.Typer(
+    help="Fit modality-gap corrections on one set, apply them to another, compare them.",
+    no_args_is_help=True,
+)
+
+
+class Direction(str, Enum):
+    image_to_text = "image-to-text"
+    text_to_image = "text-to-image"
+
+
+_METHOD_HELP = f"One of: {', '.join(METHODS)}."
+_PARAM_HELP = "Hyper-parameter key=value (repeatable), e.g. -p reg=0.1 -p max_fit_points=2000."
+_SEED_HELP = "random_state of the methods that subsample (OT)."
+_MAX_FIT_HELP = "OT: fit on a seeded subsample of at most this many rows per modality."
+
+
+def _params(param: list[str], no_renormalize: bool, optional: dict) -> dict:
+    """-p key=value pairs, --no-renormalize, and the optional flags that were given."""
+    params = {k: v for k, v in optional.items() if v is not None}
+    params.update(parse_param(p) for p in param)
+    if no_renormalize:
+        params["renormalize"] = False
+    return params
+
+
+@align_app.command("fit")
+def fit_command(
+    train: Path = typer.Argument(..., help="Embedding set (.npz or (2, N, D) .npy) to fit on."),
+    method: str = typer.Option("mean", "--method", "-m", help=_METHOD_HELP),
+    output: Path = typer.Option(..., "--output", "-o", help="Aligner file to write (.aligner, an .npz)."),
+    direction: Direction = typer.Option(Direction.image_to_text, help="Default direction of `apply`."),
+    param: List[str] = typer.Option([], "--param", "-p", help=_PARAM_HELP),
+    seed: Optional[int] = typer.Option(None, help=_SEED_HELP),
+    max_fit_points: Optional[int] = typer.Option(None, help=_MAX_FIT_HELP),
+    no_renormalize: bool = typer.Option(False, "--no-renormalize", help="Do not L2-normalise mapped embeddings."),
+) -> None:
+    """Learn one gap correction from a set's images and captions and save it."""
+    eset = load_set(train)
+    optional = params_for(method, {"random_state": seed, "max_fit_points": max_fit_points})
+    start = time.perf_counter()
+    aligner = fit_on_set(method, eset, _params(param, no_renormalize, optional))
+    seconds = time.perf_counter() - start
+    save_aligner(aligner, output, direction=direction.value, train=train_summary(eset))
+    console.print(f"Fitted {aligner!r} on {eset.source} ({eset.n_image} images, {eset.n_text} captions, "
+                  f"D={eset.dim}) in {seconds:.2f} s.")
+    console.print(f"Wrote {output}")
+
+
+@align_app.command("apply")
+def apply_command(
+    aligner_path: Path = typer.Argument(..., metavar="ALIGNER", help="A file written by `gaptools align fit`."),
+    data: Path = typer.Argument(..., metavar="SET", help="Embedding set to align."),
+    output: Path = typer.Option(..., "--output", "-o", help="Aligned embedding set to write (.npz)."),
+    direction: Optional[Direction] = typer.Option(None, help="Override the direction saved with the aligner."),
+    mixup: Optional[float] = typer.Option(
+        None, "--mixup", help="After aligning, replace each image by normalize(λ·caption + (1−λ)·image), "
+        "λ in [0, 1] the text share, with one of its captions drawn by --mixup-seed."),
+    mixup_seed: int = typer.Option(0, help="Seed of the caption drawn per image for --mixup."),
+    float16: bool = typer.Option(False, "--float16", help="Store the output embeddings as float16."),
+) -> None:
+    """Apply a saved aligner to a (held-out) embedding set and write the aligned set."""
+    saved = load_aligner(aligner_path)
+    eset = load_set(data)
+    dir_value = direction.value if direction is not None else saved.direction
+    aligned = apply_to_set(saved.aligner, eset, direction=dir_value, label=saved.path)
+    if mixup is not None:
+        aligned = mixup_set(aligned, mixup, seed=mixup_seed)
+    save_set(aligned, output, float16=float16)
+    note = f", then mixup λ={mixup} (seed {mixup_seed})" if mixup is not None else ""
+    console.print(f"Aligned {eset.source} with {saved.header['method']} ({dir_value}){note}.")
+    console.print(f"Wrote {output}")
+
+
+@align_app.command("compare")
+def compare_command(
+    train: Path = typer.Argument(..., help="Embedding set every method is fitted on."),
+    test: Path = typer.Argument(..., help="Embedding set every method is applied to and measured on."),
+    methods: List[str] = typer.Option([], "--methods", help="Methods to run (comma-separated or repeated); default all."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the results as JSON here."),
+    direction: Direction = typer.Option(Direction.image_to_text),
+    param: List[str] = typer.Option([], "--param", "-p", help=_PARAM_HELP + " Given to every method that takes it."),
+    seed: int = typer.Option(0, help="random_state of the OT subsamples, and the seed of measure's subsamples."),
+    max_fit_points: Optional[int] = typer.Option(None, help=_MAX_FIT_HELP),
+    no_renormalize: bool = typer.Option(False, "--no-renormalize", help="Do not L2-normalise mapped embeddings."),
+    bootstrap: int = typer.Option(0, min=0, help="Bootstrap resamples for 95% CIs (0: none, fastest)."),
+    max_points: int = typer.Option(2000, min=10, help="Subsample size for separability and W2 (see measure)."),
+    max_gallery: int = typer.Option(5000, min=10, help="Images in the retrieval gallery."),
+) -> None:
+    """Fit each method on TRAIN, apply it to TEST, and measure TEST before and after."""
+    train_set, test_set = load_set(train), load_set(test)
+    names = [n.strip() for item in methods for n in item.split(",") if n.strip()] or None
+    params = _params(param, no_renormalize, {"max_fit_points": max_fit_points})
+    result = compare(train_set, test_set, methods=names, direction=direction.value, params=params,
+                     bootstrap=bootstrap, seed=seed, max_points=max_points, max_gallery=max_gallery,
+                     progress=lambda name: console.print(f"[dim]fitting {name} ...[/dim]"))
+    console.print(render_compare_table(result))
+    if json_out is not None:
+        write_json(json_out, result)
+        console.print(f"Wrote {json_out}")
+
+
+def render_compare_table(result: dict) -> Table:
+    """Methods as rows, the headline metrics and timings as columns (full names in the JSON)."""
+    table = Table(title=f"Gap after alignment ({result['direction']}): fit on {result['train']}, "
+                        f"measured on {result['test']}")
+    table.add_column("method", style="bold", no_wrap=True)
+    for label in HEADLINE_METRICS.values():
+        table.add_column(label, justify="right")
+    table.add_column("fit s", justify="right")
+    table.add_column("apply s", justify="right")
+    table.caption = "gap: centroid gap; pair cos: matched cosine; sep.: linear separability; W2: Wasserstein-2"
+    rows = [("(none)", result["baseline"])] + list(result["methods"].items())
+    for name, metrics in rows:
+        cells = ["—" if metrics.get(k) is None else f"{metrics[k]:.3f}" for k in HEADLINE_METRICS]
+        timing = [f"{metrics[k]:.2f}" if k in metrics else "" for k in ("fit_seconds", "apply_seconds")]
+        table.add_row(name, *cells, *timing)
+    return table
