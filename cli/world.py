@@ -62,10 +62,16 @@ def train_clip_command(
     seed: int = typer.Option(0, "--seed", help="Seed of the initial weights and batches."),
     model_config: Optional[Path] = typer.Option(None, "--model-config", help="open_clip model-config JSON (default: the toy CLIP)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the checkpoint in --out."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1,
+                                          help="CPU threads for torch (1 is fastest on a CPU shared with other jobs)."),
 ) -> None:
     """Train a tiny open_clip CLIP with open_clip's ClipLoss; report test retrieval recall@1."""
     from gaptools.world.clip import TrainSettings, load_model_config, train_clip
 
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
     settings = TrainSettings(batch_size=batch_size, lr=lr, logit_scale_lr=logit_scale_lr,
                              minutes=minutes if minutes and minutes > 0 else None, max_steps=steps, seed=seed)
     config = load_model_config(model_config) if model_config else None

@@ -214,8 +214,8 @@ def train_clip(
     model_config : dict, optional
         open_clip model config; default :data:`DEFAULT_MODEL_CONFIG`.
     resume : bool
-        Continue the checkpoint in ``out`` (same world, config and settings but the budgets).
-        Without it, a folder that already holds a checkpoint is refused.
+        Continue the checkpoint in ``out`` (same world, config and settings but the budgets) at
+        the start of the next epoch. Without it, a folder that already holds a checkpoint is refused.
     on_step : callable, optional
         Called after each step with ``{"step", "epoch", "loss", "logit_scale", "elapsed_s", "budget_s",
         "max_steps"}``.

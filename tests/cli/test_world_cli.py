@@ -70,16 +70,27 @@ def test_score_of_an_unknown_image_is_refused(world, tmp_path):
     assert not out.exists()
 
 
-def test_train_clip_then_resume_with_another_config_is_refused(world, tmp_path):
+@pytest.fixture
+def keep_torch_threads():
+    import torch
+
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)  # --threads sets a process-wide torch setting
+
+
+def test_train_clip_then_resume_with_another_config_is_refused(world, tmp_path, keep_torch_threads):
     config = tmp_path / "tiny.json"
     config.write_text(json.dumps(TINY_CONFIG))
     out = tmp_path / "clip"
-    args = ["world", "train-clip", str(world), "-o", str(out), "--steps", "2", "--batch-size", "4",
-            "--model-config", str(config)]
-    result = runner.invoke(app, args)
+    base = ["world", "train-clip", str(world), "-o", str(out), "--batch-size", "4", "--model-config", str(config),
+            "--threads", "1"]
+    result = runner.invoke(app, [*base, "--steps", "2"])
     assert result.exit_code == 0, result.output
     assert "2 steps" in result.output and "recall@1" in result.output
     assert json.loads((out / "model.json").read_text()) == TINY_CONFIG
+    before = (out / "checkpoint.pt").read_bytes()
     config.write_text(json.dumps({**TINY_CONFIG, "embed_dim": 8}))
-    result = runner.invoke(app, [*args[:-4], "--steps", "4", "--batch-size", "4", "--model-config", str(config), "--resume"])
+    result = runner.invoke(app, [*base, "--steps", "4", "--resume"])
     assert result.exit_code == 2 and "another model config" in result.output
+    assert (out / "checkpoint.pt").read_bytes() == before
