@@ -24,6 +24,7 @@ import io
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 
 from gaptools.errors import GapToolsError, InputError
@@ -73,7 +74,8 @@ def score_captions(
     ids = list(predictions)
     both = {("ref", i): [{"caption": c} for c in references[i]] for i in ids}
     both.update({("pred", i): [{"caption": predictions[i]}] for i in ids})
-    tokens = PTBTokenizer().tokenize(both)  # one Java start for both sides
+    with _quiet_fd2():
+        tokens = PTBTokenizer().tokenize(both)  # one Java start for both sides
     gts = {i: tokens[("ref", i)] for i in ids}
     res = {i: tokens[("pred", i)] for i in ids}
     scores: dict[str, float] = {}
@@ -94,6 +96,21 @@ def _meteor():
     from pycocoevalcap.meteor.meteor import Meteor
 
     return Meteor()
+
+
+@contextlib.contextmanager
+def _quiet_fd2():
+    """Silence file descriptor 2 for a block: the Java tokenizer's progress lines and warnings
+    (e.g. "Untokenizable" characters) would otherwise bury the results table."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def require_java() -> None:
