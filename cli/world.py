@@ -53,12 +53,14 @@ def generate_command(
 def train_clip_command(
     world: Path = typer.Argument(..., help="A world folder (from `gaptools world generate`)."),
     out: Path = typer.Option(..., "-o", "--out", help="Folder for model.json, checkpoint.pt, metrics.json."),
-    minutes: Optional[float] = typer.Option(10.0, "--minutes", help="Budget of training-step time (resumed runs included)."),
+    minutes: Optional[float] = typer.Option(10.0, "--minutes", help="Budget of training-step time in minutes, resumed runs included; 0: none."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Budget of steps (resumed runs included)."),
     batch_size: int = typer.Option(256, "--batch-size", help="Images per step."),
     lr: float = typer.Option(1e-3, "--lr", help="AdamW learning rate."),
     logit_scale_lr: float = typer.Option(2e-2, "--logit-scale-lr",
                                          help="Learning rate of the logit scale (the temperature sets the gap size)."),
+    weight_decay: float = typer.Option(0.1, "--weight-decay", help="AdamW weight decay of weight matrices."),
+    warmup_steps: int = typer.Option(50, "--warmup-steps", min=0, help="Linear learning-rate warm-up."),
     seed: int = typer.Option(0, "--seed", help="Seed of the initial weights and batches."),
     model_config: Optional[Path] = typer.Option(None, "--model-config", help="open_clip model-config JSON (default: the toy CLIP)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the checkpoint in --out."),
@@ -72,7 +74,8 @@ def train_clip_command(
         import torch
 
         torch.set_num_threads(threads)
-    settings = TrainSettings(batch_size=batch_size, lr=lr, logit_scale_lr=logit_scale_lr,
+    settings = TrainSettings(batch_size=batch_size, lr=lr, logit_scale_lr=logit_scale_lr, weight_decay=weight_decay,
+                             warmup_steps=warmup_steps,
                              minutes=minutes if minutes and minutes > 0 else None, max_steps=steps, seed=seed)
     config = load_model_config(model_config) if model_config else None
     by_steps = settings.minutes is None

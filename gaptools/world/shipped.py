@@ -92,7 +92,9 @@ def build_shapes_demo(world: str | os.PathLike, clip: str | os.PathLike, dest: s
         "training": {k: metrics[k] for k in ("settings", "steps", "train_seconds", "logit_scale", "test_retrieval")},
         "commands": [
             f"gaptools world generate -o world --images {params.n_images} --seed {params.seed}",
-            f"gaptools world train-clip world -o toyclip --steps {metrics['steps']} --seed {metrics['settings']['seed']}",
+            "gaptools world train-clip world -o toyclip " + " ".join(
+                f"--{k.replace('_', '-').replace('max-steps', 'steps')} {v}"
+                for k, v in metrics["settings"].items() if v is not None),
         ],
         "note": "the world regenerates identically from its params; trained weights may differ across machines",
     }
