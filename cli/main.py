@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from cli.align import align_app
 from cli.app import make_root_app
+from cli.embed import embed_app
 from cli.measure import measure_command
 from cli.report import report_command
 from cli.world import world_app
 
 app = make_root_app("Measure and correct the modality gap of CLIP-like models.")
 app.command("measure")(measure_command)
+app.add_typer(embed_app, name="embed")
 app.add_typer(align_app, name="align")
 app.command("report")(report_command)
 app.add_typer(world_app, name="world")
