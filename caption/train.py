@@ -221,7 +221,7 @@ def train(
         Messages for the user (rank 0 only).
     on_step : callable(dict), optional
         Called on rank 0 after every step with ``step``, ``total_steps``, ``epoch`` and, on
-        logged steps, the log record (``loss``, ``lr``, ``samples_per_s``, ...).
+        logged steps, the log record (``loss``, ``lr``, ``samples_per_s``, ``tokens_per_s``).
 
     Returns
     -------
@@ -338,13 +338,14 @@ def _train(config, ctx, device, resume, overwrite, say, on_step) -> Path:
             (loss_sum * (ctx.world / tokens)).backward()  # DDP averages over ranks: the global token mean
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
-            acc += torch.stack([loss_sum.detach().double(), acc.new_tensor(float(mask.sum()))])
+            acc[0] += loss_sum.detach().double()  # no host sync: the token count is known on the host
+            acc[1] += float(data.lengths_np[target_rows[mine]].sum())
             samples += len(batches[b])
             step += 1
             record = None
             if step % config.log_every == 0 or b == len(batches) - 1:
                 record = _record(acc, ctx, run_dir, step=step, epoch=epoch, lr=optimizer.param_groups[0]["lr"],
-                                 samples_per_s=samples / (time.perf_counter() - clock))
+                                 samples=samples, seconds=time.perf_counter() - clock)
                 acc.zero_()
                 samples, clock = 0, time.perf_counter()
             if config.save_every and step % config.save_every == 0 and b != len(batches) - 1 and ctx.main:
@@ -365,11 +366,17 @@ def _train(config, ctx, device, resume, overwrite, say, on_step) -> Path:
 
 
 def _record(acc: torch.Tensor, ctx: _Dist, run_dir: Path, **fields) -> dict:
-    """Token-weighted mean loss since the last record (over all ranks), appended to log.jsonl by rank 0."""
+    """Token-weighted mean loss and speed since the last record (over all ranks), appended to log.jsonl by rank 0.
+
+    Speeds count the global batch: samples (captions) and target tokens (EOS included) per second.
+    """
     total = acc.clone()
     if ctx.world > 1:
         dist.all_reduce(total)
-    record = {"step": fields.pop("step"), "epoch": fields.pop("epoch"), "loss": float(total[0] / total[1]), **fields}
+    seconds = fields.pop("seconds")
+    record = {"step": fields.pop("step"), "epoch": fields.pop("epoch"), "loss": float(total[0] / total[1]),
+              "lr": fields.pop("lr"), "samples_per_s": fields.pop("samples") / seconds,
+              "tokens_per_s": float(total[1]) / seconds}
     if ctx.main:
         checkpoint.append_log(run_dir, record)
     return record
@@ -388,7 +395,8 @@ def _validate(model, data: _Tensors, plan: PairPlan, config: TrainConfig, ctx: _
         x, ids, mask = data.batch(input_rows[mine], target_rows[mine], None)
         with autocast:
             _, loss_sum = model(x, ids, mask, reduction="sum")
-        acc += torch.stack([loss_sum.double(), acc.new_tensor(float(mask.sum()))])
+        acc[0] += loss_sum.double()
+        acc[1] += float(data.lengths_np[target_rows[mine]].sum())
     if ctx.world > 1:
         dist.all_reduce(acc)
     model.train()

@@ -28,9 +28,11 @@ def paths(tmp_path_factory):
                         text_image=np.repeat(np.arange(6), 2), caption=np.array(CAPTIONS))
     text_only = full.replace(image=np.zeros((0, 8)))
     no_captions = full.replace(caption=None)
+    odd = full.replace(text=full.text[:11], text_image=full.text_image[:11], caption=full.caption[:11])  # image 5: 1
     return {"decoder": str(root / "gpt"), "full": str(save_set(full, root / "full.npz")),
             "text_only": str(save_set(text_only, root / "text_only.npz")),
-            "no_captions": str(save_set(no_captions, root / "no_captions.npz"))}
+            "no_captions": str(save_set(no_captions, root / "no_captions.npz")),
+            "odd": str(save_set(odd, root / "odd.npz"))}
 
 
 def _train(paths, data, out, *extra):
@@ -69,6 +71,15 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(paths, tmp_path, data,
     assert result.exit_code == 2, result.output
     assert message in result.output and "Traceback" not in result.output
     assert not (tmp_path / "run").exists()
+
+
+def test_images_with_a_single_caption_are_counted_and_skipped_or_kept(paths, tmp_path):
+    skipped = _train(paths, "odd", tmp_path / "skip")
+    assert skipped.exit_code == 0 and "1 of 11 captions are the only caption of their image: skipped" in skipped.output
+    kept = _train(paths, "odd", tmp_path / "same", "--single-caption", "same")
+    assert kept.exit_code == 0 and "used as their own input" in kept.output
+    n_pairs = [json.loads((tmp_path / r / "config.json").read_text())["n_pairs"] for r in ("skip", "same")]
+    assert n_pairs == [10, 11]
 
 
 def test_existing_run_and_corrupt_checkpoint_are_refused_without_loss(paths, tmp_path):
