@@ -109,6 +109,7 @@ class _Dist:
     world: int = 1
     local_rank: int = 0
     owns_group: bool = False
+    device: torch.device = torch.device("cpu")  # where collectives' tensors live (NCCL needs cuda)
 
     @property
     def main(self) -> bool:
@@ -122,7 +123,7 @@ def _init_distributed(device: torch.device) -> _Dist:
     owns = not dist.is_initialized()
     if owns:
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    return _Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")), owns)
+    return _Dist(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")), owns, device)
 
 
 def _device(name: str) -> torch.device:
@@ -138,7 +139,7 @@ def _all_ok(ok: bool, ctx: _Dist) -> bool:
     """True when every rank reports ``ok`` (a failing rank must not leave the others waiting)."""
     if ctx.world == 1:
         return ok
-    flag = torch.tensor([0 if ok else 1], dtype=torch.int64)
+    flag = torch.tensor([0 if ok else 1], dtype=torch.int64, device=ctx.device)
     dist.all_reduce(flag)
     return flag.item() == 0
 
@@ -229,9 +230,9 @@ def train(
         The run folder.
     """
     device = _device(config.device)
-    ctx = _init_distributed(device)
     if device.type == "cuda":
         torch.cuda.set_device(device)
+    ctx = _init_distributed(device)
     try:
         return _train(config, ctx, device, resume, overwrite, say if ctx.main else (lambda _: None),
                       on_step if ctx.main else None)
@@ -256,6 +257,10 @@ def _train(config, ctx, device, resume, overwrite, say, on_step) -> Path:
     if len(plan) == 0:
         raise InputError(f"{eset.source}: no training pairs (every image has a single caption)",
                          hint="use --single-caption same or --target same")
+    val_plan = None if val is None else PairPlan(val.text_image, config.source, config.target or "matched",
+                                                 config.single_caption, config.seed)
+    if val_plan is not None and len(val_plan) == 0:
+        raise InputError(f"{val.source}: no validation pairs (every image has a single caption)")
     mean = text_mean(eset, normalize=config.normalize) if config.subtract_text_mean else None
     steps_per_epoch = len(epoch_batches(len(plan), config.batch_size, seed=config.seed, epoch=0, world_size=ctx.world))
     total = steps_per_epoch * config.epochs
@@ -308,8 +313,6 @@ def _train(config, ctx, device, resume, overwrite, say, on_step) -> Path:
 
     data = _tensors(eset, config, tokenizer, mean, device)
     val_data = _tensors(val, config, tokenizer, mean, device) if val is not None else None
-    val_plan = PairPlan(val.text_image, config.source, config.target or "matched", config.single_caption,
-                        config.seed) if val is not None else None
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
 
     def _save() -> None:
