@@ -10,11 +10,11 @@ from __future__ import annotations
 import os
 import sys
 
-import click
 import typer
 from rich.console import Console
 from rich.markup import escape
 from typer.core import TyperGroup
+from typer.exceptions import Abort, Exit, TyperException
 
 from gaptools.errors import GapToolsError
 
@@ -28,10 +28,10 @@ EXIT_INTERRUPTED = 130
 class ErrorHandlingGroup(TyperGroup):
     """Root command group: the one place where exceptions become exit codes."""
 
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx: typer.Context):
         try:
             return super().invoke(ctx)
-        except (click.exceptions.Exit, click.ClickException, click.Abort):
+        except (Exit, Abort, TyperException):  # --help, usage errors: Typer's own handling
             raise
         except GapToolsError as exc:
             if _debug(ctx):
@@ -53,7 +53,7 @@ class ErrorHandlingGroup(TyperGroup):
             sys.exit(1)
 
 
-def _debug(ctx: click.Context) -> bool:
+def _debug(ctx: typer.Context) -> bool:
     root = ctx.find_root()
     return bool((root.obj or {}).get("debug")) or os.environ.get("GAPTOOLS_DEBUG") == "1"
 

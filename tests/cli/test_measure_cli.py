@@ -79,3 +79,10 @@ def test_debug_shows_the_traceback(tmp_path):
     result = runner.invoke(app, ["--debug", "measure", str(tmp_path / "missing.npz")])
     assert result.exit_code != 0 and result.exception is not None
     assert "no such file" in str(result.exception)
+
+
+def test_help_and_usage_errors_keep_typer_exit_codes():
+    result = runner.invoke(app, ["measure", "--help"])
+    assert result.exit_code == 0 and "Unexpected error" not in result.output
+    result = runner.invoke(app, ["measure", "--no-such-flag"])
+    assert result.exit_code == 2 and "Unexpected error" not in result.output
