@@ -4,6 +4,7 @@ Usage::
 
     .venv/bin/python bench/align.py            # n = 5k and 50k (a few minutes on 2 cores)
     .venv/bin/python bench/align.py --quick    # n = 1k only
+    .venv/bin/python bench/align.py --blas-threads 1   # children use one BLAS thread
 
 Data: ``gaptools.synthetic.planted_gap(n, 512, shift=0.8)`` (one caption per image, so
 ``ot-exact`` takes the assignment path; ``ot-exact[emd]`` forces POT's ``ot.emd``) to fit,
@@ -15,12 +16,18 @@ torch when installed, ~600 MB; ``POT_BACKEND_DISABLE_PYTORCH=1`` avoids it).
 reports its buffers to tracemalloc; C++ solver internals are not counted). ``x base`` divides fit + apply
 time by a baseline measured in the same run: one float32 (n, 512) × (512, 5000) product
 and row argmin, the unit of work of the out-of-sample OT rule.
+
+On an oversubscribed machine threaded OpenBLAS spin-waits and can be many times slower
+than one thread (measured here: a 50,000 × 512 covariance 2.5 s threaded vs 0.35 s with
+one thread); ``--blas-threads`` sets ``OPENBLAS_NUM_THREADS``/``OMP_NUM_THREADS`` for the
+timed processes (the baseline too) so both settings can be compared.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -73,6 +80,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="n = 1,000 only")
     parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset")
+    parser.add_argument("--blas-threads", type=int, help="BLAS threads of the timed processes (default: BLAS's own)")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one method in this process
     parser.add_argument("--folder", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -80,10 +88,17 @@ def main() -> None:
         print(json.dumps(run_one(args.one, Path(args.folder))))
         return
 
+    env = dict(os.environ)
+    if args.blas_threads:
+        env.update(OPENBLAS_NUM_THREADS=str(args.blas_threads), OMP_NUM_THREADS=str(args.blas_threads))
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(args.blas_threads)  # the baseline, measured in this process
     from gaptools.synthetic import planted_gap
 
     sizes = (1000,) if args.quick else (5000, 50000)
     methods = [m for m in args.methods.split(",") if m]
+    print(f"{os.cpu_count()} CPUs, BLAS threads: {args.blas_threads or 'default'}")
     print(f"{'n':>6} {'method':<14} {'fit s':>8} {'apply s':>8} {'x base':>7} {'peak MB':>8} {'arrays MB':>9}")
     for n in sizes:
         with tempfile.TemporaryDirectory() as tmp:
@@ -97,7 +112,7 @@ def main() -> None:
             print(f"{n:>6} {'(baseline)':<14} {'':>8} {base:>8.3f} {1:>7.1f}")
             for method in methods:
                 out = subprocess.run([sys.executable, __file__, "--one", method, "--folder", str(folder)],
-                                     capture_output=True, text=True)
+                                     capture_output=True, text=True, env=env)
                 if out.returncode != 0:
                     print(f"{n:>6} {method:<14} failed: {out.stderr.strip().splitlines()[-1]}")
                     continue

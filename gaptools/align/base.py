@@ -78,6 +78,7 @@ class Aligner:
         X_txt : ndarray, shape (N_txt, D)
         pairs : ndarray, shape (N_pairs, 2), int, optional
             Rows ``(image row, text row)`` of true pairs; only supervised methods use it.
+            Without it they take row i of each as a pair (equal row counts required).
 
         Returns
         -------
