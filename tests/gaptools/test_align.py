@@ -224,3 +224,14 @@ def test_nearest_rows_in_chunks_matches_brute_force(monkeypatch):
     brute = ((queries[:, None, :] - points[None]) ** 2).sum(-1).argmin(1)
     monkeypatch.setattr(transport, "CHUNK_ELEMENTS", 50 * 7)  # 7 queries per chunk
     np.testing.assert_array_equal(transport.nearest_rows(queries, points), brute)
+
+
+@pytest.mark.parametrize("name", ["mean", "procrustes", "ot-exact"])
+def test_real_random_init_clip_features_held_out_gap_shrinks(shared_data, name):
+    from gaptools.io import load_set
+
+    s = load_set(shared_data / "clip_random_init_features" / "features_clip_random.npy")  # 500 COCO pairs
+    aligner = make_aligner(name).fit(s.image[:250], s.text[:250])  # row i a pair
+    before = centroid_gap(s.image[250:], s.text[250:])
+    assert before > 0.5  # the cone effect at initialisation: a large gap
+    assert centroid_gap(aligner.transform(s.image[250:]), s.text[250:]) < 0.5 * before
