@@ -1,28 +1,30 @@
-"""The demo data that ships inside the package, so commands run with no arguments."""
+"""The demo data that ships inside the package, so commands run with no arguments.
+
+``gaptools/data/shapes/`` holds a toy CLIP trained on the shapes world (seed 0) and two
+embedding sets made with it; see :mod:`gaptools.world.shipped` for how they are built.
+"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 DATA_DIR = Path(__file__).parent / "data"
-SYNTHETIC_DEMO = DATA_DIR / "synthetic_demo.npz"
-SYNTHETIC_RECIPE = dict(n_images=400, dim=64, shift=0.8, captions_per_image=5, seed=0)
+SHAPES_DIR = DATA_DIR / "shapes"
+SHAPES_TEST = SHAPES_DIR / "test.npz"
+SHAPES_TRAIN_TEXT = SHAPES_DIR / "train_text.npz"
+SHAPES_RECIPE = SHAPES_DIR / "recipe.json"
 
 
 def default_set() -> Path:
-    """Path of the embedding set `gaptools measure` uses when given none."""
-    return SYNTHETIC_DEMO
+    """Path of the embedding set `gaptools measure` uses when given none: the shapes-world test split."""
+    return SHAPES_TEST
 
 
 def describe() -> str:
     """Where the default set came from, for the console."""
-    return ("SYNTHETIC planted gap, not CLIP output: gaptools.synthetic.planted_gap("
-            + ", ".join(f"{k}={v}" for k, v in SYNTHETIC_RECIPE.items()) + ")")
-
-
-def build_synthetic_demo() -> Path:
-    """Regenerate the shipped synthetic demo set from its recipe (float16)."""
-    from gaptools.io import save_set
-    from gaptools.synthetic import planted_gap
-
-    return save_set(planted_gap(**SYNTHETIC_RECIPE), SYNTHETIC_DEMO, float16=True)
+    recipe = json.loads(SHAPES_RECIPE.read_text(encoding="utf-8"))
+    world, training = recipe["world"], recipe["training"]
+    return (f"shapes-world test split (`gaptools world generate --images {world['n_images']} --seed {world['seed']}`), "
+            f"embedded by the shipped toy CLIP {SHAPES_DIR / 'checkpoint.pt'} "
+            f"(open_clip, trained {training['steps']} steps on the world's train split)")
