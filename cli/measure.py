@@ -28,9 +28,15 @@ def measure_command(
     seed: int = typer.Option(0, help="Seed of the bootstrap and subsamples."),
     max_points: int = typer.Option(2000, min=10, help="Subsample size for separability, MMD, W2, uniformity."),
     max_gallery: int = typer.Option(5000, min=10, help="Images in the retrieval gallery."),
+    mixup: Optional[float] = typer.Option(
+        None, help="Measure with each image replaced by normalize(λ·caption + (1−λ)·image), one seeded caption each."),
 ) -> None:
     """Measure the modality gap: centroid gap, cosines, separability, OT, recall, ... with 95% CIs."""
     sets = _load_inputs(paths or [], image, text)
+    if mixup is not None:
+        from gaptools.mixing import mixup_set
+
+        sets = [mixup_set(s, mixup, seed=seed) for s in sets]
     results = [
         measure(s, normalize=not no_normalize, bootstrap=bootstrap, seed=seed,
                 max_points=max_points, max_gallery=max_gallery)

@@ -148,19 +148,41 @@ def _require_file(path: str | os.PathLike, suffixes: tuple[str, ...]) -> Path:
     return path
 
 
+def read_npz(path: str | os.PathLike, what: str = ".npz") -> dict[str, np.ndarray]:
+    """Every array of an ``.npz`` file, never unpickling.
+
+    Parameters
+    ----------
+    path : path-like
+    what : str
+        What the file should be, for messages (``"aligner file"``).
+
+    Raises
+    ------
+    InputError
+        The file is missing, not a file, corrupt or truncated, or holds pickled objects.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if not path.is_file():
+        raise InputError(f"{path}: is not a file")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return {key: npz[key] for key in npz.files}
+    except ValueError as exc:
+        if "pickle" in str(exc).lower():
+            raise InputError(f"{path}: holds pickled objects, which gaptools never loads") from None
+        raise InputError(f"{path}: corrupt or truncated {what} ({exc})") from None
+    except (zipfile.BadZipFile, OSError, EOFError, KeyError) as exc:
+        raise InputError(f"{path}: corrupt or truncated {what} ({exc})") from None
+
+
 def load_npz(path: str | os.PathLike) -> EmbeddingSet:
     """Read an embedding-set ``.npz`` (never unpickling)."""
     path = _require_file(path, (".npz",))
     src = str(path)
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
-    except ValueError as exc:
-        if "pickle" in str(exc).lower():
-            raise InputError(f"{src}: holds pickled objects, which gaptools never loads") from None
-        raise InputError(f"{src}: corrupt or truncated .npz ({exc})") from None
-    except (zipfile.BadZipFile, OSError, EOFError, KeyError) as exc:
-        raise InputError(f"{src}: corrupt or truncated .npz ({exc})") from None
+    arrays = read_npz(path)
     missing = [k for k in ("image", "text") if k not in arrays]
     if missing:
         raise InputError(

@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +26,7 @@ from gaptools.align.base import Aligner, check_direction
 from gaptools.align.registry import make_aligner
 from gaptools.atomic import atomic_write
 from gaptools.errors import GapToolsError, InputError
+from gaptools.io import read_npz
 
 FORMAT = "gaptools.aligner"
 FORMAT_VERSION = 1
@@ -100,19 +100,8 @@ def load_aligner(path: str | os.PathLike) -> SavedAligner:
         Missing, corrupt or pickled file, another format or a newer format version, an
         unknown method or parameter, or arrays whose shapes do not fit the header's dim.
     """
-    path = Path(path)
     src = str(path)
-    if not path.is_file():
-        raise InputError(f"{src}: no such file" if not path.exists() else f"{src}: is not a file")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
-    except ValueError as exc:
-        if "pickle" in str(exc).lower():
-            raise InputError(f"{src}: holds pickled objects, which gaptools never loads") from None
-        raise InputError(f"{src}: corrupt or truncated aligner file ({exc})") from None
-    except (zipfile.BadZipFile, OSError, EOFError, KeyError) as exc:
-        raise InputError(f"{src}: corrupt or truncated aligner file ({exc})") from None
+    arrays = read_npz(path, "aligner file")
     header = _read_header(arrays, src)
     try:
         aligner = make_aligner(header["method"], header["params"])

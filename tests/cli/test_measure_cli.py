@@ -86,3 +86,15 @@ def test_help_and_usage_errors_keep_typer_exit_codes():
     assert result.exit_code == 0 and "Unexpected error" not in result.output
     result = runner.invoke(app, ["measure", "--no-such-flag"])
     assert result.exit_code == 2 and "Unexpected error" not in result.output
+
+
+def test_mixup_one_is_the_caption_itself(tmp_path, set_path):
+    out = tmp_path / "m.json"
+    result = runner.invoke(app, ["measure", str(set_path), "--mixup", "1", "--bootstrap", "0", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(out.read_text())["sets"][0]["metrics"]
+    # each image now is one of its own captions: it retrieves that caption first
+    assert metrics["recall@1_i2t"]["value"] == 1.0
+    assert metrics["matched_cosine"]["value"] > 0.9
+    bad = runner.invoke(app, ["measure", str(set_path), "--mixup", "1.5"])
+    assert bad.exit_code == 2 and "1.5" in bad.output
