@@ -241,11 +241,13 @@ def run_eval(config: EvalConfig, out: str | os.PathLike, *, overwrite: bool = Fa
     """
     from caption.checkpoint import load_run
     from caption.data import prepare_inputs
-    from caption.evaluate import require_java, score_captions
+    from caption.evaluate import require_java, require_spice, score_captions
 
     out = Path(out)
     _check_out(out, overwrite)
     require_java()
+    if config.spice:
+        require_spice()  # before minutes of decoding, not after
     configurations = config.configurations()
     eset = load_set(config.set)
     device = _default_device() if config.device == "auto" else config.device

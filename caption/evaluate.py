@@ -65,7 +65,7 @@ def score_captions(
         )
     require_java()
     if spice:
-        _fetch_corenlp()
+        require_spice()
     from pycocoevalcap.bleu.bleu import Bleu
     from pycocoevalcap.cider.cider import Cider
     from pycocoevalcap.rouge.rouge import Rouge
@@ -120,8 +120,8 @@ def require_java() -> None:
                             hint=JAVA_HINT)
 
 
-def _fetch_corenlp() -> None:
-    """Make sure SPICE's Stanford CoreNLP jars are there (pycocoevalcap downloads them once)."""
+def require_spice() -> None:
+    """Make sure SPICE's Stanford CoreNLP jars are there (pycocoevalcap downloads them once), else a clear error."""
     from pycocoevalcap.spice import get_stanford_models
 
     try:

@@ -17,7 +17,7 @@ COLUMNS = (("Bleu_1", "B@1"), ("Bleu_2", "B@2"), ("Bleu_3", "B@3"), ("Bleu_4", "
 
 
 def eval_command(
-    run: Path = typer.Argument(..., help="Run folder written by `caption train` (with final/)."),
+    run: Path = typer.Argument(..., metavar="RUN", help="Run folder written by `caption train` (with final/)."),
     eval_set: Path = typer.Argument(..., metavar="SET", help="Embedding set (.npz) with captions: images to caption, references."),
     out: Path = typer.Option(..., "-o", "--out", help="Eval folder to write (metrics.json, predictions, config.json)."),
     input_: str = typer.Option("image", "--input", help="image: the image embeddings; text: one seeded caption embedding per image."),
