@@ -7,6 +7,7 @@ from cli.app import make_root_app
 from cli.embed import embed_app
 from cli.measure import measure_command
 from cli.report import report_command
+from cli.reproduce import reproduce_app
 from cli.world import world_app
 
 app = make_root_app("Measure and correct the modality gap of CLIP-like models.")
@@ -15,6 +16,7 @@ app.add_typer(embed_app, name="embed")
 app.add_typer(align_app, name="align")
 app.command("report")(report_command)
 app.add_typer(world_app, name="world")
+app.add_typer(reproduce_app, name="reproduce")
 
 
 def main() -> None:

@@ -119,15 +119,17 @@ def _geometry_section(eset: EmbeddingSet, index: int, aligner: Path | None, meth
     if not eset.has_pairs:
         section.note += " One modality only: no cross-modal figures."
         return section
-    aligned = None
+    after = None
     if aligner is not None:
-        from gaptools.align import load_aligner
+        from gaptools.align import apply_to_set, load_aligner
 
-        aligned = load_aligner(aligner).transform(eset.image)
-        section.note += f" Second panel: images after the aligner {aligner.name}."
+        saved = load_aligner(aligner)
+        moved = apply_to_set(saved.aligner, eset, direction=saved.direction)
+        after = (moved.image, moved.text)
+        section.note += f" Second panel: after the aligner {aligner.name} ({saved.direction})."
     section.figures = [
         Figure(f"set{index}_{method}.png",
-               figures.projection_scatter(eset.image, eset.text, aligned, method=method, seed=seed, cache_dir=cache),
+               figures.projection_scatter(eset.image, eset.text, after, method=method, seed=seed, cache_dir=cache),
                f"{method.upper()} of image and text embeddings ({name})"),
         Figure(f"set{index}_cosines.png", figures.cosine_histograms(eset.image, eset.text, eset.text_image, seed=seed),
                f"Cosine of true vs random pairs ({name})"),
@@ -138,18 +140,27 @@ def _geometry_section(eset: EmbeddingSet, index: int, aligner: Path | None, meth
 
 
 def _alignment_section(compare: dict, evals: list[dict]) -> Section:
-    caption_by_method: dict[str, dict] = {}
+    """The compare table, with captioning metrics of the first run evaluated with aligners."""
+    run, caption_by_method = None, {}
     for doc in evals:
+        confs = [c for c in doc["configurations"] if c.get("input", "image") == "image" and c.get("mixup") is None]
+        if any(c.get("aligner") for c in confs):
+            run = doc.get("run")
+            break
+    for doc in evals:
+        if doc.get("run") != run:
+            continue
         for conf in doc["configurations"]:
-            if conf.get("input", "image") != "image" or conf.get("mixup") is not None:
-                continue
-            method = Path(str(conf["aligner"])).stem if conf.get("aligner") else "baseline"
-            caption_by_method.setdefault(method, conf["metrics"])
+            if conf.get("input", "image") == "image" and conf.get("mixup") is None:
+                method = Path(str(conf["aligner"])).stem if conf.get("aligner") else "baseline"
+                caption_by_method.setdefault(method, conf["metrics"])
     table = tables.alignment_table(compare, caption_by_method)
     lower = tables.LOWER_IS_CLOSER | {c for c in table.columns if c.endswith("_seconds")}
     note = (f"Fitted on {compare.get('train')}, measured on {compare.get('test')} "
-            f"(direction {compare.get('direction', 'image-to-text')}). Best value per column marked; captioning "
-            "columns come from evals whose aligner file is named after the method.")
+            f"(direction {compare.get('direction', 'image-to-text')}). Best value per column marked.")
+    if run is not None:
+        note += (f" Captioning columns: the run {Path(str(run)).name} on test images after each aligner "
+                 "(evals whose aligner file is named after the method).")
     return Section("Alignment comparison", note, tables=[("Gap after each correction", table,
                                                           tables.best_per_column(table, lower))])
 

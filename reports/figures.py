@@ -34,39 +34,41 @@ def _subsample(x: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     return x[np.sort(rng.choice(len(x), size=n, replace=False))] if len(x) > n else x
 
 
-def projection_scatter(image, text, aligned_image=None, *, method: str = "pca", max_points: int = 2000,
+def projection_scatter(image, text, after=None, *, method: str = "pca", max_points: int = 2000,
                        seed: int = 0, cache_dir: Path | None = None) -> bytes:
-    """2-D projection of image and text embeddings, fitted on their union.
+    """2-D projection of image and text embeddings, fitted on everything drawn.
 
     Parameters
     ----------
     image : ndarray, shape (N_img, D)
     text : ndarray, shape (N_txt, D)
-    aligned_image : ndarray, shape (N_img, D), optional
-        Images after an aligner: drawn in a second panel on the same axes.
+    after : (ndarray, ndarray), optional
+        The same images and texts after an aligner: drawn in a second panel, same axes.
     method : {"pca", "umap"}
         UMAP results are cached in ``cache_dir`` by a hash of the points.
     """
     rng = np.random.default_rng(seed)
     idx_i = np.sort(rng.choice(len(image), size=min(max_points, len(image)), replace=False))
-    txt = _subsample(text, max_points, rng)
-    panels = [("before", image[idx_i])] + ([("after alignment", aligned_image[idx_i])] if aligned_image is not None else [])
-    stacked = np.concatenate([p for _, p in panels] + [txt])
-    coords = _project(M.l2_normalize(stacked), method, seed, cache_dir)
+    idx_t = np.sort(rng.choice(len(text), size=min(max_points, len(text)), replace=False))
+    panels = [("before", image[idx_i], text[idx_t])]
+    if after is not None:
+        panels.append(("after alignment", after[0][idx_i], after[1][idx_t]))
+    coords = _project(M.l2_normalize(np.concatenate([x for _, i, t in panels for x in (i, t)])), method, seed, cache_dir)
     fig, axes = plt.subplots(1, len(panels), figsize=(WIDTH, 4.2 if len(panels) > 1 else 5), squeeze=False,
                              sharex=True, sharey=True)
-    t = coords[-len(txt):]
-    for k, (title, _) in enumerate(panels):
+    start = 0
+    for k, (title, img, txt) in enumerate(panels):
+        ci, ct = coords[start:start + len(img)], coords[start + len(img):start + len(img) + len(txt)]
+        start += len(img) + len(txt)
         ax = axes[0, k]
-        c = coords[k * len(idx_i):(k + 1) * len(idx_i)]
-        ax.scatter(t[:, 0], t[:, 1], s=4, alpha=0.5, color=TEXT, label="text", linewidths=0)
-        ax.scatter(c[:, 0], c[:, 1], s=4, alpha=0.5, color=IMAGE if k == 0 else ALIGNED,
-                   label="image" if k == 0 else "image (aligned)", linewidths=0)
+        ax.scatter(ct[:, 0], ct[:, 1], s=4, alpha=0.5, color=TEXT, label="text", linewidths=0)
+        ax.scatter(ci[:, 0], ci[:, 1], s=4, alpha=0.5, color=IMAGE if k == 0 else ALIGNED,
+                   label="image" if k == 0 else "image (after)", linewidths=0)
         ax.set_title(title)
         ax.set_xlabel(f"{method.upper()} 1 (unitless)")
         ax.legend(markerscale=3, loc="best", fontsize=8)
     axes[0, 0].set_ylabel(f"{method.upper()} 2 (unitless)")
-    fig.suptitle(f"Image and text embeddings, 2-D {method.upper()} of their union (unit vectors)")
+    fig.suptitle(f"Image and text embeddings, 2-D {method.upper()} of all points drawn (unit vectors)")
     return _png(fig)
 
 

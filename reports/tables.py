@@ -11,6 +11,9 @@ from gaptools.errors import InputError
 CAPTION_METRICS = ("Bleu_1", "Bleu_2", "Bleu_3", "Bleu_4", "METEOR", "ROUGE_L", "CIDEr", "SPICE")
 CAPTION_HEADERS = {"Bleu_1": "BLEU-1", "Bleu_2": "BLEU-2", "Bleu_3": "BLEU-3", "Bleu_4": "BLEU-4",
                    "METEOR": "METEOR", "ROUGE_L": "ROUGE-L", "CIDEr": "CIDEr", "SPICE": "SPICE"}
+#: Columns of the alignment table, in order (those a compare document has).
+ALIGNMENT_COLUMNS = ("centroid_gap", "matched_cosine", "relative_gap", "linear_separability", "wasserstein2",
+                     "recall@1_i2t", "recall@1_t2i", "fit_seconds", "apply_seconds")
 #: Gap metrics where smaller means a smaller gap (the rest: larger is better aligned).
 LOWER_IS_CLOSER = {"centroid_gap", "relative_gap", "linear_separability", "mmd_rbf", "wasserstein2", "frechet"}
 
@@ -32,7 +35,7 @@ def format_value(entry: dict) -> str:
 def set_label(s: dict) -> str:
     """A short column label for one measured set: model and split from meta, else the file name."""
     meta = s.get("meta") or {}
-    parts = [str(meta[k]) for k in ("model", "pretrained", "dataset", "split") if meta.get(k)]
+    parts = [Path(str(meta[k])).name for k in ("model", "pretrained", "dataset", "split") if meta.get(k)]
     return " / ".join(parts) if parts else Path(str(s.get("source", "set"))).name
 
 
@@ -55,8 +58,11 @@ def alignment_table(compare: dict, caption_by_method: dict[str, dict] | None = N
     caption_by_method : dict, optional
         Method name (or ``"baseline"``) -> captioning metrics of evals that used it.
     """
-    rows = {"baseline (no correction)": dict(compare["baseline"])}
-    rows.update({name: dict(m) for name, m in compare["methods"].items()})
+    def pick(metrics: dict) -> dict:
+        return {k: metrics[k] for k in ALIGNMENT_COLUMNS if k in metrics}
+
+    rows = {"baseline (no correction)": pick(compare["baseline"])}
+    rows.update({name: pick(m) for name, m in compare["methods"].items()})
     for name, metrics in (caption_by_method or {}).items():
         key = "baseline (no correction)" if name == "baseline" else name
         if key in rows:

@@ -1,0 +1,80 @@
+"""Cached experiment steps: a rerun skips every step already finished with the same settings.
+
+Each finished step is recorded in ``<out>/steps.json`` (written atomically after the step's
+own outputs) with its settings and wall time. A step whose settings changed is an error
+unless it is rerun from scratch (a new output folder): results made with other settings
+are never silently mixed.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Callable
+
+from gaptools.atomic import write_json
+from gaptools.errors import InputError
+
+STEPS_FILE = "steps.json"
+PLAN_KIND = "gaptools.reproduce"
+
+
+class StepRunner:
+    """Run named steps once, recording their settings and wall time in ``steps.json``.
+
+    Parameters
+    ----------
+    out : Path
+        The experiment folder.
+    plan : dict
+        The experiment's settings (JSON-serialisable); a folder made with other settings
+        is refused.
+    resume : bool
+        Continue in a folder that already holds this experiment.
+    say : callable(str)
+        Progress messages.
+    """
+
+    def __init__(self, out: Path, plan: dict, *, resume: bool, say: Callable[[str], None] = print) -> None:
+        self.out = Path(out)
+        self.say = say
+        self.plan = json.loads(json.dumps(plan))  # as stored: tuples become lists
+        self.started = time.perf_counter()
+        path = self.out / STEPS_FILE
+        if path.exists():
+            record = json.loads(path.read_text(encoding="utf-8"))
+            if not resume:
+                raise InputError(f"{self.out}: holds an earlier experiment",
+                                 hint="add --resume to continue it, or choose a new folder")
+            if record.get("plan") != self.plan:
+                changed = sorted(k for k in set(self.plan) | set(record.get("plan", {}))
+                                 if self.plan.get(k) != record.get("plan", {}).get(k))
+                raise InputError(f"{self.out}: was started with other settings ({', '.join(changed)})",
+                                 hint="rerun with the original settings, or choose a new folder")
+            self.steps = record["steps"]
+        else:
+            if self.out.exists() and any(self.out.iterdir()):
+                raise InputError(f"{self.out}: folder holds something other than a gaptools experiment",
+                                 hint="choose an empty or new folder")
+            self.steps = {}
+            self._save()
+
+    def run(self, name: str, fn: Callable[[], object]) -> bool:
+        """Run ``fn`` unless step ``name`` is already done; returns True if it ran."""
+        if name in self.steps:
+            self.say(f"[dim]✓ {name} (done earlier, {self.steps[name]['seconds']:.1f} s)[/dim]")
+            return False
+        self.say(f"[bold]→ {name}[/bold]")
+        t = time.perf_counter()
+        fn()
+        self.steps[name] = {"seconds": round(time.perf_counter() - t, 2)}
+        self._save()
+        return True
+
+    def timings(self) -> dict[str, float]:
+        """Seconds of every finished step, in the order they ran."""
+        return {name: s["seconds"] for name, s in self.steps.items()}
+
+    def _save(self) -> None:
+        write_json(self.out / STEPS_FILE, {"kind": PLAN_KIND, "version": 1, "plan": self.plan, "steps": self.steps})
