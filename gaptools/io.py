@@ -241,7 +241,7 @@ def load_set(path: str | os.PathLike) -> EmbeddingSet:
     return load_npz(_require_file(path, (".npz", ".npy")))
 
 
-def save_set(eset: EmbeddingSet, path: str | os.PathLike, *, float16: bool = False) -> Path:
+def save_set(eset: EmbeddingSet, path: str | os.PathLike, *, float16: bool = False, compress: bool = False) -> Path:
     """Write an embedding set atomically as ``.npz`` (no pickles).
 
     Parameters
@@ -251,6 +251,9 @@ def save_set(eset: EmbeddingSet, path: str | os.PathLike, *, float16: bool = Fal
         Must end in ``.npz``.
     float16 : bool
         Store embeddings as float16 (half the size; ~3 significant digits).
+    compress : bool
+        Deflate the arrays (``np.savez_compressed``): small for caption strings, slow and of
+        little use for large float arrays.
 
     Returns
     -------
@@ -274,5 +277,5 @@ def save_set(eset: EmbeddingSet, path: str | os.PathLike, *, float16: bool = Fal
     if eset.caption is not None:
         arrays["caption"] = eset.caption.astype(str)
     with atomic_write(path, "wb") as fh:
-        np.savez(fh, allow_pickle=False, **arrays)
+        (np.savez_compressed if compress else np.savez)(fh, allow_pickle=False, **arrays)
     return path

@@ -27,6 +27,7 @@ import numpy as np
 
 from gaptools.atomic import write_json
 from gaptools.datasets.files import read_json
+from gaptools.io import load_set, save_set
 from gaptools.world.generate import CAPTIONS, IMAGES, read_manifest, world_items, world_params
 from gaptools.world.scene import WorldParams, filename
 
@@ -84,6 +85,8 @@ def build_shapes_demo(world: str | os.PathLike, clip: str | os.PathLike, dest: s
     train = dataclasses.replace(train, split="train")
     embed_dataset(train, encoder, dest / "train_text.npz", text_only=True, float16=True, progress=False,
                   num_workers=0, meta=meta)
+    for name in ("test.npz", "train_text.npz"):  # deflate the caption strings
+        save_set(load_set(dest / name), dest / name, float16=True, compress=True)
     metrics = read_json(clip / METRICS)
     recipe = {
         "world": read_manifest(world)["params"],
