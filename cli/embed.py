@@ -26,7 +26,9 @@ def _shared_options(
     out: Path = typer.Option(..., "-o", "--out", help="Embedding set to write (.npz)."),
     images: Optional[Path] = typer.Option(None, "--images", help="Folder the image files are relative to (default: the annotation file's folder)."),
     text_only: bool = typer.Option(False, "--text-only", help="Encode captions only (0 image rows; no image files needed)."),
-    model: str = typer.Option("ViT-B-32", "--model", help="open_clip model name, or hf:<hub id or folder> for Hugging Face."),
+    model: Optional[str] = typer.Option(
+        None, "--model", help="open_clip model name (default ViT-B-32; with --model-config: its label, default the "
+        "config's file name), or hf:<hub id or folder> for Hugging Face."),
     pretrained: str = typer.Option("openai", "--pretrained", help="open_clip pretrained tag, a checkpoint file, or 'none' (random init)."),
     model_config: Optional[Path] = typer.Option(None, "--model-config", help="open_clip model-config JSON of a custom model (--pretrained is its checkpoint)."),
     backend: str = typer.Option("auto", "--backend", help="auto, open_clip or hf (auto: hf when --model starts with hf:)."),
@@ -74,7 +76,8 @@ def _embed(read: Callable, opts: dict) -> None:
     from gaptools.embed import embed_dataset, load_encoder  # torch: only when embedding
 
     pretrained = None if opts["pretrained"].lower() == "none" else opts["pretrained"]
-    encoder = load_encoder(opts["model"], pretrained, model_config=opts["model_config"],
+    model = opts["model"] or (Path(opts["model_config"]).stem if opts["model_config"] else "ViT-B-32")
+    encoder = load_encoder(model, pretrained, model_config=opts["model_config"],
                            device=opts["device"], backend=opts["backend"])
     console.print(
         f"{records.dataset}{'/' + records.split if records.split else ''}: "
