@@ -8,9 +8,11 @@ import pandas as pd
 
 from gaptools.errors import InputError
 
-CAPTION_METRICS = ("Bleu_1", "Bleu_2", "Bleu_3", "Bleu_4", "METEOR", "ROUGE_L", "CIDEr", "SPICE")
+CAPTION_METRICS = ("Bleu_1", "Bleu_2", "Bleu_3", "Bleu_4", "METEOR", "ROUGE_L", "CIDEr", "SPICE",
+                   "world_exact_scene", "world_object_f1")
 CAPTION_HEADERS = {"Bleu_1": "BLEU-1", "Bleu_2": "BLEU-2", "Bleu_3": "BLEU-3", "Bleu_4": "BLEU-4",
-                   "METEOR": "METEOR", "ROUGE_L": "ROUGE-L", "CIDEr": "CIDEr", "SPICE": "SPICE"}
+                   "METEOR": "METEOR", "ROUGE_L": "ROUGE-L", "CIDEr": "CIDEr", "SPICE": "SPICE",
+                   "world_exact_scene": "scene exact (world)", "world_object_f1": "object F1 (world)"}
 #: Columns of the alignment table, in order (those a compare document has).
 ALIGNMENT_COLUMNS = ("centroid_gap", "matched_cosine", "relative_gap", "linear_separability", "wasserstein2",
                      "recall@1_i2t", "recall@1_t2i", "fit_seconds", "apply_seconds")
