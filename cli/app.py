@@ -18,6 +18,10 @@ from typer.exceptions import Abort, Exit, TyperException
 
 from gaptools.errors import GapToolsError
 
+# gaptools hands POT numpy arrays only; without this, `import ot` imports torch (seconds, ~600 MB)
+# in commands such as `measure` that need no torch. Set before any command imports ot.
+os.environ.setdefault("POT_BACKEND_DISABLE_PYTORCH", "1")
+
 console = Console()
 err_console = Console(stderr=True)
 

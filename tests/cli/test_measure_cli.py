@@ -98,3 +98,14 @@ def test_mixup_one_is_the_caption_itself(tmp_path, set_path):
     assert metrics["matched_cosine"]["value"] > 0.9
     bad = runner.invoke(app, ["measure", str(set_path), "--mixup", "1.5"])
     assert bad.exit_code == 2 and "1.5" in bad.output
+
+
+def test_measure_runs_without_importing_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys; from typer.testing import CliRunner; from cli.main import app; "
+            "r = CliRunner().invoke(app, ['measure', '--bootstrap', '5']); "
+            "print(r.exit_code, 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300).stdout.split()
+    assert out == ["0", "False"]
