@@ -50,6 +50,7 @@ class EmbeddingSet:
         Row of ``image`` that caption i describes. Text-only sets keep the grouping
         (captions with the same value describe the same image) with ``image`` empty.
     image_id : ndarray, shape (N_img,) of str, or None
+        In a text-only set, one id per caption group (``max(text_image) + 1``).
     caption : ndarray, shape (N_txt,) of str, or None
     meta : dict
         Provenance: encoder, model, pretrained, dataset, split, normalized, created_by.
@@ -77,7 +78,7 @@ class EmbeddingSet:
             self.text_image, n_text=self.text.shape[0], n_image=self.image.shape[0], source=src
         )
         if self.image_id is not None:
-            self.image_id = check_strings(self.image_id, name="image_id", length=self.n_image, source=src)
+            self.image_id = check_strings(self.image_id, name="image_id", length=self.n_groups, source=src)
         if self.caption is not None:
             self.caption = check_strings(self.caption, name="caption", length=self.n_text, source=src)
 
@@ -85,6 +86,13 @@ class EmbeddingSet:
     def dim(self) -> int:
         """Embedding dimension D."""
         return (self.image if self.n_image else self.text).shape[1]
+
+    @property
+    def n_groups(self) -> int:
+        """Images the set describes: its image rows, or for a text-only set the caption groups."""
+        if self.n_image or not self.n_text:
+            return self.n_image
+        return int(self.text_image.max()) + 1
 
     @property
     def n_image(self) -> int:

@@ -86,6 +86,9 @@ def check_text_image(text_image: np.ndarray, *, n_text: int, n_image: int, sourc
     if n_text and not np.issubdtype(text_image.dtype, np.integer):
         raise InputError(f"{source}: 'text_image' has dtype {text_image.dtype}, expected integers")
     text_image = text_image.astype(np.int64, copy=False)
+    if n_text and text_image.min() < 0:
+        first = int(np.argmax(text_image < 0))
+        raise InputError(f"{source}: 'text_image' has a negative index {int(text_image[first])} at caption {first}")
     if n_image and n_text:
         bad = (text_image < 0) | (text_image >= n_image)
         if bad.any():

@@ -218,7 +218,7 @@ def _assemble(records, store, order, bounds, cuts, out_path, *, text_only, float
         image=np.concatenate(images),
         text=text,
         text_image=records.text_image,
-        image_id=None if text_only else np.asarray(records.image_id, dtype=str),
+        image_id=np.asarray(records.image_id, dtype=str),
         caption=np.asarray(records.caption, dtype=str),
         meta=meta,
         source=str(out_path),

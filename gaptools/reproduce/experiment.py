@@ -124,8 +124,7 @@ def _embed_all(exp: Experiment, paths: dict[str, Path]) -> None:
         records, _ = resolve_images(records, exp.images)
         embed_dataset(records, encoder, paths[key], progress=False, meta={"images": str(Path(exp.images).resolve())})
     train = load_set(paths["train"])
-    save_set(train.replace(image=train.image[:0], image_id=train.image_id[:0] if train.image_id is not None else None,
-                           meta={**train.meta, "text_only": True}), paths["train_text"])
+    save_set(train.replace(image=train.image[:0], meta={**train.meta, "text_only": True}), paths["train_text"])
 
 
 def _measure(test: Path, out: Path) -> None:

@@ -104,6 +104,7 @@ def test_text_only_writes_no_image_rows_and_keeps_the_grouping(tmp_path, encoder
     s = load_set(embed_dataset(records, encoder, tmp_path / "t.npz", text_only=True, shard_size=2, progress=False))
     assert s.n_image == 0 and s.n_text == records.n_text
     assert s.text_image.tolist() == records.text_image.tolist() and s.meta["text_only"] is True
+    assert s.image_id.tolist() == records.image_id  # one id per caption group, images or not
     np.testing.assert_allclose(s.text, direct(encoder, make_records(tmp_path, n=4))[1], atol=1e-5)
 
 

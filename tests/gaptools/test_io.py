@@ -114,3 +114,15 @@ def test_meta_must_be_json(tmp_path):
         load_set(path)
     assert json.loads(str(np.array(json.dumps({"a": 1})))) == {"a": 1}
     assert zipfile.is_zipfile(path)
+
+
+def test_text_only_set_keeps_one_image_id_per_caption_group(tmp_path):
+    text = np.eye(4, dtype=np.float32) + 1
+    s = EmbeddingSet(image=np.zeros((0, 4), np.float32), text=text, text_image=np.array([0, 0, 1, 2]),
+                     image_id=np.array(["a.jpg", "b.jpg", "c.jpg"]))
+    back = load_set(save_set(s, tmp_path / "t.npz"))
+    assert back.n_groups == 3 and list(back.image_id) == ["a.jpg", "b.jpg", "c.jpg"]
+    with pytest.raises(InputError, match=r"'image_id' must have shape \(3,\)"):
+        s.replace(image_id=np.array(["a.jpg"]))
+    with pytest.raises(InputError, match="negative index -1"):
+        s.replace(text_image=np.array([0, -1, 1, 2]))
