@@ -47,8 +47,13 @@ def coco_command(
     warmup: int = typer.Option(5000), seed: int = typer.Option(0),
 ) -> None:
     """On MS-COCO (Karpathy splits) with a pretrained CLIP and GPT-2, the paper's settings (one GPU)."""
+    from gaptools.errors import InputError
     from gaptools.reproduce import Experiment, run_experiment
 
+    if not annotations.is_file():
+        raise InputError(f"{annotations}: no such annotations file")
+    if not images.is_dir():
+        raise InputError(f"{images}: no such image folder")
     settings = dict(epochs=epochs, batch_size=batch_size, lr=lr, warmup=warmup)
     if quick:
         settings = dict(epochs=1, batch_size=16, lr=1e-3, warmup=10, max_train_images=200, max_test_images=20,

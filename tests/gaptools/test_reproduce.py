@@ -64,3 +64,11 @@ def test_quick_shapes_reproduction_end_to_end_and_resume(tmp_path):
 
     refused = runner.invoke(app, ["reproduce", "shapes", "--quick", "-o", str(out)])
     assert refused.exit_code == 2 and "--resume" in refused.output
+
+
+def test_coco_with_missing_inputs_is_refused_before_anything_is_written(tmp_path):
+    out = tmp_path / "coco"
+    result = runner.invoke(app, ["reproduce", "coco", "--annotations", str(tmp_path / "nope.json"),
+                                 "--images", str(tmp_path), "-o", str(out)])
+    assert result.exit_code == 2 and "no such annotations file" in result.output
+    assert not out.exists()
