@@ -72,3 +72,26 @@ def test_coco_with_missing_inputs_is_refused_before_anything_is_written(tmp_path
                                  "--images", str(tmp_path), "-o", str(out)])
     assert result.exit_code == 2 and "no such annotations file" in result.output
     assert not out.exists()
+
+
+@pytest.mark.slow
+def test_quick_coco_path_on_the_world_as_a_coco_format_set(tmp_path):
+    from caption.model import init_decoder
+    from caption.tokenizer import train_tokenizer
+    from gaptools.demo import SHAPES_DIR
+    from gaptools.world import WorldParams, generate_world, load_captions
+
+    world = tmp_path / "world"
+    generate_world(world, WorldParams(n_images=60, seed=3))
+    texts = [s["raw"] for item in load_captions(world) for s in item["sentences"]]
+    init_decoder(tmp_path / "decoder", train_tokenizer(texts, tmp_path / "decoder", vocab_size=300),
+                 n_layer=1, n_embd=32, n_head=2, n_positions=80)
+    out = tmp_path / "coco"
+    result = runner.invoke(app, [
+        "reproduce", "coco", "--quick", "--annotations", str(world / "captions.json"), "--images", str(world / "images"),
+        "--model-config", str(SHAPES_DIR / "model.json"), "--pretrained", str(SHAPES_DIR / "checkpoint.pt"),
+        "--decoder", str(tmp_path / "decoder"), "-o", str(out), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert (out / "report" / "index.html").exists()
+    doc = json.loads((out / "evals" / "clipcap-mixup" / "metrics.json").read_text())
+    assert [c["mixup"] for c in doc["configurations"]] == [0.0, 1.0]
