@@ -134,11 +134,7 @@ def eval_data(eset: EmbeddingSet, *, seed: int, limit: int | None = None) -> Eva
         raise InputError(f"{eset.source}: has no caption strings, so there are no references to score against",
                          hint="embed the set with its captions (gaptools embed keeps them)")
     groups = np.unique(eset.text_image)[:limit]
-    order = np.random.default_rng(seed).permutation(eset.n_text)
-    drawn = {}
-    for row in order:  # the last caption of a random order: uniform among the image's captions
-        drawn[int(eset.text_image[row])] = int(row)
-    chosen = np.array([drawn[int(g)] for g in groups], dtype=np.int64)
+    chosen = eset.one_caption_per_image(np.random.default_rng(seed))[groups]
     ids = [str(eset.image_id[g]) for g in groups] if eset.image_id is not None else [int(g) for g in groups]
     keys = [str(i) for i in ids]
     by_group: dict[int, list[str]] = {}

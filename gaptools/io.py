@@ -107,6 +107,21 @@ class EmbeddingSet:
         """True when both modalities are present, so pairs (caption, its image) exist."""
         return self.n_image > 0 and self.n_text > 0
 
+    def one_caption_per_image(self, rng: np.random.Generator) -> np.ndarray:
+        """Draw one caption row of each image, uniformly among its captions.
+
+        Returns
+        -------
+        ndarray, shape (n_groups,), int64
+            Caption row of each image; −1 for an image without captions. The draw is the
+            last of each image's captions in ``rng.permutation(N_txt)``.
+        """
+        backwards = rng.permutation(self.n_text)[::-1]
+        groups, first = np.unique(self.text_image[backwards], return_index=True)
+        chosen = np.full(self.n_groups, -1, dtype=np.int64)
+        chosen[groups] = backwards[first]
+        return chosen
+
     def paired_image(self) -> np.ndarray:
         """Image embedding of each caption's image, shape (N_txt, D)."""
         return self.image[self.text_image]

@@ -209,13 +209,10 @@ def _sample_metrics(eset: EmbeddingSet, image, text, max_points: int, seed: int)
     if not eset.has_pairs:
         return out
 
-    # One caption per image on a subsample of images: balanced modalities, true pairs kept.
-    g = len(image)
-    chosen = np.sort(rng.choice(g, size=min(max_points, g), replace=False))
-    order = rng.permutation(len(text))
-    one_caption = np.full(g, -1)
-    one_caption[eset.text_image[order]] = order
-    xi, xt = image[chosen], text[one_caption[chosen]]
+    # One caption per image on a subsample of the captioned images: balanced modalities, true pairs kept.
+    captioned = np.unique(eset.text_image)
+    chosen = np.sort(rng.choice(captioned, size=min(max_points, len(captioned)), replace=False))
+    xi, xt = image[chosen], text[eset.one_caption_per_image(rng)[chosen]]
     n = len(chosen)
     out["linear_separability"] = {"value": M.linear_separability(xi, xt, seed=seed), "ci95": None, "n": n}
     out["mmd_rbf"] = {"value": M.mmd_rbf(xi, xt), "ci95": None, "n": n}

@@ -68,10 +68,7 @@ def mixup_set(eset: EmbeddingSet, lam: float, *, seed: int = 0) -> EmbeddingSet:
     lam = check_lambda(lam)
     if not eset.has_pairs:
         raise InputError(f"{eset.source}: mixup needs both image and text embeddings")
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(eset.n_text)
-    caption_of_image = np.full(eset.n_image, -1, dtype=np.int64)
-    caption_of_image[eset.text_image[order]] = order  # the last of a random order: uniform
+    caption_of_image = eset.one_caption_per_image(np.random.default_rng(seed))
     has = caption_of_image >= 0
     image = eset.image.copy()
     image[has] = mixup(eset.image[has], eset.text[caption_of_image[has]], lam)

@@ -126,3 +126,14 @@ def test_text_only_set_keeps_one_image_id_per_caption_group(tmp_path):
         s.replace(image_id=np.array(["a.jpg"]))
     with pytest.raises(InputError, match="negative index -1"):
         s.replace(text_image=np.array([0, -1, 1, 2]))
+
+
+def test_one_caption_per_image_draws_own_captions_uniformly():
+    s = planted_gap(4, 8, captions_per_image=3)
+    s = s.replace(text=s.text[:9], text_image=s.text_image[:9])  # image 3 has no caption
+    counts = np.zeros(9)
+    for seed in range(600):
+        chosen = s.one_caption_per_image(np.random.default_rng(seed))
+        assert chosen[3] == -1 and all(s.text_image[chosen[:3]] == [0, 1, 2])
+        np.add.at(counts, chosen[:3], 1)
+    assert counts.min() > 150  # each of an image's 3 captions ~200 times of 600
