@@ -34,9 +34,15 @@ RECALL_KS = (1, 5, 10)
 
 
 def l2_normalize(x: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit L2 norm, shape preserved (float32)."""
+    """Rows scaled to unit L2 norm, shape preserved (float32).
+
+    Rows already of unit norm to float32 precision (what `gaptools embed` writes) are
+    returned as they are, without a copy.
+    """
     x = np.asarray(x, dtype=np.float32)
     norms = np.sqrt(np.einsum("nd,nd->n", x, x))
+    if len(x) and np.abs(norms - 1.0).max() < 1e-5:
+        return x
     return x / norms[:, None]
 
 
@@ -102,7 +108,7 @@ def group_sums(
         s["sum_txt"] = _group_rows(text, text_image, n_groups)
         s["usum_txt"] = None if unit_text is None else _group_rows(unit_text, text_image, n_groups)
         usum = s["sum_txt"] if unit_text is None else s["usum_txt"]
-        s["self_txt"] = np.einsum("gd,gd->g", usum, usum, dtype=np.float64)  # Σ cos within an image's captions
+        s["self_txt"] = np.einsum("gd,gd->g", usum, usum).astype(np.float64)  # Σ cos within an image's captions
         s["n_txt_sq"] = s["n_txt"] ** 2
     if image is not None and text is not None:
         ui = image if unit_image is None else unit_image
