@@ -174,11 +174,11 @@ def retrieval_recall(image: np.ndarray, text: np.ndarray, text_image: np.ndarray
     text_image : ndarray, shape (N_txt,)
         Row of ``image`` each caption describes.
     """
-    sims = image @ text.T  # (N, N_txt)
-    i2t = float(np.mean(text_image[sims.argmax(axis=1)] == np.arange(len(image))))
-    t2i = float(np.mean(sims.argmax(axis=0) == text_image))
+    from gaptools.metrics import recall_at_k
+
+    recall = recall_at_k(image, text, text_image, ks=(1,))
     per_image = np.bincount(text_image, minlength=len(image))
-    return {"r1_image_to_text": i2t, "r1_text_to_image": t2i,
+    return {"r1_image_to_text": recall["recall@1_i2t"], "r1_text_to_image": recall["recall@1_t2i"],
             "chance_image_to_text": float(per_image.mean() / len(text)), "chance_text_to_image": 1 / len(image)}
 
 
