@@ -21,12 +21,13 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
-import json
 import os
 import shutil
 import sys
 from pathlib import Path
 
+from gaptools.datasets import read_coco_results
+from gaptools.datasets.files import read_json
 from gaptools.errors import GapToolsError, InputError
 
 METRIC_KEYS = ("Bleu_1", "Bleu_2", "Bleu_3", "Bleu_4", "METEOR", "ROUGE_L", "CIDEr")
@@ -139,13 +140,8 @@ def require_spice() -> None:
 
 def read_predictions(path: str | os.PathLike) -> dict[str, str]:
     """Read COCO results JSON ``[{"image_id": ..., "caption": ...}]`` as {image id: caption}."""
-    data = _read_json(path)
-    if not isinstance(data, list):
-        raise InputError(f"{path}: predictions must be a JSON list of {{\"image_id\", \"caption\"}} objects (COCO results format)")
     predictions: dict[str, str] = {}
-    for n, entry in enumerate(data):
-        if not (isinstance(entry, dict) and "image_id" in entry and isinstance(entry.get("caption"), str)):
-            raise InputError(f"{path}: entry {n} is not an object with 'image_id' and a string 'caption'")
+    for n, entry in enumerate(read_coco_results(path)):
         key = str(entry["image_id"])
         if key in predictions:
             raise InputError(f"{path}: image_id {key!r} has more than one caption (entry {n})",
@@ -156,7 +152,7 @@ def read_predictions(path: str | os.PathLike) -> dict[str, str]:
 
 def read_references(path: str | os.PathLike) -> dict[str, list[str]]:
     """Read ``{image_id: [captions]}`` JSON or a COCO captions annotation file as {image id: captions}."""
-    data = _read_json(path)
+    data = read_json(path)
     if isinstance(data, dict) and "annotations" in data:
         references: dict[str, list[str]] = {}
         for n, ann in enumerate(data["annotations"] if isinstance(data["annotations"], list) else [None]):
@@ -174,11 +170,3 @@ def read_references(path: str | os.PathLike) -> dict[str, list[str]]:
     )
 
 
-def _read_json(path: str | os.PathLike):
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such file")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: not valid JSON ({exc})") from None

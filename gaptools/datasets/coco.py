@@ -129,3 +129,17 @@ def read_karpathy(
     return group_captions(
         entries, dataset=dataset or str(doc.get("dataset", "karpathy")), source=str(path), split=split, skip_empty=skip_empty
     )
+
+
+def read_coco_results(path: str | os.PathLike) -> list[dict]:
+    """Read a COCO results file of generated captions, ``[{"image_id": int | str, "caption": str}, ...]``."""
+    doc = read_json(path)
+    if not isinstance(doc, list):
+        raise InputError(f"{path}: predictions must be a JSON list of {{\"image_id\", \"caption\"}} objects "
+                         f"(COCO results layout; expected a JSON list, got {type(doc).__name__})")
+    for n, entry in enumerate(doc):
+        if (not isinstance(entry, dict) or not isinstance(entry.get("caption"), str)
+                or not isinstance(entry.get("image_id"), (int, str)) or isinstance(entry.get("image_id"), bool)):
+            raise InputError(f"{path}: entry {n} is not an object {{\"image_id\": int or str, \"caption\": str}}: "
+                             f"{entry!r:.80}")
+    return doc

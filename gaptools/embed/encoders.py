@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import difflib
 import os
-from pathlib import Path
 from typing import Callable
 
 import torch

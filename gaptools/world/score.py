@@ -15,7 +15,7 @@ import os
 import re
 from pathlib import Path
 
-from gaptools.datasets.files import read_json
+from gaptools.datasets.coco import read_coco_results
 from gaptools.errors import InputError
 from gaptools.world.vocab import ATTRIBUTES, LEXICON
 
@@ -132,11 +132,4 @@ def score_captions(scenes: list[dict], predictions: list[dict], *, source: str =
 
 def load_predictions(path: str | os.PathLike) -> list[dict]:
     """Read a COCO results file ``[{"image_id": int | str, "caption": str}, ...]``."""
-    doc = read_json(path)
-    if not isinstance(doc, list):
-        raise InputError(f"{path}: expected a JSON list of {{\"image_id\", \"caption\"}} (COCO results layout)")
-    for n, entry in enumerate(doc):
-        if (not isinstance(entry, dict) or not isinstance(entry.get("caption"), str)
-                or not isinstance(entry.get("image_id"), (int, str)) or isinstance(entry.get("image_id"), bool)):
-            raise InputError(f"{path}: entry {n} is not {{\"image_id\": int or str, \"caption\": str}}: {entry!r:.80}")
-    return doc
+    return read_coco_results(path)
