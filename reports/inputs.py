@@ -7,9 +7,9 @@ another kind or version is refused with a message naming the file.
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
+from gaptools.datasets.files import read_json
 from gaptools.errors import InputError
 
 MEASURE, COMPARE, EVAL = "gaptools.measure", "gaptools.align.compare", "caption.eval"
@@ -38,12 +38,7 @@ class ReportInputs:
 
 def read_document(path: Path) -> dict:
     """Read one result JSON and check its kind and version."""
-    if not path.exists():
-        raise InputError(f"{path}: no such file or folder")
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: not valid JSON ({exc})") from None
+    doc = read_json(path)
     if not isinstance(doc, dict) or "kind" not in doc:
         raise InputError(f"{path}: not a gaptools result (no 'kind' field)",
                          hint=f"expected one of {sorted(SUPPORTED)}")
