@@ -19,6 +19,12 @@ from gaptools.io import EmbeddingSet
 RESULT_KIND = "gaptools.measure"
 RESULT_VERSION = 1
 
+
+def measure_document(sets: list[dict]) -> dict:
+    """The ``gaptools.measure`` result document (what ``measure --json`` writes) of :func:`measure` results."""
+    return {"kind": RESULT_KIND, "version": RESULT_VERSION, "sets": sets}
+
+
 #: Every metric key `measure` reports, in display order.
 METRIC_KEYS = (
     "centroid_gap",
@@ -131,7 +137,7 @@ def measure(
     }
 
 
-def _add_recall_stats(stats, image, text, text_image, max_gallery, rng) -> int:
+def _add_recall_stats(stats: M.PairSums, image, text, text_image, max_gallery, rng) -> int:
     """Add per-group retrieval hits on a seeded gallery of at most ``max_gallery`` images."""
     g = image.shape[0]
     chosen = np.sort(rng.choice(g, size=max_gallery, replace=False)) if g > max_gallery else np.arange(g)
@@ -141,43 +147,39 @@ def _add_recall_stats(stats, image, text, text_image, max_gallery, rng) -> int:
     remap = np.full(g, -1)
     remap[chosen] = np.arange(len(chosen))
     i2t, t2i = M.recall_hits(image[chosen], text[caps], remap[text_image[caps]])
-    stats["gallery_img"] = in_gallery.astype(np.float64)
-    stats["gallery_txt"] = np.bincount(text_image[caps], minlength=g).astype(np.float64)
+    stats.gallery_img = in_gallery.astype(np.float64)
+    stats.gallery_txt = np.bincount(text_image[caps], minlength=g).astype(np.float64)
     for k in M.RECALL_KS:
         hits = np.zeros(g)
         hits[chosen] = i2t[k]
-        stats[f"hits{k}_i2t"] = hits
-        stats[f"hits{k}_t2i"] = np.bincount(text_image[caps], weights=t2i[k], minlength=g)
+        stats.hits_i2t[k] = hits
+        stats.hits_t2i[k] = np.bincount(text_image[caps], weights=t2i[k], minlength=g)
     return int(len(chosen))
 
 
-def _bootstrap_intervals(stats, formulas, n_boot, rng, chunk: int = 64) -> dict[str, list[float]]:
+def _bootstrap_intervals(stats: M.PairSums, formulas, n_boot, rng, chunk: int = 64) -> dict[str, list[float]]:
     """95% percentile intervals of each formula over image-level bootstrap resamples.
 
     Each resample draws G images with replacement; its statistics are the per-image
     statistics weighted by the draw counts w, one (chunk, G) @ (G, ·) product per
-    chunk. Sums weighted by w² (``*_w2``) let formulas leave out combinations of copies
-    of one image.
+    chunk. Sums weighted by w² (:attr:`PairSums.w2`) let formulas leave out combinations
+    of copies of one image.
     """
     if n_boot <= 0 or not formulas:
         return {}
-    present = {k: v for k, v in stats.items() if v is not None}
-    g = len(next(iter(present.values())))
-    scalars = [k for k, v in present.items() if v.ndim == 1]
-    vectors = [k for k, v in present.items() if v.ndim == 2]
-    scalar_mat = np.stack([present[k] for k in scalars], axis=1).astype(np.float32)  # (G, S)
-    vector_mats = {k: present[k].astype(np.float32, copy=False) for k in vectors}
+    present = stats.arrays()
+    g = len(present[0])
+    scalar_mat = np.stack([v for v in present if v.ndim == 1], axis=1).astype(np.float32)  # (G, S)
+    stats32 = stats.map(lambda v: v if v.ndim == 1 else v.astype(np.float32, copy=False))
     draws = {name: [] for name in formulas}
     for start in range(0, n_boot, chunk):
         b = min(chunk, n_boot - start)
         idx = rng.integers(0, g, size=(b, g)) + (np.arange(b) * g)[:, None]
         weights = np.bincount(idx.ravel(), minlength=b * g).reshape(b, g).astype(np.float32)  # (b, G)
-        s_w = (weights @ scalar_mat).astype(np.float64)  # (b, S)
-        s_w2 = ((weights * weights) @ scalar_mat).astype(np.float64)
-        sums = {k: s_w[:, i] for i, k in enumerate(scalars)}
-        sums.update({f"{k}_w2": s_w2[:, i] for i, k in enumerate(scalars)})
-        sums.update({k: (weights @ m).astype(np.float64) for k, m in vector_mats.items()})
-        sums.update({k: None for k, v in stats.items() if v is None})
+        s_w = iter(((weights @ scalar_mat).astype(np.float64)).T)  # columns (b,), in stats order
+        s_w2 = iter((((weights * weights) @ scalar_mat).astype(np.float64)).T)
+        sums = stats32.map(lambda v: next(s_w) if v.ndim == 1 else (weights @ v).astype(np.float64))
+        sums.w2 = stats32.map(lambda v: next(s_w2) if v.ndim == 1 else None)
         for name, f in formulas.items():
             draws[name].append(f(sums))
     out = {}

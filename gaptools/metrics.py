@@ -4,7 +4,7 @@ Two kinds of metric live here.
 
 *Summable metrics* are functions of per-image sums (how many images and captions, the
 sums of their vectors, the cosines of true pairs, retrieval hits). They are written once,
-as formulas over a dict of summed statistics whose arrays may carry leading batch axes,
+as formulas over summed statistics (:class:`PairSums`) whose arrays may carry leading batch axes,
 so the same code gives the point estimate (sums over all images) and the cluster
 bootstrap (weighted sums, one row per resample): see :mod:`gaptools.measure`.
 
@@ -27,6 +27,9 @@ Gretton et al. 2012, "A Kernel Two-Sample Test" (MMD).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
@@ -62,6 +65,102 @@ def column_sum(x: np.ndarray, block: int = 8192) -> np.ndarray:
 # --------------------------------------------------------------------------- summable stats
 
 
+@dataclass(slots=True)
+class PairSums:
+    """Sufficient statistics of a set, per image (group) or summed: the one contract between
+    the code that gathers them (:func:`group_sums`, :mod:`gaptools.measure`) and the
+    ``*_from_sums`` formulas that read them.
+
+    Every array has the group axis first when per image, e.g. (G,) or (G, D); summed over
+    groups it loses that axis, and a bootstrap puts a resample axis (B,) in its place.
+    A statistic of an absent modality (or not gathered) is None. Assigning a misspelt
+    field raises (the class has slots).
+
+    Attributes
+    ----------
+    n_img, n_txt : ndarray, (G,)
+        Images (1 each) and captions per group.
+    sum_img, sum_txt : ndarray, (G, D)
+        Sums of the vectors as given (float32 when per image).
+    usum_img, usum_txt : ndarray, (G, D) or None
+        Sums of their unit vectors; None when the given vectors are unit norm.
+    self_txt : ndarray, (G,)
+        Squared norm of the unit caption sum: Σ of cosines among a group's own captions,
+        themselves included.
+    n_txt_sq : ndarray, (G,)
+        ``n_txt²``.
+    matched_cos : ndarray, (G,)
+        Summed cosines of true pairs (caption, its image).
+    gallery_img, gallery_txt : ndarray, (G,)
+        Images (0/1) and captions of each group in the retrieval gallery.
+    hits_i2t, hits_t2i : dict of int to ndarray, (G,)
+        Retrieval hits at k per group (image queries, caption queries).
+    w2 : PairSums or None
+        The same scalar statistics weighted by the squared bootstrap draw counts (vectors
+        None): they let a formula leave out combinations of copies of one image. None for
+        plain sums, where w² = w = 1.
+    """
+
+    n_img: np.ndarray | None = None
+    sum_img: np.ndarray | None = None
+    usum_img: np.ndarray | None = None
+    n_txt: np.ndarray | None = None
+    sum_txt: np.ndarray | None = None
+    usum_txt: np.ndarray | None = None
+    self_txt: np.ndarray | None = None
+    n_txt_sq: np.ndarray | None = None
+    matched_cos: np.ndarray | None = None
+    gallery_img: np.ndarray | None = None
+    gallery_txt: np.ndarray | None = None
+    hits_i2t: dict[int, np.ndarray] = field(default_factory=dict)
+    hits_t2i: dict[int, np.ndarray] = field(default_factory=dict)
+    w2: PairSums | None = None
+
+    def map(self, fn: Callable[[np.ndarray], np.ndarray | None]) -> PairSums:
+        """A new PairSums with ``fn`` applied to every present statistic (``w2`` dropped).
+
+        Statistics are visited in one fixed order, the order of :meth:`arrays`: the fields
+        as declared, then the hits k by k (image queries before caption queries).
+        """
+        out = PairSums()
+        for name in _STAT_FIELDS:
+            value = getattr(self, name)
+            setattr(out, name, None if value is None else fn(value))
+        for k in self.hits_i2t:
+            out.hits_i2t[k] = fn(self.hits_i2t[k])
+            out.hits_t2i[k] = fn(self.hits_t2i[k])
+        return out
+
+    def arrays(self) -> list[np.ndarray]:
+        """The present statistics, in the order :meth:`map` visits them."""
+        found: list[np.ndarray] = []
+        self.map(found.append)
+        return found
+
+    @property
+    def unit_img(self) -> np.ndarray:
+        """Sum of unit image vectors."""
+        return self.sum_img if self.usum_img is None else self.usum_img
+
+    @property
+    def unit_txt(self) -> np.ndarray:
+        """Sum of unit caption vectors."""
+        return self.sum_txt if self.usum_txt is None else self.usum_txt
+
+    @property
+    def copies(self) -> PairSums:
+        """The sums that count combinations of copies of one image: ``w2``, or these plain sums.
+
+        A bootstrap resample may draw an image several times; combinations of copies of one
+        image (or of its captions) are not distinct pairs. Σ w² · stat over groups weighs
+        them; with plain sums (w = 1) that is the statistic itself.
+        """
+        return self if self.w2 is None else self.w2
+
+
+_STAT_FIELDS = tuple(f.name for f in fields(PairSums) if f.name not in ("hits_i2t", "hits_t2i", "w2"))
+
+
 def group_sums(
     image: np.ndarray | None,
     text: np.ndarray | None,
@@ -70,7 +169,7 @@ def group_sums(
     n_groups: int,
     unit_image: np.ndarray | None = None,
     unit_text: np.ndarray | None = None,
-) -> dict[str, np.ndarray]:
+) -> PairSums:
     """Per-image sufficient statistics of a set.
 
     Parameters
@@ -88,34 +187,29 @@ def group_sums(
 
     Returns
     -------
-    dict of str to ndarray
-        Each array has the group axis first: ``n_img`` (G,), ``n_txt`` (G,),
-        ``sum_img``/``sum_txt`` (G, D) of the given vectors, ``usum_img``/``usum_txt``
-        (G, D) of unit vectors (None when the given vectors are unit norm),
-        ``matched_cos`` (G,) summed cosines of true pairs, ``self_txt`` (G,) the
-        squared norm of the unit caption sum (Σ of cosines among an image's own
-        captions, themselves included), ``n_txt_sq`` (G,). Vectors stay float32.
-        Keys of a missing modality are left out. Summing over the group axis (or
-        weighting it) gives the statistics of the set (or of a bootstrap resample).
+    PairSums
+        Per image (group axis first); the statistics of a missing modality are None, and
+        the retrieval fields are left for the caller. :func:`total` (or weighting the
+        group axis) gives the statistics of the set (or of a bootstrap resample).
     """
-    s: dict[str, np.ndarray | None] = {}
+    s = PairSums()
     if image is not None:
-        s["n_img"] = np.ones(n_groups)
-        s["sum_img"] = image
-        s["usum_img"] = None if unit_image is None else unit_image
+        s.n_img = np.ones(n_groups)
+        s.sum_img = image
+        s.usum_img = None if unit_image is None else unit_image
     if text is not None:
-        s["n_txt"] = np.bincount(text_image, minlength=n_groups).astype(np.float64)
-        s["sum_txt"] = _group_rows(text, text_image, n_groups)
-        s["usum_txt"] = None if unit_text is None else _group_rows(unit_text, text_image, n_groups)
-        usum = s["sum_txt"] if unit_text is None else s["usum_txt"]
-        s["self_txt"] = np.einsum("gd,gd->g", usum, usum).astype(np.float64)  # Σ cos within an image's captions
-        s["n_txt_sq"] = s["n_txt"] ** 2
+        s.n_txt = np.bincount(text_image, minlength=n_groups).astype(np.float64)
+        s.sum_txt = _group_rows(text, text_image, n_groups)
+        s.usum_txt = None if unit_text is None else _group_rows(unit_text, text_image, n_groups)
+        usum = s.unit_txt
+        s.self_txt = np.einsum("gd,gd->g", usum, usum).astype(np.float64)  # Σ cos within an image's captions
+        s.n_txt_sq = s.n_txt**2
     if image is not None and text is not None:
         ui = image if unit_image is None else unit_image
         ut = text if unit_text is None else unit_text
         identity = len(text_image) == n_groups and np.array_equal(text_image, np.arange(n_groups))
         cos = np.einsum("nd,nd->n", ui if identity else ui[text_image], ut).astype(np.float64)
-        s["matched_cos"] = np.bincount(text_image, weights=cos, minlength=n_groups)
+        s.matched_cos = np.bincount(text_image, weights=cos, minlength=n_groups)
     return s
 
 
@@ -130,43 +224,29 @@ def _group_rows(x: np.ndarray, groups: np.ndarray, n_groups: int) -> np.ndarray:
     return np.asarray(member @ x, dtype=np.float32)
 
 
-def _unit_sum(s: dict, side: str) -> np.ndarray:
-    u = s.get(f"usum_{side}")
-    return s[f"sum_{side}"] if u is None else u
-
-
 def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.sum(a * b, axis=-1)
 
 
-def centroid_gap_from_sums(s: dict) -> np.ndarray:
+def centroid_gap_from_sums(s: PairSums) -> np.ndarray:
     """‖mean(image) − mean(text)‖ (Liang et al. 2022)."""
-    diff = s["sum_img"] / s["n_img"][..., None] - s["sum_txt"] / s["n_txt"][..., None]
+    diff = s.sum_img / s.n_img[..., None] - s.sum_txt / s.n_txt[..., None]
     return np.sqrt(_dot(diff, diff))
 
 
-def matched_cosine_from_sums(s: dict) -> np.ndarray:
+def matched_cosine_from_sums(s: PairSums) -> np.ndarray:
     """Mean cosine of true pairs (caption, its image)."""
-    return s["matched_cos"] / s["n_txt"]
+    return s.matched_cos / s.n_txt
 
 
-def _self_weight(s: dict, key: str) -> np.ndarray:
-    """Σ w² · stat over groups: the weight of pairs of copies of one image in a resample.
-
-    A bootstrap resample may draw an image several times; combinations of copies of one
-    image (or of its captions) are not distinct pairs. Plain sums (w = 1) give the stat.
-    """
-    return s.get(f"{key}_w2", s[key])
-
-
-def random_cosine_from_sums(s: dict) -> np.ndarray:
+def random_cosine_from_sums(s: PairSums) -> np.ndarray:
     """Mean cosine over all mismatched (image, caption) combinations, computed exactly.
 
     Σ over all combinations of x̂·ŷ is (Σx̂)·(Σŷ); the true pairs are subtracted.
     """
-    total = _dot(_unit_sum(s, "img"), _unit_sum(s, "txt"))
-    same = _self_weight(s, "matched_cos")
-    return (total - same) / (s["n_img"] * s["n_txt"] - _self_weight(s, "n_txt"))
+    total = _dot(s.unit_img, s.unit_txt)
+    same = s.copies.matched_cos
+    return (total - same) / (s.n_img * s.n_txt - s.copies.n_txt)
 
 
 def _cone(usum: np.ndarray, n: np.ndarray, same: np.ndarray, n_same: np.ndarray) -> np.ndarray:
@@ -177,23 +257,23 @@ def _cone(usum: np.ndarray, n: np.ndarray, same: np.ndarray, n_same: np.ndarray)
     return (_dot(usum, usum) - same) / (n * n - n_same)
 
 
-def image_cone_from_sums(s: dict) -> np.ndarray:
+def image_cone_from_sums(s: PairSums) -> np.ndarray:
     """Mean cosine between distinct images: the cone effect (Liang et al. 2022)."""
-    n_self = _self_weight(s, "n_img")  # each image is a unit vector alone in its group
-    return _cone(_unit_sum(s, "img"), s["n_img"], n_self, n_self)
+    n_self = s.copies.n_img  # each image is a unit vector alone in its group
+    return _cone(s.unit_img, s.n_img, n_self, n_self)
 
 
-def text_cone_from_sums(s: dict) -> np.ndarray:
+def text_cone_from_sums(s: PairSums) -> np.ndarray:
     """Mean cosine between captions of different images (the cone effect on the text side)."""
-    return _cone(_unit_sum(s, "txt"), s["n_txt"], _self_weight(s, "self_txt"), _self_weight(s, "n_txt_sq"))
+    return _cone(s.unit_txt, s.n_txt, s.copies.self_txt, s.copies.n_txt_sq)
 
 
-def alignment_from_sums(s: dict) -> np.ndarray:
+def alignment_from_sums(s: PairSums) -> np.ndarray:
     """Wang & Isola alignment, E‖x̂ − ŷ‖² over true pairs (α = 2) = 2 − 2·matched cosine."""
     return 2.0 - 2.0 * matched_cosine_from_sums(s)
 
 
-def relative_gap_from_sums(s: dict) -> np.ndarray:
+def relative_gap_from_sums(s: PairSums) -> np.ndarray:
     """Relative modality gap (RMG) of Schrodi et al. 2025.
 
     With the cosine dissimilarity d(u, v) = (1 − cos(u, v)) / 2,
@@ -209,11 +289,16 @@ def relative_gap_from_sums(s: dict) -> np.ndarray:
     return m / (m + w)
 
 
-def recall_from_sums(s: dict, direction: str, k: int) -> np.ndarray:
-    """Share of gallery queries whose true match ranks within the top ``k``."""
-    key = f"hits{k}_{direction}"
-    n = s["gallery_img"] if direction == "i2t" else s["gallery_txt"]
-    return s[key] / n
+def recall_from_sums(s: PairSums, direction: str, k: int) -> np.ndarray:
+    """Share of gallery queries whose true match ranks within the top ``k``.
+
+    ``direction`` is ``"i2t"`` (image queries) or ``"t2i"`` (caption queries).
+    """
+    if direction == "i2t":
+        return s.hits_i2t[k] / s.gallery_img
+    if direction == "t2i":
+        return s.hits_t2i[k] / s.gallery_txt
+    raise ValueError(f"direction must be 'i2t' or 't2i', not {direction!r}")
 
 
 SUMMABLE_FORMULAS = {
@@ -227,9 +312,9 @@ SUMMABLE_FORMULAS = {
 }
 
 
-def total(s: dict) -> dict:
+def total(s: PairSums) -> PairSums:
     """Sum every per-group statistic over the group axis (the point estimate's input)."""
-    return {k: (None if v is None else column_sum(v)) for k, v in s.items()}
+    return s.map(column_sum)
 
 
 # --------------------------------------------------------------------------- array API
