@@ -156,7 +156,7 @@ def load_decoder(name_or_dir: str | os.PathLike) -> nn.Module:
     """
     from transformers import AutoModelForCausalLM
 
-    from caption.tokenizer import from_pretrained
+    from caption.hub import from_pretrained
 
     return from_pretrained(AutoModelForCausalLM, name_or_dir, "decoder")
 

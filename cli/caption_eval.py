@@ -8,6 +8,7 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
+from caption.eval_run import EvalConfig
 from cli.app import console
 from gaptools.atomic import write_json
 from gaptools.errors import InputError
@@ -20,20 +21,20 @@ def eval_command(
     run: Path = typer.Argument(..., metavar="RUN", help="Run folder written by `caption train` (with final/)."),
     eval_set: Path = typer.Argument(..., metavar="SET", help="Embedding set (.npz) with captions: images to caption, references."),
     out: Path = typer.Option(..., "-o", "--out", help="Eval folder to write (metrics.json, predictions, config.json)."),
-    input_: str = typer.Option("image", "--input", help="image: the image embeddings; text: one seeded caption embedding per image."),
+    input_: str = typer.Option(EvalConfig.input, "--input", help="image: the image embeddings; text: one seeded caption embedding per image."),
     aligner: Optional[List[Path]] = typer.Option(None, "--aligner", help="Saved aligner applied to the inputs first; repeat for one row each."),
     mixup: Optional[str] = typer.Option(None, "--mixup", help="λ values, e.g. 0,0.25,0.5,0.75,1: mix each image with one seeded caption (λ = text share)."),
-    beam: int = typer.Option(1, "--beam", help="1 = greedy; k = beam search with k beams."),
-    max_length: int = typer.Option(67, "--max-length", help="Most new tokens per caption."),
-    batch_size: int = typer.Option(64, "--batch-size", help="Images decoded together."),
-    seed: int = typer.Option(0, "--seed", help="Which caption of each image --input text / --mixup use."),
-    limit: Optional[int] = typer.Option(None, "--limit", help="Only the first N captioned images."),
-    spice: bool = typer.Option(False, "--spice", help="Also SPICE (Java 8 + a Stanford CoreNLP download on first use)."),
-    device: str = typer.Option("auto", "--device", help="auto (cuda when present), cpu, cuda, ..."),
+    beam: int = typer.Option(EvalConfig.beam, "--beam", help="1 = greedy; k = beam search with k beams."),
+    max_length: int = typer.Option(EvalConfig.max_length, "--max-length", help="Most new tokens per caption."),
+    batch_size: int = typer.Option(EvalConfig.batch_size, "--batch-size", help="Images decoded together."),
+    seed: int = typer.Option(EvalConfig.seed, "--seed", help="Which caption of each image --input text / --mixup use."),
+    limit: Optional[int] = typer.Option(EvalConfig.limit, "--limit", help="Only the first N captioned images."),
+    spice: bool = typer.Option(EvalConfig.spice, "--spice", help="Also SPICE (Java 8 + a Stanford CoreNLP download on first use)."),
+    device: str = typer.Option(EvalConfig.device, "--device", help="auto (cuda when present), cpu, cuda, ..."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing eval folder."),
 ) -> None:
     """Caption a set with a trained run, score with pycocoevalcap (x100), write an eval folder."""
-    from caption.eval_run import EvalConfig, run_eval
+    from caption.eval_run import run_eval
 
     config = EvalConfig(run=str(run), set=str(eval_set), input=input_, aligners=[str(a) for a in aligner or []],
                         mixup=parse_lambdas(mixup), beam=beam, max_length=max_length, batch_size=batch_size,

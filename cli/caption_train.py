@@ -7,45 +7,46 @@ from typing import Optional
 
 import typer
 
+from caption.config import CAPDEC_NOISE_VARIANCE, TrainConfig
 from cli.app import console
 
 
 def train_command(
     data: Path = typer.Argument(..., help="Training embedding set (.npz) with captions."),
     output: Path = typer.Option(..., "--output", "-o", help="Run folder to write."),
-    val: Optional[Path] = typer.Option(None, "--val", help="Held-out embedding set: validation loss each epoch."),
-    source: str = typer.Option("text", help="Input: 'text' (CLIP text embedding, no images) or 'image' (ClipCap)."),
+    val: Optional[Path] = typer.Option(TrainConfig.val, "--val", help="Held-out embedding set: validation loss each epoch."),
+    source: str = typer.Option(TrainConfig.source, help="Input: 'text' (CLIP text embedding, no images) or 'image' (ClipCap)."),
     target: Optional[str] = typer.Option(
-        None, help="Text source: 'matched' (another caption of the same image; default) or 'same'."),
+        TrainConfig.target, help="Text source: 'matched' (another caption of the same image; default) or 'same'."),
     single_caption: str = typer.Option(
-        "skip", help="Matched targets, images with one caption: 'skip' them or use the 'same' caption."),
-    noise_variance: float = typer.Option(0.0, help="Add N(0, v) noise to training inputs (CapDec: 0.016)."),
-    subtract_text_mean: bool = typer.Option(False, help="C3: subtract the training text mean (kept for eval)."),
-    normalize: bool = typer.Option(True, help="L2-normalise inputs first."),
-    decoder: str = typer.Option("gpt2", help="Causal LM: Hugging Face hub id or local folder."),
-    mapper: str = typer.Option("mlp", help="Prefix mapper: 'mlp' or 'transformer'."),
-    prefix_length: int = typer.Option(10, help="Prefix embeddings L."),
-    freeze_decoder: bool = typer.Option(False, help="Train the mapper only."),
-    mapper_layers: int = typer.Option(8, help="Transformer mapper layers."),
-    mapper_heads: int = typer.Option(8, help="Transformer mapper heads."),
-    clip_length: int = typer.Option(10, help="Transformer mapper: tokens made from the CLIP vector."),
-    lr: float = typer.Option(2e-5, help="AdamW peak learning rate."),
-    warmup: int = typer.Option(5000, help="Linear warm-up steps (then linear decay to 0)."),
-    weight_decay: float = typer.Option(0.0, help="AdamW weight decay."),
-    batch_size: int = typer.Option(40, help="Global batch size (split over torchrun ranks)."),
-    epochs: int = typer.Option(10, help="Epochs."),
-    max_tokens: int = typer.Option(64, help="Longest target in tokens (EOS included); longer ones are cut."),
-    seed: int = typer.Option(0, help="Seed of initialisation, data order, partners, noise, dropout."),
-    save_every: int = typer.Option(0, help="Also checkpoint every N steps (0: each epoch only)."),
-    log_every: int = typer.Option(50, help="Steps between log.jsonl records."),
-    device: str = typer.Option("auto", help="'auto' (cuda when present), 'cpu', 'cuda', ..."),
+        TrainConfig.single_caption, help="Matched targets, images with one caption: 'skip' them or use the 'same' caption."),
+    noise_variance: float = typer.Option(TrainConfig.noise_variance, help=f"Add N(0, v) noise to training inputs (CapDec: {CAPDEC_NOISE_VARIANCE})."),
+    subtract_text_mean: bool = typer.Option(TrainConfig.subtract_text_mean, help="C3: subtract the training text mean (kept for eval)."),
+    normalize: bool = typer.Option(TrainConfig.normalize, help="L2-normalise inputs first."),
+    decoder: str = typer.Option(TrainConfig.decoder, help="Causal LM: Hugging Face hub id or local folder."),
+    mapper: str = typer.Option(TrainConfig.mapper, help="Prefix mapper: 'mlp' or 'transformer'."),
+    prefix_length: int = typer.Option(TrainConfig.prefix_length, help="Prefix embeddings L (ClipCap reference code: 10)."),
+    freeze_decoder: bool = typer.Option(TrainConfig.freeze_decoder, help="Train the mapper only."),
+    mapper_layers: int = typer.Option(TrainConfig.mapper_layers, help="Transformer mapper layers."),
+    mapper_heads: int = typer.Option(TrainConfig.mapper_heads, help="Transformer mapper heads."),
+    clip_length: int = typer.Option(TrainConfig.clip_length, help="Transformer mapper: tokens made from the CLIP vector."),
+    lr: float = typer.Option(TrainConfig.lr, help="AdamW peak learning rate (ClipCap reference code)."),
+    warmup: int = typer.Option(TrainConfig.warmup, help="Linear warm-up steps, then linear decay to 0 (ClipCap reference code)."),
+    weight_decay: float = typer.Option(TrainConfig.weight_decay, help="AdamW weight decay."),
+    batch_size: int = typer.Option(TrainConfig.batch_size, help="Global batch size, split over torchrun ranks (ClipCap reference code)."),
+    epochs: int = typer.Option(TrainConfig.epochs, help="Epochs (ClipCap reference code)."),
+    max_tokens: int = typer.Option(TrainConfig.max_tokens, help="Longest target in tokens (EOS included); longer ones are cut."),
+    seed: int = typer.Option(TrainConfig.seed, help="Seed of initialisation, data order, partners, noise, dropout."),
+    save_every: int = typer.Option(TrainConfig.save_every, help="Also checkpoint every N steps (0: each epoch only)."),
+    log_every: int = typer.Option(TrainConfig.log_every, help="Steps between log.jsonl records."),
+    device: str = typer.Option(TrainConfig.device, help="'auto' (cuda when present), 'cpu', 'cuda', ..."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --output from its last checkpoint."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the run in --output."),
 ) -> None:
     """Train a CLIP-prefix captioner; writes config.json, log.jsonl, checkpoints and final/."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from caption.train import TrainConfig, train
+    from caption.train import train
 
     config = TrainConfig(
         data=str(data), output=str(output), val=None if val is None else str(val), source=source, target=target,

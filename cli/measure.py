@@ -13,7 +13,7 @@ from gaptools import demo
 from gaptools.atomic import write_json
 from gaptools.errors import InputError
 from gaptools.io import load_pair, load_set
-from gaptools.measure import METRIC_KEYS, RESULT_KIND, RESULT_VERSION, measure
+from gaptools.measure import METRIC_KEYS, measure, measure_document
 
 
 def measure_command(
@@ -48,7 +48,7 @@ def measure_command(
         + (f"95% CIs: cluster bootstrap over images, {bootstrap} resamples, seed {seed}." if bootstrap else "")
     )
     if json_out is not None:
-        write_json(json_out, {"kind": RESULT_KIND, "version": RESULT_VERSION, "sets": results})
+        write_json(json_out, measure_document(results))
         console.print(f"Wrote {json_out}")
 
 

@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from cli.app import console
+from reproduce.experiment import Experiment
 
 reproduce_app = typer.Typer(help="Run the Unsupervised-ClipCap experiments end to end and write the report.",
                             no_args_is_help=True)
@@ -16,6 +17,13 @@ OUT = typer.Option(..., "-o", "--out", help="Experiment folder (every step is ca
 RESUME = typer.Option(False, "--resume", help="Continue an interrupted experiment; finished steps are skipped.")
 QUICK = typer.Option(False, "--quick", help="Toy-size plan that runs in a few minutes (a plumbing check).")
 DEVICE = typer.Option("auto", help="cpu, cuda, ... (auto: cuda when present).")
+
+
+def _show_step(name: str, seconds: float | None) -> None:
+    if seconds is None:
+        console.print(f"[bold]→ {name}[/bold]", markup=True)
+    else:
+        console.print(f"[dim]✓ {name} (done earlier, {seconds:.1f} s)[/dim]", markup=True)
 
 
 def _finish(result: dict) -> None:
@@ -27,28 +35,29 @@ def _finish(result: dict) -> None:
 def shapes_command(out: Path = OUT, resume: bool = RESUME, quick: bool = QUICK, seed: int = typer.Option(0),
                    device: str = DEVICE) -> None:
     """On the shapes world with the shipped toy CLIP and a small GPT-2 trained from scratch (CPU)."""
-    from gaptools.reproduce import run_experiment
-    from gaptools.reproduce.shapes import shapes_experiment
+    from reproduce import run_experiment
+    from reproduce.shapes import shapes_experiment
 
     exp, before = shapes_experiment(out, quick=quick, seed=seed, device=device)
-    _finish(run_experiment(exp, out, resume=resume, say=console.print, before=before))
+    _finish(run_experiment(exp, out, resume=resume, on_step=_show_step, before=before))
 
 
 @reproduce_app.command("coco")
 def coco_command(
     annotations: Path = typer.Option(..., help="Karpathy split JSON (dataset_coco.json) or any COCO-format Karpathy layout."),
     images: Path = typer.Option(..., help="Folder the annotations' image paths are relative to."),
-    model: str = typer.Option("ViT-B-32", help="open_clip model name (or hf:<id>)."),
-    pretrained: Optional[str] = typer.Option("openai", help="Pretrained tag or checkpoint file."),
+    model: str = typer.Option(Experiment.model, help="open_clip model name (or hf:<id>)."),
+    pretrained: Optional[str] = typer.Option(Experiment.pretrained, help="Pretrained tag or checkpoint file."),
     model_config: Optional[Path] = typer.Option(None, help="open_clip model-config JSON of a custom CLIP."),
-    decoder: str = typer.Option("gpt2", help="Caption decoder: hub id or local folder."),
+    decoder: str = typer.Option(Experiment.decoder, help="Caption decoder: hub id or local folder."),
     out: Path = OUT, resume: bool = RESUME, quick: bool = QUICK, device: str = DEVICE,
-    epochs: int = typer.Option(10), batch_size: int = typer.Option(40), lr: float = typer.Option(2e-5),
-    warmup: int = typer.Option(5000), seed: int = typer.Option(0),
+    epochs: int = typer.Option(Experiment.epochs), batch_size: int = typer.Option(Experiment.batch_size),
+    lr: float = typer.Option(Experiment.lr), warmup: int = typer.Option(Experiment.warmup),
+    seed: int = typer.Option(Experiment.seed),
 ) -> None:
     """On MS-COCO (Karpathy splits) with a pretrained CLIP and GPT-2, the paper's settings (one GPU)."""
     from gaptools.errors import InputError
-    from gaptools.reproduce import Experiment, run_experiment
+    from reproduce import run_experiment
 
     if not annotations.is_file():
         raise InputError(f"{annotations}: no such annotations file")
@@ -61,4 +70,4 @@ def coco_command(
     exp = Experiment(annotations=str(annotations), images=str(images), model=model, pretrained=pretrained,
                      model_config=str(model_config) if model_config else None, decoder=decoder, seed=seed,
                      device=device, **settings)
-    _finish(run_experiment(exp, out, resume=resume, say=console.print))
+    _finish(run_experiment(exp, out, resume=resume, on_step=_show_step))

@@ -1,7 +1,6 @@
 """gaptools: measure and correct the modality gap of CLIP-like models."""
 
-__version__ = "0.1.0"
-
-from gaptools.mixing import mixup  # noqa: E402  (needs __version__ above, through gaptools.io)
+from gaptools._version import __version__
+from gaptools.mixing import mixup
 
 __all__ = ["__version__", "mixup"]

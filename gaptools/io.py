@@ -1,6 +1,6 @@
 """The embedding-set file every command shares, and the other layouts readers accept.
 
-An embedding set is an ``.npz`` written with ``allow_pickle=False`` (see DESIGN.md):
+An embedding set is an ``.npz`` written with ``allow_pickle=False`` (the README's "embedding-set file"):
 
 =============  ==========================  ===========================================
 array          shape / dtype               meaning
@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gaptools import __version__
+from gaptools._version import __version__
 from gaptools.atomic import atomic_write
 from gaptools.errors import InputError
 from gaptools.validation import (
@@ -199,6 +199,31 @@ def read_npz(path: str | os.PathLike, what: str = ".npz") -> dict[str, np.ndarra
         raise InputError(f"{path}: corrupt or truncated {what} ({exc})") from None
     except (zipfile.BadZipFile, OSError, EOFError, KeyError) as exc:
         raise InputError(f"{path}: corrupt or truncated {what} ({exc})") from None
+
+
+def read_torch(path: str | os.PathLike, map_location="cpu"):
+    """A torch file (checkpoint or state dict) loaded with ``weights_only=True``: never unpickles code.
+
+    Parameters
+    ----------
+    path : path-like
+    map_location : str or torch.device
+        Where tensors go (a GPU checkpoint loads on the CPU and vice versa).
+
+    Raises
+    ------
+    InputError
+        The file is missing, truncated, corrupt, or holds anything but tensors and plain values.
+    """
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # a truncated zip, a foreign pickle, ...: torch raises many kinds
+        raise InputError(f"{path}: corrupt, or not a weights-only checkpoint ({type(exc).__name__})") from None
 
 
 def load_npz(path: str | os.PathLike) -> EmbeddingSet:

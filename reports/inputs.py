@@ -9,11 +9,17 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from gaptools import measure
+from gaptools.align.compare import RESULT_KIND as COMPARE_KIND
+from gaptools.align.compare import RESULT_VERSION as COMPARE_VERSION
 from gaptools.datasets.files import read_json
 from gaptools.errors import InputError
 
-MEASURE, COMPARE, EVAL = "gaptools.measure", "gaptools.align.compare", "caption.eval"
-SUPPORTED = {MEASURE: 1, COMPARE: 1, EVAL: 1}
+MEASURE, COMPARE = measure.RESULT_KIND, COMPARE_KIND
+# caption.eval_run.RESULT_KIND/VERSION: reports read result files and never import caption (a test holds
+# the two in step)
+EVAL = "caption.eval"
+SUPPORTED = {MEASURE: measure.RESULT_VERSION, COMPARE: COMPARE_VERSION, EVAL: 1}
 EVAL_FILE = "metrics.json"
 
 
@@ -34,6 +40,61 @@ class ReportInputs:
     @property
     def files(self) -> list[str]:
         return [d["_file"] for d in (*self.measures, *self.compares, *self.evals)]
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalRow:
+    """One configuration of a ``caption.eval`` document, as the report reads it.
+
+    Attributes
+    ----------
+    run : str
+        The evaluated run folder.
+    input : str
+        ``"image"`` or ``"text"``.
+    aligner : str or None
+        The saved aligner applied first, if any.
+    mixup : float or None
+        λ (text share) of a mixup configuration.
+    beam : int
+    metrics : dict
+        Metric name -> score (x100).
+    predictions : Path or None
+        The predictions file beside the document.
+    """
+
+    run: str
+    input: str
+    aligner: str | None
+    mixup: float | None
+    beam: int
+    metrics: dict
+    predictions: Path | None
+
+    @property
+    def on_images(self) -> bool:
+        """Test images in, with or without an aligner (no mixup, not the captions' own embeddings)."""
+        return self.input == "image" and self.mixup is None
+
+    @property
+    def plain(self) -> bool:
+        """Test images in, uncorrected."""
+        return self.on_images and not self.aligner
+
+    @property
+    def method(self) -> str:
+        """The aligner's name (its file's stem), or ``"baseline"``."""
+        return Path(self.aligner).stem if self.aligner else "baseline"
+
+
+def eval_rows(doc: dict) -> list[EvalRow]:
+    """The configurations of one ``caption.eval`` document as :class:`EvalRow`."""
+    folder = Path(doc["_file"]).parent
+    return [EvalRow(run=str(doc.get("run", "run")), input=c.get("input", "image"),
+                    aligner=str(c["aligner"]) if c.get("aligner") else None, mixup=c.get("mixup"),
+                    beam=c.get("beam", 1), metrics=c["metrics"],
+                    predictions=folder / c["predictions"] if c.get("predictions") else None)
+            for c in doc["configurations"]]
 
 
 def read_document(path: Path) -> dict:

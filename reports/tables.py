@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from gaptools.errors import InputError
+from reports.inputs import EvalRow, eval_rows
 
 CAPTION_METRICS = ("Bleu_1", "Bleu_2", "Bleu_3", "Bleu_4", "METEOR", "ROUGE_L", "CIDEr", "SPICE",
                    "world_exact_scene", "world_object_f1")
@@ -78,9 +79,9 @@ def captioning_table(evals: list[dict]) -> pd.DataFrame:
     """The paper's Table 1 layout: one row per run/configuration, captioning metrics as columns."""
     rows, labels = [], []
     for doc in evals:
-        for conf in doc["configurations"]:
-            rows.append({CAPTION_HEADERS[k]: conf["metrics"][k] for k in CAPTION_METRICS if k in conf["metrics"]})
-            labels.append(configuration_label(doc, conf))
+        for row in eval_rows(doc):
+            rows.append({CAPTION_HEADERS[k]: row.metrics[k] for k in CAPTION_METRICS if k in row.metrics})
+            labels.append(configuration_label(row))
     if not rows:
         raise InputError("caption eval inputs hold no configurations")
     _overlapping([list(r) for r in rows], "caption eval results", [d["_file"] for d in evals])
@@ -88,15 +89,15 @@ def captioning_table(evals: list[dict]) -> pd.DataFrame:
     return table
 
 
-def configuration_label(doc: dict, conf: dict) -> str:
+def configuration_label(row: EvalRow) -> str:
     """``run · input · aligner · λ · beam`` for one eval configuration."""
-    parts = [Path(str(doc.get("run", "run"))).name, f"input={conf.get('input', 'image')}"]
-    if conf.get("aligner"):
-        parts.append(f"aligner={Path(str(conf['aligner'])).stem}")
-    if conf.get("mixup") is not None:
-        parts.append(f"λ={conf['mixup']:g}")
-    if conf.get("beam", 1) != 1:
-        parts.append(f"beam={conf['beam']}")
+    parts = [Path(row.run).name, f"input={row.input}"]
+    if row.aligner:
+        parts.append(f"aligner={row.method}")
+    if row.mixup is not None:
+        parts.append(f"λ={row.mixup:g}")
+    if row.beam != 1:
+        parts.append(f"beam={row.beam}")
     return " · ".join(parts)
 
 
@@ -104,8 +105,8 @@ def mixup_table(evals: list[dict], metric: str = "CIDEr") -> pd.DataFrame:
     """λ (rows) by run (columns) of one captioning metric, from configurations with mixup."""
     series = {}
     for doc in evals:
-        points = {conf["mixup"]: conf["metrics"].get(metric) for conf in doc["configurations"]
-                  if conf.get("mixup") is not None and metric in conf["metrics"]}
+        points = {row.mixup: row.metrics[metric] for row in eval_rows(doc)
+                  if row.mixup is not None and metric in row.metrics}
         if points:
             series[Path(str(doc.get("run", doc["_file"]))).name] = points
     table = pd.DataFrame(series).sort_index()

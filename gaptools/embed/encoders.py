@@ -14,6 +14,7 @@ from typing import Callable
 
 import torch
 
+from gaptools.device import resolve_device
 from gaptools.errors import InputError
 
 HF_PREFIX = "hf:"
@@ -85,21 +86,6 @@ def close_names(name: str, valid: list[str], what: str) -> str:
     if close:
         return f"close {what}: {', '.join(close)}"
     return f"valid {what}: {', '.join(valid[:12])}" + (" ..." if len(valid) > 12 else "")
-
-
-def resolve_device(device: str | None) -> torch.device:
-    """``None``/``"auto"``: the rank's GPU when CUDA is present, else CPU; otherwise checked as given."""
-    if device in (None, "auto"):
-        if torch.cuda.is_available():
-            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)) % torch.cuda.device_count())
-        return torch.device("cpu")
-    try:
-        dev = torch.device(device)
-    except RuntimeError:
-        raise InputError(f"--device {device!r} is not a torch device", hint="e.g. cpu, cuda, cuda:1, mps") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"--device {device}: CUDA is not available here", hint="use --device cpu")
-    return dev
 
 
 def load_encoder(

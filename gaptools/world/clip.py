@@ -10,7 +10,7 @@ receiving a gradient, stay zero (so the checkpoint compresses well).
 
 Training: ``open_clip.ClipLoss`` on (image, one random caption of it) batches, AdamW, with
 ``logit_scale`` in its own parameter group (own learning rate, no weight decay, clamped at
-ln 100). A feasibility probe on a 2-core CPU (DESIGN.md) found that the learned temperature
+ln 100). A feasibility probe on a 2-core CPU (before this module was written) found that the learned temperature
 sets the size of the modality gap: with the scale barely moving the gap shrank to ‖Δ‖ ≈ .22,
 with its own learning rate it reached scale ≈ 67 and kept ‖Δ‖ ≈ .39.
 """
@@ -33,6 +33,8 @@ import torch
 from gaptools.atomic import atomic_write, write_json
 from gaptools.datasets.files import read_json
 from gaptools.errors import InputError
+from gaptools.io import read_torch
+from gaptools.resume import check_same_settings
 from gaptools.world.generate import load_captions, read_manifest
 
 CHECKPOINT, MODEL_CONFIG, METRICS = "checkpoint.pt", "model.json", "metrics.json"
@@ -186,13 +188,6 @@ def _world_id(world: Path) -> dict:
     return read_manifest(world)["params"]
 
 
-def _load_checkpoint(path: Path) -> dict:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # a corrupt or foreign file: torch raises many kinds
-        raise InputError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from None
-
-
 def train_clip(
     world: str | os.PathLike,
     out: str | os.PathLike,
@@ -228,18 +223,68 @@ def train_clip(
         The content of ``metrics.json``: settings, steps, loss per epoch, final logit scale and
         test-split retrieval recall@1 both ways with chance levels.
     """
-    import open_clip
-
     world, out = Path(world), Path(out)
     settings = settings or TrainSettings()
     config = copy.deepcopy(model_config or DEFAULT_MODEL_CONFIG)
     world_id = _world_id(world)
-    ckpt_path = out / CHECKPOINT
-    state = None
-    if ckpt_path.exists():
-        if not resume:
-            raise InputError(f"{ckpt_path}: a checkpoint is already there", hint="pass --resume, or choose a new folder")
-        state = _check_resumable(_load_checkpoint(ckpt_path), ckpt_path, config, settings, world_id)
+    progress = _open_checkpoint(out / CHECKPOINT, config, settings, world_id, resume)
+    job = _prepare_clip(world, config, settings)
+    if progress.state is not None:
+        job.model.load_state_dict(progress.state["state_dict"])
+        job.optimizer.load_state_dict(progress.state["optimizer"])
+    write_json(out / MODEL_CONFIG, config)
+    while not progress.done(settings):
+        _train_clip_epoch(job, progress, settings, on_step)
+        _save(out / CHECKPOINT, {"state_dict": job.model.state_dict(), "optimizer": job.optimizer.state_dict(),
+                                 "model_config": config, "settings": dataclasses.asdict(settings),
+                                 "world": world_id, "step": progress.step, "epoch": progress.epoch,
+                                 "elapsed_s": progress.elapsed, "losses": progress.losses})
+    return _evaluate(job.model, world, out, config, settings, progress.step, progress.epoch, progress.elapsed,
+                     progress.losses)
+
+
+@dataclasses.dataclass
+class _ClipJob:
+    """The training split on tensors, the model, its optimizer and loss: built before any step."""
+
+    images: torch.Tensor  # (N, 3, S, S) preprocessed
+    tokens: torch.Tensor  # (N_txt, L) open_clip token ids
+    first_caption: torch.Tensor  # (N,) row of each image's first caption (captions are grouped by image)
+    per_image: torch.Tensor  # (N,) captions per image
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    base_lrs: list[float]  # peak learning rate of each parameter group
+    loss_fn: object  # open_clip.ClipLoss
+
+
+@dataclasses.dataclass
+class _ClipProgress:
+    """Where training stands (all runs of a resumed training together)."""
+
+    step: int = 0
+    epoch: int = 0
+    elapsed: float = 0.0  # seconds spent in training steps
+    losses: list = dataclasses.field(default_factory=list)  # mean loss of each epoch
+    state: dict | None = None  # the checkpoint resumed from
+
+    def done(self, settings: TrainSettings) -> bool:
+        return ((settings.max_steps is not None and self.step >= settings.max_steps)
+                or (settings.minutes is not None and self.elapsed >= settings.minutes * 60))
+
+
+def _open_checkpoint(path: Path, config: dict, settings: TrainSettings, world_id: dict, resume: bool) -> _ClipProgress:
+    """The progress to continue from: a checked checkpoint with ``resume``, else a fresh start."""
+    if not path.exists():
+        return _ClipProgress()
+    if not resume:
+        raise InputError(f"{path}: a checkpoint is already there", hint="pass --resume, or choose a new folder")
+    state = _check_resumable(read_torch(path), path, config, settings, world_id)
+    return _ClipProgress(state["step"], state["epoch"], state["elapsed_s"], list(state["losses"]), state)
+
+
+def _prepare_clip(world: Path, config: dict, settings: TrainSettings) -> _ClipJob:
+    import open_clip
+
     images, tokens, text_image = _split_data(world, "train", config)
     vision = config["vision_cfg"]["image_size"]
     if images.shape[-1] != vision:
@@ -250,61 +295,46 @@ def train_clip(
     with torch.no_grad():
         model.token_embedding.weight[unused] = 0.0
     optimizer = torch.optim.AdamW(_param_groups(model, settings), betas=(0.9, 0.98), eps=1e-6)
-    loss_fn = open_clip.ClipLoss()
-    step, epoch, elapsed, losses = 0, 0, 0.0, []
-    if state is not None:
-        model.load_state_dict(state["state_dict"])
-        optimizer.load_state_dict(state["optimizer"])
-        step, epoch, elapsed, losses = state["step"], state["epoch"], state["elapsed_s"], list(state["losses"])
-    write_json(out / MODEL_CONFIG, config)
-    budget_s = None if settings.minutes is None else settings.minutes * 60
-    base_lrs = [g["lr"] for g in optimizer.param_groups]
     n = len(images)
-    first_caption = torch.searchsorted(text_image, torch.arange(n))  # (n,) captions are grouped by image
-    per_image = torch.bincount(text_image, minlength=n)  # (n,)
+    return _ClipJob(images, tokens, torch.searchsorted(text_image, torch.arange(n)), torch.bincount(text_image, minlength=n),
+                    model, optimizer, [g["lr"] for g in optimizer.param_groups], open_clip.ClipLoss())
 
-    def done() -> bool:
-        return ((settings.max_steps is not None and step >= settings.max_steps)
-                or (budget_s is not None and elapsed >= budget_s))
 
-    def save() -> None:
-        _save(ckpt_path, {"state_dict": model.state_dict(), "optimizer": optimizer.state_dict(),
-                          "model_config": config, "settings": dataclasses.asdict(settings), "world": world_id,
-                          "step": step, "epoch": epoch, "elapsed_s": elapsed, "losses": losses})
-
-    while not done():
-        gen = torch.Generator().manual_seed(settings.seed * 1_000_003 + epoch)
-        order = torch.randperm(n, generator=gen)
-        epoch_loss, epoch_steps = 0.0, 0
-        model.train()
-        for start in range(0, n - settings.batch_size + 1 if n >= settings.batch_size else 1, settings.batch_size):
-            if done():
-                break
-            t0 = time.perf_counter()
-            rows = order[start:start + settings.batch_size]
-            pick = first_caption[rows] + (torch.rand(len(rows), generator=gen) * per_image[rows]).long()
-            warm = min(1.0, (step + 1) / max(1, settings.warmup_steps))
-            for group, lr in zip(optimizer.param_groups, base_lrs):
-                group["lr"] = lr * warm
-            image_features, text_features, scale = model(images[rows], tokens[pick])
-            loss = loss_fn(image_features, text_features, scale)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            with torch.no_grad():
-                model.logit_scale.clamp_(0, math.log(100))
-            step += 1
-            elapsed += time.perf_counter() - t0
-            epoch_loss += loss.item()
-            epoch_steps += 1
-            if on_step is not None:
-                on_step({"step": step, "epoch": epoch, "loss": loss.item(), "logit_scale": scale.item(),
-                         "elapsed_s": elapsed, "budget_s": budget_s, "max_steps": settings.max_steps})
-        if epoch_steps:
-            losses.append(epoch_loss / epoch_steps)
-        epoch += 1
-        save()
-    return _evaluate(model, world, out, config, settings, step, epoch, elapsed, losses)
+def _train_clip_epoch(job: _ClipJob, progress: _ClipProgress, settings: TrainSettings,
+                      on_step: Callable[[dict], None] | None) -> None:
+    """One pass over the images in a seeded order (stopping early when a budget runs out)."""
+    budget_s = None if settings.minutes is None else settings.minutes * 60
+    n = len(job.images)
+    gen = torch.Generator().manual_seed(settings.seed * 1_000_003 + progress.epoch)
+    order = torch.randperm(n, generator=gen)
+    epoch_loss, epoch_steps = 0.0, 0
+    job.model.train()
+    for start in range(0, n - settings.batch_size + 1 if n >= settings.batch_size else 1, settings.batch_size):
+        if progress.done(settings):
+            break
+        t0 = time.perf_counter()
+        rows = order[start:start + settings.batch_size]
+        pick = job.first_caption[rows] + (torch.rand(len(rows), generator=gen) * job.per_image[rows]).long()
+        warm = min(1.0, (progress.step + 1) / max(1, settings.warmup_steps))
+        for group, lr in zip(job.optimizer.param_groups, job.base_lrs):
+            group["lr"] = lr * warm
+        image_features, text_features, scale = job.model(job.images[rows], job.tokens[pick])
+        loss = job.loss_fn(image_features, text_features, scale)
+        job.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        job.optimizer.step()
+        with torch.no_grad():
+            job.model.logit_scale.clamp_(0, math.log(100))
+        progress.step += 1
+        progress.elapsed += time.perf_counter() - t0
+        epoch_loss += loss.item()
+        epoch_steps += 1
+        if on_step is not None:
+            on_step({"step": progress.step, "epoch": progress.epoch, "loss": loss.item(), "logit_scale": scale.item(),
+                     "elapsed_s": progress.elapsed, "budget_s": budget_s, "max_steps": settings.max_steps})
+    if epoch_steps:
+        progress.losses.append(epoch_loss / epoch_steps)
+    progress.epoch += 1
 
 
 def _check_resumable(state: dict, path: Path, config: dict, settings: TrainSettings, world_id: dict) -> dict:
@@ -314,11 +344,9 @@ def _check_resumable(state: dict, path: Path, config: dict, settings: TrainSetti
         raise InputError(f"{path}: checkpoint from another model config", hint="resume with the same --model-config")
     if state.get("world") != world_id:
         raise InputError(f"{path}: checkpoint was trained on a different world")
-    ours = {k: v for k, v in dataclasses.asdict(settings).items() if k not in ("minutes", "max_steps")}
-    theirs = {k: v for k, v in state.get("settings", {}).items() if k not in ("minutes", "max_steps")}
-    if ours != theirs:
-        raise InputError(f"{path}: checkpoint was trained with other settings ({theirs})",
-                         hint="resume with the same settings; only --minutes/--steps may change")
+    check_same_settings(state.get("settings", {}), dataclasses.asdict(settings), may_change=("minutes", "max_steps"),
+                        where=str(path), problem="checkpoint was trained with other settings",
+                        hint="resume with the same settings; only --minutes/--steps may change")
     return state
 
 
@@ -364,7 +392,7 @@ def load_toy_clip(folder: str | os.PathLike):
     """
     folder = Path(folder)
     config = load_model_config(folder / MODEL_CONFIG)
-    state = _load_checkpoint(folder / CHECKPOINT)
+    state = read_torch(folder / CHECKPOINT)
     weights = state.get("state_dict", state) if isinstance(state, dict) else state
     model = build_model(config)
     try:

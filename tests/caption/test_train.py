@@ -174,7 +174,7 @@ def test_two_gloo_processes_follow_the_single_process_loss_curve(decoder_dirs, s
                       warmup=2, batch_size=8, epochs=2, log_every=1, device="cpu", val=set_path), say=lambda _: None)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-           "-m", "caption.train", set_path, "-o", str(tmp_path / "two"), *flags]
+           "-m", "cli.caption", "train", set_path, "-o", str(tmp_path / "two"), *flags]
     done = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
     one, two = _losses(tmp_path / "one"), _losses(tmp_path / "two")

@@ -17,7 +17,7 @@ from gaptools.atomic import write_json
 from gaptools.errors import InputError
 
 STEPS_FILE = "steps.json"
-PLAN_KIND = "gaptools.reproduce"
+PLAN_KIND = "reproduce"
 
 
 class StepRunner:
@@ -32,13 +32,15 @@ class StepRunner:
         is refused.
     resume : bool
         Continue in a folder that already holds this experiment.
-    say : callable(str)
-        Progress messages.
+    on_step : callable(name, seconds), optional
+        Told of each step as it starts (``seconds`` None) or is skipped as done earlier
+        (``seconds`` its recorded wall time); the CLI renders these.
     """
 
-    def __init__(self, out: Path, plan: dict, *, resume: bool, say: Callable[[str], None] = print) -> None:
+    def __init__(self, out: Path, plan: dict, *, resume: bool,
+                 on_step: Callable[[str, float | None], None] | None = None) -> None:
         self.out = Path(out)
-        self.say = say
+        self.on_step = on_step or (lambda name, seconds: None)
         self.plan = json.loads(json.dumps(plan))  # as stored: tuples become lists
         self.started = time.perf_counter()
         path = self.out / STEPS_FILE
@@ -63,9 +65,9 @@ class StepRunner:
     def run(self, name: str, fn: Callable[[], object]) -> bool:
         """Run ``fn`` unless step ``name`` is already done; returns True if it ran."""
         if name in self.steps:
-            self.say(f"[dim]✓ {name} (done earlier, {self.steps[name]['seconds']:.1f} s)[/dim]")
+            self.on_step(name, self.steps[name]["seconds"])
             return False
-        self.say(f"[bold]→ {name}[/bold]")
+        self.on_step(name, None)
         t = time.perf_counter()
         fn()
         self.steps[name] = {"seconds": round(time.perf_counter() - t, 2)}

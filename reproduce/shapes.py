@@ -11,8 +11,8 @@ import dataclasses
 import json
 from pathlib import Path
 
-from gaptools.reproduce.experiment import Experiment
-from gaptools.reproduce.steps import StepRunner
+from reproduce.experiment import Experiment
+from reproduce.steps import StepRunner
 
 #: Decoder and training settings for the world (full run, and --quick). ``n_positions`` must
 #: hold the prefix and the longest target (64 tokens, ``caption train --max-tokens``).

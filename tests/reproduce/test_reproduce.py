@@ -7,35 +7,35 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from gaptools.errors import InputError
-from gaptools.reproduce.steps import STEPS_FILE, StepRunner
+from reproduce.steps import STEPS_FILE, StepRunner
 
 runner = CliRunner()
 
 
 def test_steps_run_once_and_resume_skips_them(tmp_path):
     calls = []
-    first = StepRunner(tmp_path / "x", {"a": 1}, resume=False, say=lambda _: None)
+    first = StepRunner(tmp_path / "x", {"a": 1}, resume=False)
     assert first.run("one", lambda: calls.append(1)) is True
-    again = StepRunner(tmp_path / "x", {"a": 1}, resume=True, say=lambda _: None)
+    again = StepRunner(tmp_path / "x", {"a": 1}, resume=True)
     assert again.run("one", lambda: calls.append(2)) is False
     assert again.run("two", lambda: calls.append(3)) is True
     assert calls == [1, 3] and list(again.timings()) == ["one", "two"]
 
 
 def test_steps_refuse_other_settings_or_foreign_folders(tmp_path):
-    StepRunner(tmp_path / "x", {"a": 1}, resume=False, say=lambda _: None)
+    StepRunner(tmp_path / "x", {"a": 1}, resume=False)
     with pytest.raises(InputError, match="add --resume"):
-        StepRunner(tmp_path / "x", {"a": 1}, resume=False, say=lambda _: None)
+        StepRunner(tmp_path / "x", {"a": 1}, resume=False)
     with pytest.raises(InputError, match=r"other settings \(a\)"):
-        StepRunner(tmp_path / "x", {"a": 2}, resume=True, say=lambda _: None)
+        StepRunner(tmp_path / "x", {"a": 2}, resume=True)
     (tmp_path / "y").mkdir()
     (tmp_path / "y" / "notes.txt").write_text("mine")
     with pytest.raises(InputError, match="something other"):
-        StepRunner(tmp_path / "y", {"a": 1}, resume=False, say=lambda _: None)
+        StepRunner(tmp_path / "y", {"a": 1}, resume=False)
 
 
 def test_a_failed_step_is_not_recorded(tmp_path):
-    steps = StepRunner(tmp_path / "x", {}, resume=False, say=lambda _: None)
+    steps = StepRunner(tmp_path / "x", {}, resume=False)
     with pytest.raises(RuntimeError):
         steps.run("boom", lambda: (_ for _ in ()).throw(RuntimeError("x")))
     assert "boom" not in json.loads((tmp_path / "x" / STEPS_FILE).read_text())["steps"]

@@ -12,7 +12,7 @@
    supervised and the unsupervised model.
 5. Write the report.
 
-Every step is cached in the output folder (:class:`~gaptools.reproduce.steps.StepRunner`).
+Every step is cached in the output folder (:class:`~reproduce.steps.StepRunner`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from gaptools.reproduce.steps import StepRunner
+from caption.config import CAPDEC_NOISE_VARIANCE, TrainConfig
+from reproduce.steps import StepRunner
 
 #: name -> caption-train settings of the four captioners (the paper's Table 1 rows).
 CAPTIONERS = {
@@ -49,12 +50,12 @@ class Experiment:
     test_split: str = "test"
     max_train_images: int | None = None  # cap on training images (quick runs)
     max_test_images: int | None = None  # cap on test images captioned
-    epochs: int = 10
-    batch_size: int = 40
-    lr: float = 2e-5
-    warmup: int = 5000
-    prefix_length: int = 10
-    noise_variance: float = 0.016  # CapDec's
+    epochs: int = TrainConfig.epochs  # training defaults: the ClipCap reference code's (caption.config)
+    batch_size: int = TrainConfig.batch_size
+    lr: float = TrainConfig.lr
+    warmup: int = TrainConfig.warmup
+    prefix_length: int = TrainConfig.prefix_length
+    noise_variance: float = CAPDEC_NOISE_VARIANCE
     aligners: tuple[str, ...] | None = None  # aligners evaluated with the captioners (None: every method)
     mixup: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
     beam: int = 1
@@ -63,7 +64,8 @@ class Experiment:
     device: str = "auto"
 
 
-def run_experiment(exp: Experiment, out: Path, *, resume: bool = False, say: Callable[[str], None] = print,
+def run_experiment(exp: Experiment, out: Path, *, resume: bool = False,
+                   on_step: Callable[[str, float | None], None] | None = None,
                    before: Callable[[StepRunner], None] | None = None) -> dict:
     """Run every step not yet done; returns ``{"report": path, "timings": {step: seconds}}``.
 
@@ -74,6 +76,8 @@ def run_experiment(exp: Experiment, out: Path, *, resume: bool = False, say: Cal
         The experiment folder: ``sets/``, ``results/``, ``aligners/``, ``runs/``, ``evals/``, ``report/``.
     resume : bool
         Continue an interrupted experiment in ``out`` (finished steps are skipped).
+    on_step : callable(name, seconds), optional
+        Progress: see :class:`~reproduce.steps.StepRunner`.
     before : callable(StepRunner), optional
         Extra steps to run first (the shapes world makes its world and decoder here).
     """
@@ -81,7 +85,7 @@ def run_experiment(exp: Experiment, out: Path, *, resume: bool = False, say: Cal
 
     hf_logging.disable_progress_bar()  # one line per step is enough
     out = Path(out)
-    runner = StepRunner(out, dataclasses.asdict(exp), resume=resume, say=say)
+    runner = StepRunner(out, dataclasses.asdict(exp), resume=resume, on_step=on_step)
     if before is not None:
         before(runner)
     sets = out / "sets"
@@ -130,9 +134,9 @@ def _embed_all(exp: Experiment, paths: dict[str, Path]) -> None:
 def _measure(test: Path, out: Path) -> None:
     from gaptools.atomic import write_json
     from gaptools.io import load_set
-    from gaptools.measure import RESULT_KIND, RESULT_VERSION, measure
+    from gaptools.measure import measure, measure_document
 
-    write_json(out, {"kind": RESULT_KIND, "version": RESULT_VERSION, "sets": [measure(load_set(test))]})
+    write_json(out, measure_document([measure(load_set(test))]))
 
 
 def _align(fit: Path, test: Path, out: Path, seed: int) -> None:

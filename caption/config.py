@@ -1,0 +1,74 @@
+"""Settings of the captioning commands, each default in one place (torch-free, so the CLI imports it).
+
+The training defaults are those of the ClipCap reference code (Mokady et al. 2021, ``train.py``):
+prefix length 10, AdamW lr 2e-5, 5,000 warm-up steps, batch 40, 10 epochs. The Unsupervised-ClipCap
+paper does not state its own training settings; we use ClipCap's, as its method builds on ClipCap.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from gaptools.errors import InputError
+
+#: Noise variance of CapDec (Nukrai et al. 2022): inputs get N(0, 0.016) noise while training.
+CAPDEC_NOISE_VARIANCE = 0.016
+
+#: Most new tokens per generated caption: the ClipCap reference code's ``entry_length``.
+MAX_NEW_TOKENS = 67
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Every setting of a training run (all recorded in the run's ``config.json``)."""
+
+    data: str  # training embedding set (.npz)
+    output: str  # run folder
+    val: str | None = None  # held-out embedding set: loss after each epoch
+    source: str = "text"  # "text" (Unsupervised-ClipCap, CapDec) or "image" (ClipCap)
+    target: str | None = None  # text source: "matched" (another caption of the image) or "same"; None -> matched
+    single_caption: str = "skip"  # matched targets, image with one caption: "skip" it or use the "same" caption
+    noise_variance: float = 0.0  # Gaussian noise N(0, v) added to inputs while training (CapDec: CAPDEC_NOISE_VARIANCE)
+    subtract_text_mean: bool = False  # C3: subtract the training text mean (stored in the run for eval)
+    normalize: bool = True  # L2-normalise inputs before mean subtraction and noise
+    decoder: str = "gpt2"  # causal LM: hub id or local folder
+    mapper: str = "mlp"  # "mlp" or "transformer"
+    prefix_length: int = 10  # L prefix embeddings (ClipCap reference code)
+    freeze_decoder: bool = False  # train the mapper only
+    mapper_layers: int = 8  # transformer mapper depth
+    mapper_heads: int = 8  # transformer mapper heads
+    clip_length: int = 10  # transformer mapper: tokens made from the CLIP vector
+    lr: float = 2e-5  # AdamW peak learning rate (ClipCap reference code)
+    warmup: int = 5000  # linear warm-up steps, then linear decay to 0 (ClipCap reference code)
+    weight_decay: float = 0.0  # AdamW weight decay
+    batch_size: int = 40  # global batch, split over ranks (ClipCap reference code)
+    epochs: int = 10  # (ClipCap reference code)
+    max_tokens: int = 64  # longest target, EOS included; longer captions are cut (our choice: COCO captions fit)
+    seed: int = 0
+    save_every: int = 0  # also checkpoint every N steps (0: at epoch ends only)
+    log_every: int = 50  # steps between log.jsonl records
+    device: str = "auto"  # "auto" (cuda when present), "cpu", "cuda", ...
+
+    def __post_init__(self) -> None:
+        if self.target is None and self.source == "text":
+            self.target = "matched"
+        if self.source == "image" and self.target is not None:
+            raise InputError("--target applies to --source text only (the image source targets each caption)")
+        if self.source == "image" and self.subtract_text_mean:
+            raise InputError("--subtract-text-mean applies to --source text only")
+        for name in ("batch_size", "epochs", "log_every", "prefix_length"):
+            if getattr(self, name) < 1:
+                raise InputError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        for name in ("warmup", "save_every", "seed"):
+            if getattr(self, name) < 0:
+                raise InputError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
+        if self.noise_variance < 0 or self.lr <= 0:
+            raise InputError("--noise-variance must be >= 0 and --lr > 0")
+
+    def model_config(self, clip_dim: int):
+        """The :class:`caption.model.ClipCapConfig` of this run's model, for inputs of ``clip_dim``."""
+        from caption.model import ClipCapConfig
+
+        return ClipCapConfig(clip_dim=clip_dim, prefix_length=self.prefix_length, mapper=self.mapper,
+                             decoder=self.decoder, freeze_decoder=self.freeze_decoder, mapper_layers=self.mapper_layers,
+                             mapper_heads=self.mapper_heads, clip_length=self.clip_length)

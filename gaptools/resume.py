@@ -1,0 +1,42 @@
+"""Resuming an interrupted run: the check that it is continued with the settings it started with.
+
+Used by ``caption train --resume`` and ``gaptools world train-clip --resume``: a run resumed with
+other settings would silently mix two experiments, so every difference is listed and refused,
+except the settings named as free to change (budgets, logging, the device).
+"""
+
+from __future__ import annotations
+
+from gaptools.errors import InputError
+
+
+def check_same_settings(stored: dict, given: dict, *, may_change: tuple[str, ...] = (), where: str,
+                        problem: str = "--resume needs the run's own settings",
+                        hint: str = "repeat the original command with --resume") -> None:
+    """Refuse to resume when a setting other than ``may_change`` differs from the stored run's.
+
+    Parameters
+    ----------
+    stored : dict
+        The settings the run was started with (as recorded in its folder).
+    given : dict
+        The settings of this invocation.
+    may_change : tuple of str
+        Keys allowed to differ (a longer budget, another log interval, ...).
+    where : str
+        The run folder or checkpoint file, for the message.
+    problem : str
+        The message's first words after ``where``.
+    hint : str
+        What the user should do instead.
+
+    Raises
+    ------
+    InputError
+        Naming every changed setting with its stored and given value.
+    """
+    keys = sorted((set(stored) | set(given)) - set(may_change))
+    changed = [k for k in keys if stored.get(k) != given.get(k)]
+    if changed:
+        detail = ", ".join(f"{k}: {stored.get(k)!r} -> {given.get(k)!r}" for k in changed)
+        raise InputError(f"{where}: {problem} (changed: {detail})", hint=hint)

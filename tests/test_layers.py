@@ -1,0 +1,88 @@
+"""The layering rules of the README's Layout section, checked on the source's own imports.
+
+core ``gaptools`` <- ``caption`` / ``reports`` <- application ``reproduce`` <- ``cli``: every import
+statement (module level or inside a function) of every source file is walked with ``ast``.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("gaptools", "caption", "reports", "reproduce", "cli")
+#: package -> the project packages it must never import
+FORBIDDEN = {
+    "gaptools": {"caption", "reports", "reproduce", "cli"},
+    "caption": {"reports", "reproduce", "cli"},
+    "reports": {"caption", "reproduce", "cli"},
+    "reproduce": {"cli"},
+    "cli": set(),
+}
+LIBRARIES = ("gaptools", "caption", "reports", "reproduce")  # library code prints nothing
+
+
+def _sources(package: str) -> list[Path]:
+    return sorted((ROOT / package).rglob("*.py"))
+
+
+def _imported_packages(tree: ast.AST, module: str) -> set[tuple[str, int]]:
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {(alias.name.split(".")[0], node.lineno) for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # relative: resolve against the importing module's package
+                base = module.split(".")[: -node.level]
+                name = ".".join([*base, node.module or ""])
+            else:
+                name = node.module or ""
+            found.add((name.split(".")[0], node.lineno))
+    return found
+
+
+def test_every_package_has_sources():
+    assert all(_sources(p) for p in PACKAGES)
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_imports_run_one_way(package):
+    bad = []
+    for path in _sources(package):
+        module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        bad += [f"{path.relative_to(ROOT)}:{line} imports {name}"
+                for name, line in _imported_packages(tree, module) if name in FORBIDDEN[package]]
+    assert not bad, "\n".join(bad)
+
+
+def test_the_walker_sees_imports_inside_functions():
+    tree = ast.parse("def f():\n    from caption.train import train\n    import reports.build\n")
+    assert {name for name, _ in _imported_packages(tree, "gaptools.x")} == {"caption", "reports"}
+
+
+@pytest.mark.parametrize("package", LIBRARIES)
+def test_library_code_prints_nothing(package):
+    bad = []
+    for path in _sources(package):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "print":
+                bad.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+            if isinstance(node, ast.Name) and node.id == "print" and isinstance(node.ctx, ast.Load):
+                bad.append(f"{path.relative_to(ROOT)}:{node.lineno} (print passed as a callback)")
+    assert not bad, "\n".join(sorted(set(bad)))
+
+
+def test_core_imports_without_torch():
+    """``import gaptools, gaptools.measure, gaptools.align`` in an interpreter where torch cannot load."""
+    code = ("import sys; sys.modules['torch'] = None\n"  # any `import torch` now raises ImportError
+            "import gaptools, gaptools.measure, gaptools.align, gaptools.metrics, gaptools.io\n"
+            "import reports.inputs\n"
+            "assert 'torch' not in [m for m in sys.modules if sys.modules[m] is not None]\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env={"POT_BACKEND_DISABLE_PYTORCH": "1", "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr[-2000:]
