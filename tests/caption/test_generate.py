@@ -90,3 +90,83 @@ def test_bad_arguments_are_input_errors(decoder, prefix):
         generate(decoder, prefix, eos_token_id=1, beam=0)
     with pytest.raises(InputError, match=r"shape \(N, L, H\)"):
         generate(decoder, prefix[0], eos_token_id=1)
+
+
+# --- the static cache (fixed shapes, CUDA-graph ready) gives the dynamic cache's tokens ---------------------
+
+
+def _static(decoder, prefix, *, eos, beam, max_length, window=1, capture=None, check_every=1):
+    """Decode all of ``prefix`` in one batch through ``_StaticSteps`` (the path cuda takes), eagerly."""
+    from caption.generate import _StaticSteps, _cut_at_eos, _search
+
+    steps = _StaticSteps(decoder, prefix.shape[1], max_length, window=window, capture=capture)
+    with torch.inference_mode():
+        tokens = _search(steps, prefix, beam=beam, eos_token_id=eos, max_length=max_length, check_every=check_every)
+    return _cut_at_eos(tokens, eos), steps
+
+
+@pytest.mark.parametrize("beam", [1, 3, 5])
+@pytest.mark.parametrize("prefix_len", [1, PREFIX_LEN])
+def test_static_cache_gives_the_dynamic_cache_tokens(decoder, prefix, eos, beam, prefix_len):
+    rows = prefix[:, :prefix_len]
+    dynamic = generate(decoder, rows, eos_token_id=eos, beam=beam, max_length=10, cache="dynamic")
+    assert len({len(s) for s in dynamic}) > 1  # captions end at different steps
+    # batch 4 over 9 prefixes: the static cache is reused by the second chunk, reallocated for the last
+    assert generate(decoder, rows, eos_token_id=eos, beam=beam, max_length=10, batch_size=4, cache="static") == dynamic
+    assert generate(decoder, rows, eos_token_id=None, beam=beam, max_length=7, cache="static") == \
+        generate(decoder, rows, eos_token_id=None, beam=beam, max_length=7, cache="dynamic")
+
+
+@pytest.mark.parametrize("beam", [1, 4])
+def test_graph_rehearsal_gives_the_same_tokens(decoder, prefix, eos, beam):
+    """The CUDA-graph bookkeeping run eagerly: warm-up runs before each 'capture', reordering in
+    windows of 4 positions, the end checked every 3 steps. Nothing may change the tokens."""
+    calls = []
+
+    def rehearse(fn):  # what _cuda_graph does, minus the graph: run the warm-ups, then replay = run
+        calls.append(fn)
+        for _ in range(2):
+            fn()
+        return fn
+
+    got, steps = _static(decoder, prefix, eos=eos, beam=beam, max_length=10, window=4, capture=rehearse, check_every=3)
+    assert got == generate(decoder, prefix, eos_token_id=eos, beam=beam, max_length=10, cache="dynamic")
+    # greedy needs one step shape; beam search one per reordering window (4, 8, 12: the cache holds 3 + t - 1)
+    assert sorted(steps.graphs) == ([0] if beam == 1 else [0, 4, 8, 12])
+    assert len(calls) == len(steps.graphs)
+
+
+def test_finished_captions_leave_the_dynamic_batch(decoder, prefix, eos, monkeypatch):
+    from caption import generate as module
+
+    sizes = []
+    advance = module._DynamicSteps.advance
+
+    def spy(self, ids, rows, t):
+        sizes.append(len(ids))
+        return advance(self, ids, rows, t)
+
+    monkeypatch.setattr(module._DynamicSteps, "advance", spy)
+    ours = generate(decoder, prefix, eos_token_id=eos, beam=2, max_length=10)
+    ended = sorted(len(s) for s in ours)
+    assert sizes[0] == 2 * len(prefix) and sizes[-1] < sizes[0]  # beams of ended captions left the batch
+    assert sizes == sorted(sizes, reverse=True) and ended[0] < 9
+
+
+def test_static_step_has_no_host_synchronisation(decoder, prefix):
+    """The step captured as a CUDA graph traces as ONE graph (``fullgraph=True``): no ``.item()``,
+    no data-dependent branch or shape, which would break a capture on cuda."""
+    def compiled(fn):
+        step = torch.compile(fn, backend="eager", fullgraph=True, dynamic=False)
+        for _ in range(2):
+            step()
+        return step
+
+    got, steps = _static(decoder, prefix[:3], eos=None, beam=2, max_length=5, window=4, capture=compiled)
+    assert got == generate(decoder, prefix[:3], eos_token_id=None, beam=2, max_length=5)
+    assert len(steps.graphs) == 3  # no reordering on the first step, then windows 4 and 8
+
+
+def test_unknown_cache_is_an_input_error(decoder, prefix):
+    with pytest.raises(InputError, match="unknown cache 'paged'"):
+        generate(decoder, prefix, eos_token_id=1, cache="paged")
