@@ -1,7 +1,9 @@
-"""Orthogonal aligners: the paper's PCA rotation and supervised orthogonal Procrustes.
+"""Orthogonal aligners: PCA rotations and supervised orthogonal Procrustes.
 
-Both map ``x ↦ (x − mean_img_) · weight_ + mean_txt_`` with ``weight_`` orthogonal
+All map ``x ↦ (x − mean_img_) · weight_ + mean_txt_`` with ``weight_`` orthogonal
 (D, D), so the inverse is ``weight_ᵀ`` and distances inside a modality are preserved.
+``pca-rotation`` centres, rotates and adds the text mean; ``pca-rotation-paper``
+rotates about the origin only (zero means), as issue 13 reads the seed paper.
 
 References
 ----------
@@ -17,18 +19,27 @@ from gaptools.align.base import AffineAligner
 from gaptools.metrics import gaussian_fit
 
 
-def principal_directions(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def principal_directions(X: np.ndarray, *, center: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Mean and principal directions of ``X`` (N, D), strongest first.
+
+    Parameters
+    ----------
+    X : ndarray, shape (N, D)
+    center : bool
+        Directions of the mean-centred data (PCA, default), or of the data as they are
+        (uncentred: eigenvectors of the second-moment matrix XᵀX / N).
 
     Returns
     -------
     mean : ndarray, shape (D,), float64
     directions : ndarray, shape (D, D), float64
-        Column k is the k-th right singular vector of the centred data (the k-th
-        eigenvector of its covariance); all D of them, so the basis is complete even
-        when N < D.
+        Column k is the k-th right singular vector of the (centred) data; all D of them,
+        so the basis is complete even when N < D.
     """
     mean, cov = gaussian_fit(X)
+    if not center:  # second moment = covariance·(N−1)/N + mean meanᵀ
+        n = len(X)
+        cov = cov * (max(n - 1, 1) / n) + np.outer(mean, mean)
     _, vecs = np.linalg.eigh(cov)
     return mean, vecs[:, ::-1]
 
@@ -98,3 +109,43 @@ class Procrustes(AffineAligner):
         self.mean_txt_ = B.mean(axis=0) if self.center else np.zeros(dim)
         u, _, vt = np.linalg.svd((A - self.mean_img_).T @ (B - self.mean_txt_))
         self.weight_ = u @ vt
+
+
+class PCARotationPaper(AffineAligner):
+    """Rotate image principal directions onto text ones about the origin: no centring, no shift.
+
+    Issue 13's reading of the seed paper's rotation ("align principal directions only");
+    we could not consult the paper's text. Unlike ``pca-rotation`` nothing is centred or
+    translated: with ``X = U S Vᵀ`` the SVD of each modality *as it is* (uncentred; the
+    eigenvectors of XᵀX / N), ``weight_ = V_img V_txtᵀ`` and ``x ↦ x · weight_``. Such a
+    rotation keeps every norm, the centroid's too, so the centroid gap can only fall to
+    ``|‖μ_img‖ − ‖μ_txt‖|`` (reached when the rotation turns μ_img onto μ_txt's direction).
+
+    Signs (the paper states none that we could read): uncentred data fix them, so each
+    direction of each modality points so that the modality's mean has a non-negative
+    coordinate on it. The rule commutes with rotations: for texts that are a rotated copy
+    of the images, ``X_txt = X_img Q``, the text directions are ``Qᵀ v_k`` with the same
+    mean coordinates, and ``weight_ = Q`` exactly (distinct singular values assumed).
+    Unsupervised: ``pairs`` is ignored.
+
+    Learned state: ``mean_img_``, ``mean_txt_`` (D,) zeros (the affine form of a rotation
+    about the origin), ``weight_`` (D, D) orthogonal, ``components_img_``,
+    ``components_txt_`` (D, D), columns the oriented directions.
+
+    Parameters
+    ----------
+    renormalize : bool
+    """
+
+    name = "pca-rotation-paper"
+    state = AffineAligner.state + ("components_img_", "components_txt_")
+    closes_gap = False  # a rotation about the origin keeps each centroid's norm
+
+    def _fit(self, X_img, X_txt, pairs):
+        components = []
+        for X in (X_img, X_txt):
+            mean, v = principal_directions(X, center=False)
+            components.append(v * np.where(mean @ v < 0, -1.0, 1.0))
+        self.components_img_, self.components_txt_ = components
+        self.mean_img_, self.mean_txt_ = np.zeros(X_img.shape[1]), np.zeros(X_img.shape[1])
+        self.weight_ = self.components_img_ @ self.components_txt_.T

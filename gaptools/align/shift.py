@@ -6,6 +6,8 @@ Liang et al. 2022, "Mind the Gap: Understanding the Modality Gap in Multi-modal
 Contrastive Representation Learning" (shifting along the gap vector).
 Zhang et al. 2024, "Connect, Collapse, Corrupt: Learning Cross-Modal Tasks with
 Uni-Modal Data" (C3: remove each modality's mean).
+An et al. 2025, "I0T: Embedding Standardization Method Towards Zero Modality Gap", ACL
+(I0T_post: the same centring, then unit length).
 """
 
 from __future__ import annotations
@@ -41,6 +43,10 @@ class MeanShift(Aligner):
 
 class Center(Aligner):
     """C3's "collapse" step: each modality minus its own training mean.
+
+    On unit-norm inputs this is also exactly I0T's post-hoc standardisation (I0T_post, An
+    et al. 2025): its official code subtracts each modality's mean from the L2-normalised
+    embeddings and normalises again, with no per-dimension scale (see ``standardize``).
 
     Unlike the other aligners this moves *both* modalities into one centred space:
     ``transform`` centres images, ``inverse_transform`` centres texts, and

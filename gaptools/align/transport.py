@@ -32,20 +32,42 @@ def uniform_weights(n: int, dtype=np.float64) -> np.ndarray:
     return np.full(n, 1.0 / n, dtype=dtype)
 
 
-def squared_cost(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Squared Euclidean cost (n, m) in the dtype of the inputs (POT's ``ot.dist``)."""
+#: Ground costs the exact solver takes: squared Euclidean (ours) and Euclidean (the L2
+#: cost of :class:`OTPaper`).
+METRICS = ("sqeuclidean", "euclidean")
+
+
+def cost_matrix(x: np.ndarray, y: np.ndarray, metric: str = "sqeuclidean") -> np.ndarray:
+    """Pairwise cost (n, m) in the dtype of the inputs (POT's ``ot.dist``).
+
+    Parameters
+    ----------
+    x : ndarray, shape (n, D)
+    y : ndarray, shape (m, D)
+    metric : {"sqeuclidean", "euclidean"}
+        ‖x − y‖² or ‖x − y‖.
+    """
     import ot
 
-    return ot.dist(x, y, metric="sqeuclidean")
+    return ot.dist(x, y, metric=metric)
 
 
-def exact_plan(x: np.ndarray, y: np.ndarray, *, solver: str = "auto"):
+def seeded_rows(X: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    """At most ``size`` rows of ``X`` (N, D): all of them in order when N <= size, else a
+    draw without replacement from ``rng``, kept in their original order."""
+    if len(X) <= size:
+        return X
+    return X[np.sort(rng.choice(len(X), size=size, replace=False))]
+
+
+def exact_plan(x: np.ndarray, y: np.ndarray, *, solver: str = "auto", metric: str = "sqeuclidean"):
     """Exact OT plan between uniform clouds ``x`` (n, D) and ``y`` (m, D).
 
     With ``solver="auto"`` and ``n == m`` the problem is an assignment problem (an
     optimal plan is a permutation /n, Birkhoff) and is solved with
     ``scipy.optimize.linear_sum_assignment``, which reaches the same optimum several times
     faster than ``ot.emd``; otherwise (or with ``solver="emd"``) POT's network simplex.
+    ``metric`` is the ground cost (:func:`cost_matrix`); Birkhoff's argument holds for any cost.
 
     Returns
     -------
@@ -57,7 +79,7 @@ def exact_plan(x: np.ndarray, y: np.ndarray, *, solver: str = "auto"):
     from scipy.optimize import linear_sum_assignment
 
     n, m = len(x), len(y)
-    cost = squared_cost(x.astype(np.float64), y.astype(np.float64))
+    cost = cost_matrix(x.astype(np.float64), y.astype(np.float64), metric)
     if solver == "auto" and n == m:
         rows, cols = linear_sum_assignment(cost)
         return sparse.csr_array((np.full(n, 1.0 / n), (rows, cols)), shape=(n, m))
@@ -89,7 +111,7 @@ def sinkhorn_plan(x: np.ndarray, y: np.ndarray, *, reg: float, max_iter: int, to
     from threadpoolctl import threadpool_limits
 
     dtype = np.float32 if reg >= 0.02 else np.float64
-    cost = squared_cost(x.astype(dtype), y.astype(dtype))
+    cost = cost_matrix(x.astype(dtype), y.astype(dtype))
     cost /= max(float(cost.max()), np.finfo(dtype).tiny)
     with threadpool_limits(limits=1, user_api="blas"):  # POT warns if max_iter is reached
         plan = ot.sinkhorn(uniform_weights(len(x), dtype), uniform_weights(len(y), dtype), cost, reg,
@@ -100,10 +122,21 @@ def sinkhorn_plan(x: np.ndarray, y: np.ndarray, *, reg: float, max_iter: int, to
     return plan
 
 
+def plan_product(plan, y: np.ndarray) -> np.ndarray:
+    """``plan · y`` as written: row i is Σ_j T_ij y_j, shape (n, D), float64 or the plan's dtype.
+
+    Rows of a uniform plan sum to 1/n, so each row is the barycentric image scaled by 1/n.
+    """
+    return np.asarray(plan @ y.astype(plan.dtype))
+
+
 def barycentric_map(plan, y: np.ndarray) -> np.ndarray:
-    """Rows of ``plan`` (n, m) as weighted means of ``y`` (m, D): shape (n, D), float32."""
+    """Rows of ``plan`` (n, m) as weighted means of ``y`` (m, D): shape (n, D), float32.
+
+    ``plan_product`` divided by the row sums (= n·T·Y for uniform weights).
+    """
     rows = np.asarray(plan.sum(axis=1), dtype=np.float64).reshape(-1, 1)
-    return (np.asarray(plan @ y.astype(plan.dtype)) / rows).astype(np.float32)
+    return (plan_product(plan, y) / rows).astype(np.float32)
 
 
 def nearest_rows(queries: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -126,8 +159,9 @@ class _Transport(Aligner):
     """Shared fit/transform of the OT aligners; subclasses supply :meth:`_plan`.
 
     Learned state: ``fit_img_`` (n, D) and ``fit_txt_`` (m, D), the fitted points;
-    ``displacement_img_`` (n, D), barycentric image minus point for each fitted image,
-    and ``displacement_txt_`` (m, D) the same for texts (through the transposed plan).
+    ``displacement_img_`` (n, D), target minus point for each fitted image, and
+    ``displacement_txt_`` (m, D) the same for texts (through the transposed plan). The
+    target is the barycentric image unless a subclass's :meth:`_targets` says otherwise.
     """
 
     state = ("fit_img_", "fit_txt_", "displacement_img_", "displacement_txt_")
@@ -141,19 +175,18 @@ class _Transport(Aligner):
 
     def _fit(self, X_img, X_txt, pairs):
         rng = np.random.default_rng(self.random_state)
-        xs, xt = self._subsample(X_img, rng), self._subsample(X_txt, rng)
+        xs, xt = seeded_rows(X_img, self.max_fit_points, rng), seeded_rows(X_txt, self.max_fit_points, rng)
         plan = self._plan(xs, xt)
         self.fit_img_, self.fit_txt_ = xs, xt
-        self.displacement_img_ = barycentric_map(plan, xt) - xs
-        self.displacement_txt_ = barycentric_map(plan.T, xs) - xt
-
-    def _subsample(self, X, rng):
-        if len(X) <= self.max_fit_points:
-            return X
-        return X[np.sort(rng.choice(len(X), size=self.max_fit_points, replace=False))]
+        self.displacement_img_ = (self._targets(plan, xt) - xs).astype(np.float32)
+        self.displacement_txt_ = (self._targets(plan.T, xs) - xt).astype(np.float32)
 
     def _plan(self, xs, xt):
         raise NotImplementedError
+
+    def _targets(self, plan, y):
+        """Where the plan sends the fitted points: their barycentric images (n, D)."""
+        return barycentric_map(plan, y)
 
     def _forward(self, X):
         return X + self.displacement_img_[nearest_rows(X, self.fit_img_)]
@@ -238,3 +271,70 @@ class OTSinkhorn(_Transport):
 
     def _plan(self, xs, xt):
         return sinkhorn_plan(xs, xt, reg=self.reg, max_iter=self.max_iter, tol=self.tol)
+
+
+#: How :class:`OTPaper` uses the plan: ``plan`` multiplies by T* as written, ``barycentric``
+#: divides each row by its mass first (n·T*·Y, the map of ``ot-exact``).
+RESCALES = ("plan", "barycentric")
+
+
+class OTPaper(OTExact):
+    """The seed paper's OT alignment as the issue reads it: L2 cost, embeddings multiplied by T*.
+
+    We could not consult the paper's text; this follows issue 13's reading of it: an exact
+    plan T* on the Euclidean (not squared) cost ``‖x − y‖``, then "multiply the embeddings
+    by the transport plan T*". With uniform weights on n fitted images and m fitted texts
+    the rows of T* sum to 1/n, so (``rescale="plan"``, the default) fitted image i becomes
+
+        (T* Y)_i = Σ_j T*_ij y_j = (1/n) · b_i,   b_i = n Σ_j T*_ij y_j,
+
+    its barycentric image b_i shrunk by 1/n (n = 5,000 fitted points → norms ≈ 2·10⁻⁴ for
+    unit-norm texts; with n = m the plan is a permutation / n and b_i is the text assigned
+    to image i). Texts map through T*ᵀ, scaled by 1/m. ``rescale="barycentric"`` divides by
+    the row mass instead: the barycentric map of ``ot-exact``, on the L2 cost.
+
+    Renormalisation: with ``renormalize=True`` (the toolkit's default, kept so the method
+    honours the shared contract) a fitted point comes out as b_i/‖b_i‖, so on fitted points
+    the two rescales agree and ``ot-paper`` equals the barycentric map under the L2 cost.
+    The fully literal procedure is ``renormalize=False`` (``--no-renormalize``): outputs of
+    norm ≈ 1/n. Out of sample (POT's rule, shared with ``ot-exact``) a new point x becomes
+    ``x + (T*Y)_k − x_k`` for its nearest fitted image x_k: with the 1/n-scaled target the
+    residual ``x − x_k`` dominates, so held-out images keep little of where the plan sent
+    their neighbour, renormalised or not. (Stored as float32 displacements, a fitted point's
+    1/n-scaled target is exact to ~n·10⁻⁷ relative.)
+
+    Can this produce the paper's collapse to 0.0 CIDEr? A decoder that does not renormalise
+    its input (ClipCap's reference ``parse_coco.py`` stores ``encode_image`` outputs as they
+    are) sees inputs ≈ 0 from the literal product, so its prefix hardly depends on the image:
+    about the same caption for every image, CIDEr near zero. Our captioner L2-normalises inputs by default
+    (``caption.data.prepare_inputs``), which undoes the 1/n on fitted points but not the
+    out-of-sample residual. Whether that is what happened in the paper is not measured here.
+
+    Parameters
+    ----------
+    max_fit_points, solver, random_state
+        As :class:`OTExact`.
+    rescale : {"plan", "barycentric"}
+        ``plan``: T*·Y as written (default); ``barycentric``: rows divided by their mass.
+    renormalize : bool
+    """
+
+    name = "ot-paper"
+    closes_gap = False  # the literal plan product shrinks embeddings by 1/n
+
+    def __init__(self, *, max_fit_points: int = 5000, solver: str = "auto", rescale: str = "plan",
+                 random_state: int = 0, renormalize: bool = True) -> None:
+        super().__init__(max_fit_points=max_fit_points, solver=solver, random_state=random_state,
+                         renormalize=renormalize)
+        self.rescale = rescale
+
+    def _check_params(self):
+        super()._check_params()
+        if self.rescale not in RESCALES:
+            raise InputError(f"ot-paper: unknown rescale '{self.rescale}'", hint=f"use one of {', '.join(RESCALES)}")
+
+    def _plan(self, xs, xt):
+        return exact_plan(xs, xt, solver=self.solver, metric="euclidean")
+
+    def _targets(self, plan, y):
+        return plan_product(plan, y) if self.rescale == "plan" else super()._targets(plan, y)
