@@ -36,7 +36,10 @@ METRIC_KEYS = (
     "text_cone",
     "mmd_rbf",
     "wasserstein2",
+    "wasserstein2_centred",
     "frechet",
+    "frechet_mean_term",
+    "frechet_cov_term",
     *[f"recall@{k}_{d}" for d in ("i2t", "t2i") for k in M.RECALL_KS],
     "alignment",
     "uniformity_image",
@@ -218,7 +221,11 @@ def _sample_metrics(eset: EmbeddingSet, image, text, max_points: int, seed: int)
     n = len(chosen)
     out["linear_separability"] = {"value": M.linear_separability(xi, xt, seed=seed), "ci95": None, "n": n}
     out["mmd_rbf"] = {"value": M.mmd_rbf(xi, xt), "ci95": None, "n": n}
-    out["wasserstein2"] = {"value": M.wasserstein2(xi, xt), "ci95": None, "n": n}
-    out["frechet"] = {"value": M.frechet_from_fits(*fits["image"], *fits["text"]), "ci95": None}
+    w2, w2_centred = M.wasserstein2_terms(xi, xt)
+    out["wasserstein2"] = {"value": w2, "ci95": None, "n": n}
+    out["wasserstein2_centred"] = {"value": w2_centred, "ci95": None, "n": n}
+    frechet = M.frechet_terms_from_fits(*fits["image"], *fits["text"])
+    out["frechet"] = {"value": frechet.distance, "ci95": None}
+    out["frechet_cov_term"] = {"value": frechet.cov_term, "ci95": None}
     out["top_gap_dims"] = {"value": M.top_gap_dims(image, text), "ci95": None}
     return out

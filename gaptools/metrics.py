@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
+from typing import NamedTuple
 
 import numpy as np
 
@@ -228,10 +229,15 @@ def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.sum(a * b, axis=-1)
 
 
+def frechet_mean_term_from_sums(s: PairSums) -> np.ndarray:
+    """‖mean(image) − mean(text)‖²: the centroid part of the Fréchet distance (see :func:`frechet_terms`)."""
+    diff = s.sum_img / s.n_img[..., None] - s.sum_txt / s.n_txt[..., None]
+    return _dot(diff, diff)
+
+
 def centroid_gap_from_sums(s: PairSums) -> np.ndarray:
     """‖mean(image) − mean(text)‖ (Liang et al. 2022)."""
-    diff = s.sum_img / s.n_img[..., None] - s.sum_txt / s.n_txt[..., None]
-    return np.sqrt(_dot(diff, diff))
+    return np.sqrt(frechet_mean_term_from_sums(s))
 
 
 def matched_cosine_from_sums(s: PairSums) -> np.ndarray:
@@ -309,6 +315,7 @@ SUMMABLE_FORMULAS = {
     "image_cone": image_cone_from_sums,
     "text_cone": text_cone_from_sums,
     "alignment": alignment_from_sums,
+    "frechet_mean_term": frechet_mean_term_from_sums,
 }
 
 
@@ -478,8 +485,16 @@ def mmd_rbf(x: np.ndarray, y: np.ndarray) -> float:
     )
 
 
-def wasserstein2(x: np.ndarray, y: np.ndarray) -> float:
-    """Exact 2-Wasserstein distance between two point clouds with uniform weights (POT).
+def wasserstein2_terms(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Exact 2-Wasserstein distance between two point clouds, raw and with each cloud centred.
+
+    Uniform weights, squared Euclidean ground cost, POT's exact solver. The centred
+    distance is W2 between ``x − mean(x)`` and ``y − mean(y)``: what remains of the
+    distance once the centroid shift is removed. One solve gives both: for every coupling
+    π with these marginals, Σ π_ij ‖(x_i − x̄) − (y_j − ȳ)‖² = Σ π_ij ‖x_i − y_j‖² − ‖x̄ − ȳ‖²
+    (the cross term averages to ‖x̄ − ȳ‖² under any such π), so the two costs differ by a
+    constant and share their optimal plans; the centred cost is then read off the plan.
+    Hence also W2² = ‖x̄ − ȳ‖² + W2_centred².
 
     Parameters
     ----------
@@ -488,15 +503,31 @@ def wasserstein2(x: np.ndarray, y: np.ndarray) -> float:
 
     Returns
     -------
-    float
-        sqrt of the optimal transport cost under the squared Euclidean ground cost.
+    (float, float)
+        W2 and centred W2: square roots of the optimal transport costs.
     """
     import ot
 
-    cost = _sq_dists(x, y)
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
     a = np.full(len(x), 1.0 / len(x))
     b = np.full(len(y), 1.0 / len(y))
-    return float(np.sqrt(max(ot.emd2(a, b, cost, numItermax=10_000_000), 0.0)))
+    cost, log = ot.emd2(a, b, _sq_dists(x, y), numItermax=10_000_000, return_matrix=True)
+    centred_cost = float(np.sum(log["G"] * _sq_dists(x - x.mean(axis=0), y - y.mean(axis=0))))
+    return float(np.sqrt(max(cost, 0.0))), float(np.sqrt(max(centred_cost, 0.0)))
+
+
+def wasserstein2(x: np.ndarray, y: np.ndarray) -> float:
+    """Exact 2-Wasserstein distance between point clouds ``x`` (n, D) and ``y`` (m, D) (see :func:`wasserstein2_terms`)."""
+    return wasserstein2_terms(x, y)[0]
+
+
+def wasserstein2_centred(x: np.ndarray, y: np.ndarray) -> float:
+    """W2 between ``x`` (n, D) and ``y`` (m, D), each centred on its own mean: 0 for a shifted copy.
+
+    See :func:`wasserstein2_terms`.
+    """
+    return wasserstein2_terms(x, y)[1]
 
 
 def gaussian_fit(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -507,23 +538,54 @@ def gaussian_fit(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mu, cov
 
 
-def frechet_from_fits(mu1, cov1, mu2, cov2) -> float:
-    """Fréchet distance ‖μ₁−μ₂‖² + Tr(Σ₁ + Σ₂ − 2 (Σ₁Σ₂)^½) between two Gaussians.
+class FrechetTerms(NamedTuple):
+    """The Fréchet distance between two Gaussians and its two parts.
 
+    ``distance`` = ``mean_term`` + ``cov_term`` up to rounding.
+    """
+
+    distance: float  #: ‖μ₁−μ₂‖² + Tr(Σ₁ + Σ₂ − 2 (Σ₁Σ₂)^½), clipped at 0
+    mean_term: float  #: ‖μ₁−μ₂‖²: the centroid part
+    cov_term: float  #: Tr(Σ₁ + Σ₂ − 2 (Σ₁Σ₂)^½) (squared Bures distance of the covariances), clipped at 0
+
+
+def frechet_terms_from_fits(mu1, cov1, mu2, cov2) -> FrechetTerms:
+    """Fréchet distance ‖μ₁−μ₂‖² + Tr(Σ₁ + Σ₂ − 2 (Σ₁Σ₂)^½) between two Gaussians, with its terms.
+
+    The first term is the centroid shift, the second the difference of the spreads (the
+    squared 2-Wasserstein distance between the two Gaussians once both are centred).
     Tr (Σ₁Σ₂)^½ is computed as the sum of square roots of the eigenvalues of the
     symmetric Σ₁^½ Σ₂ Σ₁^½, which is stable for singular covariances.
+
+    Parameters
+    ----------
+    mu1, mu2 : ndarray, shape (D,)
+    cov1, cov2 : ndarray, shape (D, D)
     """
     w, v = np.linalg.eigh(cov1)
     root1 = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
     inner = root1 @ cov2 @ root1
     tr_cross = np.sqrt(np.clip(np.linalg.eigvalsh((inner + inner.T) / 2), 0, None)).sum()
     diff = mu1 - mu2
-    return float(max(diff @ diff + np.trace(cov1) + np.trace(cov2) - 2.0 * tr_cross, 0.0))
+    mean_term = diff @ diff
+    distance = max(mean_term + np.trace(cov1) + np.trace(cov2) - 2.0 * tr_cross, 0.0)
+    cov_term = max(np.trace(cov1) + np.trace(cov2) - 2.0 * tr_cross, 0.0)
+    return FrechetTerms(float(distance), float(mean_term), float(cov_term))
+
+
+def frechet_from_fits(mu1, cov1, mu2, cov2) -> float:
+    """Fréchet distance between two Gaussians (see :func:`frechet_terms_from_fits`)."""
+    return frechet_terms_from_fits(mu1, cov1, mu2, cov2).distance
+
+
+def frechet_terms(x: np.ndarray, y: np.ndarray) -> FrechetTerms:
+    """Fréchet distance between Gaussian fits of ``x`` (n, D) and ``y`` (m, D), with its terms."""
+    return frechet_terms_from_fits(*gaussian_fit(x), *gaussian_fit(y))
 
 
 def frechet(x: np.ndarray, y: np.ndarray) -> float:
     """Fréchet distance between Gaussian fits of ``x`` (n, D) and ``y`` (m, D)."""
-    return frechet_from_fits(*gaussian_fit(x), *gaussian_fit(y))
+    return frechet_terms(x, y).distance
 
 
 def effective_rank_from_cov(cov: np.ndarray) -> float:
