@@ -147,19 +147,78 @@ class PairPlan:
         return inputs, targets
 
 
-def epoch_batches(n_pairs: int, batch_size: int, *, seed: int, epoch: int, world_size: int = 1) -> list[np.ndarray]:
-    """Shuffled global batches of pair positions for one epoch.
+def epoch_batches(
+    n_pairs: int,
+    batch_size: int,
+    *,
+    seed: int,
+    epoch: int,
+    world_size: int = 1,
+    lengths: np.ndarray | None = None,
+    window: int = 0,
+) -> list[np.ndarray]:
+    """Shuffled global batches of pair positions for one epoch, optionally grouped by caption length.
+
+    Plain (``window`` 0 or 1): the epoch's positions in a random order, cut into batches. Grouped
+    (``window`` w > 1, with ``lengths``): the same random order is cut into windows of
+    ``w * batch_size`` positions, each window is sorted by length (ties keep the random order)
+    and cut into batches, and the batches are shuffled. A batch then holds captions of similar
+    length, so padding to its longest caption costs little, while which captions meet in a
+    batch and the order of batches stay random. Both are deterministic in ``(seed, epoch)``
+    (a resumed run sees the same batches) and give the same number of batches.
 
     The last batch may be smaller; under ``world_size`` ranks a last batch with fewer pairs
     than ranks is dropped (every rank needs at least one).
+
+    Parameters
+    ----------
+    n_pairs, batch_size : int
+    seed, epoch : int
+    world_size : int
+    lengths : ndarray, shape (n_pairs,), optional
+        Target length of each pair (tokens); needed when ``window`` > 1.
+    window : int
+        Batches per length-sorted window; 0 or 1: no grouping.
 
     Returns
     -------
     list of ndarray, each shape (<= batch_size,), int64
     """
+    if window < 0:
+        raise InputError(f"length window must be >= 0, got {window}")
     order = np.random.default_rng([seed, epoch, 0]).permutation(n_pairs)
+    grouped = window > 1
+    if grouped:
+        if lengths is None or len(lengths) != n_pairs:
+            raise InputError(f"grouping by length needs one length per pair ({n_pairs}), got "
+                             f"{None if lengths is None else len(lengths)}")
+        span = window * batch_size
+        key = np.arange(n_pairs) // span * (int(np.max(lengths, initial=0)) + 1) + np.asarray(lengths)[order]
+        order = order[np.argsort(key, kind="stable")]  # sorted by length inside each window
     batches = [order[i : i + batch_size] for i in range(0, n_pairs, batch_size)]
+    if grouped:
+        batches = [batches[i] for i in np.random.default_rng([seed, epoch, 3]).permutation(len(batches))]
     return [b for b in batches if len(b) >= world_size]
+
+
+def padding_fraction(batches: list[np.ndarray], lengths: np.ndarray) -> float:
+    """Share of the token slots that are padding when each batch is padded to its longest length.
+
+    Parameters
+    ----------
+    batches : list of ndarray
+        Positions into ``lengths`` (:func:`epoch_batches`).
+    lengths : ndarray, shape (n,)
+
+    Returns
+    -------
+    float
+        ``1 - sum(lengths) / sum(len(batch) * max length in batch)``.
+    """
+    lengths = np.asarray(lengths)
+    slots = sum(len(b) * int(lengths[b].max()) for b in batches if len(b))
+    used = sum(int(lengths[b].sum()) for b in batches)
+    return 1.0 - used / slots if slots else 0.0
 
 
 def shard(batch: np.ndarray, rank: int, world_size: int) -> np.ndarray:
