@@ -16,6 +16,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from gaptools.align.statistics import ArrayStatistics, FitStatistics
 from gaptools.errors import InputError, NotFittedError
 from gaptools.metrics import l2_normalize
 from gaptools.validation import check_embeddings, check_same_dim
@@ -109,7 +110,36 @@ class Aligner:
         return self
 
     def _fit(self, X_img: np.ndarray, X_txt: np.ndarray, pairs: np.ndarray | None) -> None:
+        """Learn the state from the arrays; methods that need only moments implement ``_fit_stats``."""
+        if not self.fits_from_statistics():
+            raise NotImplementedError
+        self._fit_stats(ArrayStatistics(X_img, X_txt, pairs))
+
+    def _fit_stats(self, stats: FitStatistics) -> None:
         raise NotImplementedError
+
+    @classmethod
+    def fits_from_statistics(cls) -> bool:
+        """True when the method learns from moments alone (:class:`~gaptools.align.statistics.FitStatistics`),
+        so it can be fitted from the statistics of a streamed folder (:mod:`gaptools.stream`)."""
+        return cls._fit_stats is not Aligner._fit_stats
+
+    def fit_statistics(self, stats: FitStatistics) -> "Aligner":
+        """Learn the correction from moments of the training data instead of its rows.
+
+        Gives the state :meth:`fit` gives on the same data (up to rounding); only methods
+        with :meth:`fits_from_statistics`. Supervised methods read the moments of true pairs.
+
+        Returns
+        -------
+        self
+        """
+        if not self.fits_from_statistics():
+            raise InputError(f"{self.name} cannot be fitted from moments: it needs the rows themselves")
+        self._check_params()
+        self._fit_stats(stats)
+        self.dim_ = int(stats.dim)
+        return self
 
     # ------------------------------------------------------------------ mapping
 

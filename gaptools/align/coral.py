@@ -9,7 +9,6 @@ import numpy as np
 
 from gaptools.align.base import AffineAligner
 from gaptools.errors import InputError
-from gaptools.metrics import gaussian_fit
 
 
 def _sym_power(cov: np.ndarray, power: float) -> np.ndarray:
@@ -48,14 +47,13 @@ class CORAL(AffineAligner):
         if not isinstance(self.reg, (int, float)) or not self.reg > 0:
             raise InputError(f"coral: reg must be a positive number, got {self.reg!r}")
 
-    def _fit(self, X_img, X_txt, pairs):
-        self.mean_img_, c_img = self._regularised(X_img)
-        self.mean_txt_, c_txt = self._regularised(X_txt)
+    def _fit_stats(self, stats):
+        self.mean_img_, c_img = self._regularised(*stats.gaussian("image"))
+        self.mean_txt_, c_txt = self._regularised(*stats.gaussian("text"))
         self.weight_ = _sym_power(c_img, -0.5) @ _sym_power(c_txt, 0.5)
         self.inverse_weight_ = _sym_power(c_txt, -0.5) @ _sym_power(c_img, 0.5)
 
-    def _regularised(self, X):
-        mean, cov = gaussian_fit(X)
+    def _regularised(self, mean, cov):
         ridge = self.reg * max(np.trace(cov) / len(cov), np.finfo(np.float32).eps)
         return mean, cov + ridge * np.eye(len(cov))
 

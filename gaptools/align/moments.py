@@ -18,7 +18,8 @@ import numpy as np
 from gaptools.align.base import Aligner
 from gaptools.align.shift import Center
 from gaptools.errors import InputError
-from gaptools.metrics import column_sum, l2_normalize
+from gaptools.align.statistics import ArrayStatistics, FitStatistics
+from gaptools.metrics import l2_normalize
 
 
 def mean_std(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -32,9 +33,13 @@ def mean_std(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     -------
     mean, std : ndarray, shape (D,), float64
     """
-    mean = column_sum(X) / len(X)
-    centred = X - mean.astype(X.dtype)
-    std = np.sqrt(column_sum(centred * centred) / len(X))
+    return _mean_std(ArrayStatistics(X, X), "image")
+
+
+def _mean_std(stats: FitStatistics, side: str) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`mean_std` of one side of ``stats``."""
+    mean, var = stats.mean_var(side)
+    std = np.sqrt(var)
     floor = np.finfo(np.float32).eps * max(float(std.max()), np.finfo(np.float64).tiny)
     return mean, np.maximum(std, floor)
 
@@ -76,9 +81,9 @@ class MomentMatch(_ScaleShift):
 
     name = "moment"
 
-    def _fit(self, X_img, X_txt, pairs):
-        self.mean_img_, std_img = mean_std(X_img)
-        self.mean_txt_, std_txt = mean_std(X_txt)
+    def _fit_stats(self, stats):
+        self.mean_img_, std_img = _mean_std(stats, "image")
+        self.mean_txt_, std_txt = _mean_std(stats, "text")
         self.scale_ = std_txt / std_img
 
 
@@ -127,13 +132,13 @@ class ReAlign(_ScaleShift):
         if not isinstance(self.recenter, bool):
             raise InputError(f"realign: recenter must be true or false, got {self.recenter!r}")
 
-    def _fit(self, X_img, X_txt, pairs):
-        self.mean_img_, std_img = mean_std(X_img)
-        self.mean_txt_, std_txt = mean_std(X_txt)
+    def _fit_stats(self, stats):
+        self.mean_img_, std_img = _mean_std(stats, "image")
+        self.mean_txt_, std_txt = _mean_std(stats, "text")
         trace_img, trace_txt = float((std_img**2).sum()), float((std_txt**2).sum())
-        self.scale_ = np.full(X_img.shape[1], np.sqrt(trace_txt / trace_img))
-        self.centroid_img_ = column_sum(l2_normalize(super()._forward(X_img))) / len(X_img)
-        self.centroid_txt_ = column_sum(l2_normalize(super()._backward(X_txt))) / len(X_txt)
+        self.scale_ = np.full(stats.dim, np.sqrt(trace_txt / trace_img))
+        self.centroid_img_ = stats.mapped_mean("image", lambda X: l2_normalize(_ScaleShift._forward(self, X)))
+        self.centroid_txt_ = stats.mapped_mean("text", lambda X: l2_normalize(_ScaleShift._backward(self, X)))
 
     def _forward(self, X):
         Y = super()._forward(X)
@@ -172,9 +177,9 @@ class Standardize(Center):
     name = "standardize"
     state = Center.state + ("std_img_", "std_txt_")
 
-    def _fit(self, X_img, X_txt, pairs):
-        self.mean_img_, self.std_img_ = mean_std(X_img)
-        self.mean_txt_, self.std_txt_ = mean_std(X_txt)
+    def _fit_stats(self, stats):
+        self.mean_img_, self.std_img_ = _mean_std(stats, "image")
+        self.mean_txt_, self.std_txt_ = _mean_std(stats, "text")
 
     def _forward(self, X):
         return super()._forward(X) / self.std_img_

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from gaptools.align.base import AffineAligner
-from gaptools.metrics import gaussian_fit
+from gaptools.align.statistics import ArrayStatistics, FitStatistics
 
 
 def principal_directions(X: np.ndarray, *, center: bool = True) -> tuple[np.ndarray, np.ndarray]:
@@ -36,9 +36,14 @@ def principal_directions(X: np.ndarray, *, center: bool = True) -> tuple[np.ndar
         Column k is the k-th right singular vector of the (centred) data; all D of them,
         so the basis is complete even when N < D.
     """
-    mean, cov = gaussian_fit(X)
+    return _directions(ArrayStatistics(X, X), "image", center=center)
+
+
+def _directions(stats: FitStatistics, side: str, *, center: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`principal_directions` of one side of ``stats``."""
+    mean, cov = stats.gaussian(side)
     if not center:  # second moment = covariance·(N−1)/N + mean meanᵀ
-        n = len(X)
+        n = stats.count(side)
         cov = cov * (max(n - 1, 1) / n) + np.outer(mean, mean)
     _, vecs = np.linalg.eigh(cov)
     return mean, vecs[:, ::-1]
@@ -68,9 +73,9 @@ class PCARotation(AffineAligner):
     name = "pca-rotation"
     state = AffineAligner.state + ("components_img_", "components_txt_")
 
-    def _fit(self, X_img, X_txt, pairs):
-        self.mean_img_, v_img = principal_directions(X_img)
-        self.mean_txt_, v_txt = principal_directions(X_txt)
+    def _fit_stats(self, stats):
+        self.mean_img_, v_img = _directions(stats, "image")
+        self.mean_txt_, v_txt = _directions(stats, "text")
         rows = np.abs(v_img).argmax(axis=0)
         v_img = v_img * np.sign(v_img[rows, np.arange(v_img.shape[1])])
         v_txt = v_txt * np.where((v_img * v_txt).sum(axis=0) < 0, -1.0, 1.0)
@@ -101,13 +106,9 @@ class Procrustes(AffineAligner):
         self.center = center
         self.renormalize = renormalize
 
-    def _fit(self, X_img, X_txt, pairs):
-        A = X_img[pairs[:, 0]].astype(np.float64)
-        B = X_txt[pairs[:, 1]].astype(np.float64)
-        dim = A.shape[1]
-        self.mean_img_ = A.mean(axis=0) if self.center else np.zeros(dim)
-        self.mean_txt_ = B.mean(axis=0) if self.center else np.zeros(dim)
-        u, _, vt = np.linalg.svd((A - self.mean_img_).T @ (B - self.mean_txt_))
+    def _fit_stats(self, stats):
+        self.mean_img_, self.mean_txt_, cross = stats.pair_moments(center=self.center)
+        u, _, vt = np.linalg.svd(cross)
         self.weight_ = u @ vt
 
 
@@ -141,11 +142,11 @@ class PCARotationPaper(AffineAligner):
     state = AffineAligner.state + ("components_img_", "components_txt_")
     closes_gap = False  # a rotation about the origin keeps each centroid's norm
 
-    def _fit(self, X_img, X_txt, pairs):
+    def _fit_stats(self, stats):
         components = []
-        for X in (X_img, X_txt):
-            mean, v = principal_directions(X, center=False)
+        for side in ("image", "text"):
+            mean, v = _directions(stats, side, center=False)
             components.append(v * np.where(mean @ v < 0, -1.0, 1.0))
         self.components_img_, self.components_txt_ = components
-        self.mean_img_, self.mean_txt_ = np.zeros(X_img.shape[1]), np.zeros(X_img.shape[1])
+        self.mean_img_, self.mean_txt_ = np.zeros(stats.dim), np.zeros(stats.dim)
         self.weight_ = self.components_img_ @ self.components_txt_.T

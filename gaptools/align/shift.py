@@ -31,8 +31,8 @@ class MeanShift(Aligner):
     name = "mean"
     state = ("shift_",)
 
-    def _fit(self, X_img, X_txt, pairs):
-        self.shift_ = X_txt.mean(axis=0, dtype=np.float64) - X_img.mean(axis=0, dtype=np.float64)
+    def _fit_stats(self, stats):
+        self.shift_ = stats.mean("text") - stats.mean("image")
 
     def _forward(self, X):
         return X + self.shift_
@@ -62,9 +62,9 @@ class Center(Aligner):
     name = "center"
     state = ("mean_img_", "mean_txt_")
 
-    def _fit(self, X_img, X_txt, pairs):
-        self.mean_img_ = X_img.mean(axis=0, dtype=np.float64)
-        self.mean_txt_ = X_txt.mean(axis=0, dtype=np.float64)
+    def _fit_stats(self, stats):
+        self.mean_img_ = stats.mean("image")
+        self.mean_txt_ = stats.mean("text")
 
     def _forward(self, X):
         return X - self.mean_img_
