@@ -30,6 +30,9 @@ def measure_command(
     max_gallery: int = typer.Option(5000, min=10, help="Images in the retrieval gallery."),
     mixup: Optional[float] = typer.Option(
         None, help="Measure with each image replaced by normalize(λ·caption + (1−λ)·image), one seeded caption each."),
+    dim_ablation: bool = typer.Option(
+        False, "--dim-ablation", help="Also R@1 and centroid gap after removing the top-k gap dimensions "
+        "(k = 1, 2, 4, 8, 16) beside k seeded random ones, on the retrieval gallery (one more retrieval pass per k)."),
 ) -> None:
     """Measure the modality gap: centroid gap, cosines, separability, OT, recall, ... with 95% CIs."""
     sets = _load_inputs(paths or [], image, text)
@@ -39,10 +42,12 @@ def measure_command(
         sets = [mixup_set(s, mixup, seed=seed) for s in sets]
     results = [
         measure(s, normalize=not no_normalize, bootstrap=bootstrap, seed=seed,
-                max_points=max_points, max_gallery=max_gallery)
+                max_points=max_points, max_gallery=max_gallery, dim_ablation=dim_ablation)
         for s in sets
     ]
     console.print(render_table(results))
+    if dim_ablation:
+        console.print(render_ablation(results))
     console.print(
         ("Embeddings were L2-normalised before measuring. " if not no_normalize else "Raw (unnormalised) embeddings. ")
         + (f"95% CIs: cluster bootstrap over images, {bootstrap} resamples, seed {seed}." if bootstrap else "")
@@ -89,4 +94,22 @@ def render_table(results: list[dict]) -> Table:
         table.add_column(f"{r['source']}\n{r['n_image']} img, {r['n_text']} txt, D={r['dim']}", overflow="fold")
     for key in METRIC_KEYS:
         table.add_row(key, *[format_metric(r["metrics"][key]) for r in results])
+    return table
+
+
+def render_ablation(results: list[dict]) -> Table:
+    """R@1 (image→text, text→image) and centroid gap against k removed dimensions: top gap dims | random ones."""
+    table = Table(title="Gap dimension ablation: top-k gap dimensions | k random ones", show_lines=False)
+    table.add_column("set", style="bold", overflow="fold")
+    table.add_column("k", justify="right")
+    for head in ("R@1 i2t", "R@1 t2i", "centroid gap"):
+        table.add_column(head)
+    for r in results:
+        a = r["dim_ablation"]
+        if a is None:
+            continue
+        for i, k in enumerate(a["ks"]):
+            cells = [f"{a['top'][key][i]:.3f} | {a['random'][key][i]:.3f}"
+                     for key in ("recall@1_i2t", "recall@1_t2i", "centroid_gap")]
+            table.add_row(r["source"] if i == 0 else "", str(k), *cells)
     return table

@@ -60,6 +60,7 @@ def measure(
     seed: int = 0,
     max_points: int = 2000,
     max_gallery: int = 5000,
+    dim_ablation: bool = False,
 ) -> dict:
     """Every gap metric of one set.
 
@@ -78,14 +79,20 @@ def measure(
     max_gallery : int
         Images (with all their captions) in the retrieval gallery; recall depends on
         gallery size, so it is reported.
+    dim_ablation : bool
+        Also run :func:`gaptools.metrics.gap_dimension_ablation` on the retrieval gallery
+        (unit vectors, ks :data:`gaptools.metrics.ABLATION_KS`, this seed): one more
+        retrieval pass over the gallery per k, for the top and for the random dimensions.
 
     Returns
     -------
     dict
         ``{"source", "meta", "n_image", "n_text", "dim", "normalized", "bootstrap",
-        "seed", "metrics": {key: {"value", "ci95", ...}}}`` with keys :data:`METRIC_KEYS`;
-        a metric a one-modality set cannot have is ``{"value": None, "ci95": None,
-        "unavailable": reason}``.
+        "seed", "metrics": {key: {"value", "ci95", ...}}, "dim_ablation"}`` with keys
+        :data:`METRIC_KEYS`; a metric a one-modality set cannot have is ``{"value": None,
+        "ci95": None, "unavailable": reason}``. ``dim_ablation`` is
+        :meth:`gaptools.metrics.DimAblation.to_dict` when asked for (and the set has
+        pairs), else None.
     """
     rng = np.random.default_rng(seed)
     has_img, has_txt = eset.n_image > 0, eset.n_text > 0
@@ -106,11 +113,15 @@ def measure(
     formulas = {"image_cone": M.image_cone_from_sums} if has_img else {}
     if has_txt:
         formulas["text_cone"] = M.text_cone_from_sums
-    gallery = None
+    gallery = ablation = None
     if eset.has_pairs:
         formulas = dict(M.SUMMABLE_FORMULAS)
-        gallery = _add_recall_stats(stats, image if normalize else unit_img, text if normalize else unit_txt,
-                                    eset.text_image, max_gallery, rng)
+        unit_i, unit_t = (image, text) if normalize else (unit_img, unit_txt)
+        chosen, caps, caption_image = _gallery(eset.text_image, n_groups, max_gallery, rng)
+        _add_recall_stats(stats, unit_i, unit_t, eset.text_image, chosen, caps, caption_image)
+        gallery = len(chosen)
+        if dim_ablation:
+            ablation = M.gap_dimension_ablation(unit_i[chosen], unit_t[caps], caption_image, seed=seed).to_dict()
         for k in M.RECALL_KS:
             for d in ("i2t", "t2i"):
                 formulas[f"recall@{k}_{d}"] = lambda s, d=d, k=k: M.recall_from_sums(s, d, k)
@@ -137,19 +148,31 @@ def measure(
         "bootstrap": bootstrap,
         "seed": seed,
         "metrics": {key: out[key] for key in METRIC_KEYS},
+        "dim_ablation": ablation,
     }
 
 
-def _add_recall_stats(stats: M.PairSums, image, text, text_image, max_gallery, rng) -> int:
-    """Add per-group retrieval hits on a seeded gallery of at most ``max_gallery`` images."""
-    g = image.shape[0]
+def _gallery(text_image, g: int, max_gallery: int, rng) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A seeded retrieval gallery of at most ``max_gallery`` of the ``g`` images, with all their captions.
+
+    Returns the image rows (sorted), the caption rows, and each of those captions' image
+    as a row of the gallery.
+    """
     chosen = np.sort(rng.choice(g, size=max_gallery, replace=False)) if g > max_gallery else np.arange(g)
     in_gallery = np.zeros(g, dtype=bool)
     in_gallery[chosen] = True
     caps = np.flatnonzero(in_gallery[text_image])
     remap = np.full(g, -1)
     remap[chosen] = np.arange(len(chosen))
-    i2t, t2i = M.recall_hits(image[chosen], text[caps], remap[text_image[caps]])
+    return chosen, caps, remap[text_image[caps]]
+
+
+def _add_recall_stats(stats: M.PairSums, image, text, text_image, chosen, caps, caption_image) -> None:
+    """Add per-group retrieval hits on the gallery of :func:`_gallery`."""
+    g = image.shape[0]
+    in_gallery = np.zeros(g, dtype=bool)
+    in_gallery[chosen] = True
+    i2t, t2i = M.recall_hits(image[chosen], text[caps], caption_image)
     stats.gallery_img = in_gallery.astype(np.float64)
     stats.gallery_txt = np.bincount(text_image[caps], minlength=g).astype(np.float64)
     for k in M.RECALL_KS:
@@ -157,7 +180,6 @@ def _add_recall_stats(stats: M.PairSums, image, text, text_image, max_gallery, r
         hits[chosen] = i2t[k]
         stats.hits_i2t[k] = hits
         stats.hits_t2i[k] = np.bincount(text_image[caps], weights=t2i[k], minlength=g)
-    return int(len(chosen))
 
 
 def _bootstrap_intervals(stats: M.PairSums, formulas, n_boot, rng, chunk: int = 64) -> dict[str, list[float]]:

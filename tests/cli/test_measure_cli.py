@@ -109,3 +109,15 @@ def test_measure_runs_without_importing_torch():
             "print(r.exit_code, 'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300).stdout.split()
     assert out == ["0", "False"]
+
+
+def test_dim_ablation_is_opt_in_and_written_to_the_json(tmp_path, set_path):
+    out = tmp_path / "a.json"
+    result = runner.invoke(app, ["measure", str(set_path), "--dim-ablation", "--bootstrap", "0", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "Gap dimension ablation" in result.output
+    ablation = json.loads(out.read_text())["sets"][0]["dim_ablation"]
+    assert ablation["ks"] == [0, 1, 2, 4, 8]  # 16 of 16 dimensions would leave nothing
+    assert len(ablation["top"]["recall@1_t2i"]) == len(ablation["random"]["centroid_gap"]) == 5
+    plain = runner.invoke(app, ["measure", str(set_path), "--bootstrap", "0"])
+    assert "Gap dimension ablation" not in plain.output
