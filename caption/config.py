@@ -45,6 +45,7 @@ class TrainConfig:
     epochs: int = 10  # (ClipCap reference code)
     max_tokens: int = 64  # longest target, EOS included; longer captions are cut (our choice: COCO captions fit)
     seed: int = 0
+    length_window: int = 16  # batches per window sorted by caption length (caption.data.epoch_batches); 0: plain shuffle
     save_every: int = 0  # also checkpoint every N steps (0: at epoch ends only)
     log_every: int = 50  # steps between log.jsonl records
     device: str = "auto"  # "auto" (cuda when present), "cpu", "cuda", ...
@@ -59,7 +60,7 @@ class TrainConfig:
         for name in ("batch_size", "epochs", "log_every", "prefix_length"):
             if getattr(self, name) < 1:
                 raise InputError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        for name in ("warmup", "save_every", "seed"):
+        for name in ("warmup", "save_every", "seed", "length_window"):
             if getattr(self, name) < 0:
                 raise InputError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
         if self.noise_variance < 0 or self.lr <= 0:

@@ -43,6 +43,8 @@ from gaptools.resume import check_same_settings
 
 # settings that may change between an interrupted run and its --resume
 RESUMABLE_CHANGES = ("save_every", "log_every", "device")
+# settings added after runs were recorded without them: what those runs did
+SETTINGS_BEFORE_THEY_EXISTED = {"length_window": 0}
 
 __all__ = ["TrainConfig", "lr_factor", "train"]
 
@@ -109,14 +111,23 @@ class _Tensors:
 
     def batch(self, input_rows: np.ndarray, target_rows: np.ndarray, noise: np.ndarray | None):
         device = self.inputs.device
-        x = self.inputs[torch.from_numpy(input_rows).to(device)]  # (b, D)
+        x = self.inputs[_to_device(input_rows, device)]  # (b, D)
         if noise is not None:
-            x = x + torch.from_numpy(noise).to(device)
-        rows = torch.from_numpy(target_rows).to(device)
+            x = x + _to_device(noise, device)
+        rows = _to_device(target_rows, device)
         width = int(self.lengths_np[target_rows].max())
         ids = self.ids[rows, :width]  # (b, T) padded to this batch's longest
         mask = (torch.arange(width, device=device) < self.lengths[rows, None]).long()  # (b, T)
         return x, ids, mask
+
+
+def _to_device(array: np.ndarray, device: torch.device) -> torch.Tensor:
+    """A host array on ``device`` without making the host wait: on cuda through pinned memory,
+    copied asynchronously (a plain copy from pageable memory synchronises the stream)."""
+    tensor = torch.from_numpy(array)
+    if device.type != "cuda":
+        return tensor.to(device)
+    return tensor.pin_memory().to(device, non_blocking=True)
 
 
 def _tensors(eset: EmbeddingSet, config: TrainConfig, tokenizer, mean, device) -> _Tensors:
@@ -162,8 +173,10 @@ def train(
         The run folder.
     """
     device = resolve_device(config.device)
+    precision = torch.get_float32_matmul_precision()
     if device.type == "cuda":
         torch.cuda.set_device(device)
+        torch.set_float32_matmul_precision("high")  # TF32 for the float32 matmuls outside bf16 autocast
     ctx = _init_distributed(device)
     try:
         say = say if say is not None and ctx.main else (lambda _: None)
@@ -180,6 +193,7 @@ def train(
         say(f"Wrote {run_dir / checkpoint.FINAL}")
         return run_dir
     finally:
+        torch.set_float32_matmul_precision(precision)
         if ctx.owns_group:
             dist.destroy_process_group()
 
@@ -258,7 +272,8 @@ def _open_run(job: _Job, run_dir: Path, ctx: _Dist, *, resume: bool, overwrite: 
 
         _on_main(_start, ctx)
         return 0
-    _on_main(lambda: check_same_settings(checkpoint.read_config(run_dir).get("train", {}),
+    _on_main(lambda: check_same_settings({**SETTINGS_BEFORE_THEY_EXISTED,
+                                          **checkpoint.read_config(run_dir).get("train", {})},
                                          dataclasses.asdict(config), may_change=RESUMABLE_CHANGES,
                                          where=str(run_dir)), ctx)
     if (run_dir / checkpoint.FINAL).is_dir():
@@ -307,7 +322,8 @@ def _train_epoch(state: _TrainState, epoch: int, say: Callable[[str], None]) -> 
     job, ctx, data = state.job, state.ctx, state.data
     config, optimizer = job.config, job.optimizer
     input_rows, target_rows = job.plan.pairs(epoch)
-    batches = epoch_batches(len(input_rows), config.batch_size, seed=config.seed, epoch=epoch, world_size=ctx.world)
+    batches = epoch_batches(len(input_rows), config.batch_size, seed=config.seed, epoch=epoch, world_size=ctx.world,
+                            lengths=data.lengths_np[target_rows], window=config.length_window)
     for b in range(state.step - epoch * job.steps_per_epoch, len(batches)):
         mine = shard(batches[b], ctx.rank, ctx.world)
         tokens = int(data.lengths_np[target_rows[batches[b]]].sum())  # global batch

@@ -37,6 +37,8 @@ def train_command(
     epochs: int = typer.Option(TrainConfig.epochs, help="Epochs (ClipCap reference code)."),
     max_tokens: int = typer.Option(TrainConfig.max_tokens, help="Longest target in tokens (EOS included); longer ones are cut."),
     seed: int = typer.Option(TrainConfig.seed, help="Seed of initialisation, data order, partners, noise, dropout."),
+    length_window: int = typer.Option(
+        TrainConfig.length_window, help="Batches per window sorted by caption length (less padding, order still random); 0: plain shuffle."),
     save_every: int = typer.Option(TrainConfig.save_every, help="Also checkpoint every N steps (0: each epoch only)."),
     log_every: int = typer.Option(TrainConfig.log_every, help="Steps between log.jsonl records."),
     device: str = typer.Option(TrainConfig.device, help="'auto' (cuda when present), 'cpu', 'cuda', ..."),
@@ -54,7 +56,7 @@ def train_command(
         normalize=normalize, decoder=decoder, mapper=mapper, prefix_length=prefix_length,
         freeze_decoder=freeze_decoder, mapper_layers=mapper_layers, mapper_heads=mapper_heads, clip_length=clip_length,
         lr=lr, warmup=warmup, weight_decay=weight_decay, batch_size=batch_size, epochs=epochs, max_tokens=max_tokens,
-        seed=seed, save_every=save_every, log_every=log_every, device=device,
+        seed=seed, length_window=length_window, save_every=save_every, log_every=log_every, device=device,
     )
     columns = (TextColumn("[bold]train[/bold] epoch {task.fields[epoch]}"), BarColumn(),
                TextColumn("{task.completed}/{task.total} steps  loss {task.fields[loss]}  {task.fields[speed]}"),
