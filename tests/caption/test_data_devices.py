@@ -1,0 +1,91 @@
+"""Checkpoints cross devices: a file written on cuda loads on the CPU (map_location) and resumes exactly.
+
+No GPU is needed: the checkpoint is re-saved with every storage tagged ``cuda:0``, as
+``torch.save`` writes it on a GPU machine (torch then refuses to load it on a CPU-only machine
+without ``map_location``); and a CPU file is loaded onto another device type (``meta``, and
+cuda where present).
+"""
+
+import numpy as np
+import pytest
+import torch
+
+from caption import checkpoint
+from caption.model import init_decoder
+from caption.tokenizer import train_tokenizer
+from caption.train import TrainConfig, train
+from gaptools.io import EmbeddingSet, read_torch, save_set
+
+CAPTIONS = [f"a {c} {s}" for c in ("red", "blue", "green", "pink") for s in ("circle", "square", "star", "cross")]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("devices")
+    tok = train_tokenizer(CAPTIONS, root / "tok", vocab_size=120)
+    torch.manual_seed(0)
+    init_decoder(root / "decoder", tok, n_layer=1, n_embd=16, n_head=2, n_positions=32)
+    rng = np.random.default_rng(0)
+    eset = EmbeddingSet(image=rng.normal(size=(4, 8)), text=rng.normal(size=(16, 8)),
+                        text_image=np.repeat(np.arange(4), 4), caption=np.array(CAPTIONS), meta={"dataset": "planted"})
+    return {"data": str(save_set(eset, root / "train.npz")), "decoder": str(root / "decoder")}
+
+
+def _config(setup, folder):
+    return TrainConfig(setup["data"], str(folder), decoder=setup["decoder"], prefix_length=2, lr=1e-3, warmup=0,
+                       batch_size=4, epochs=2, save_every=2, log_every=1, device="cpu")
+
+
+def _as_if_saved_on_cuda(path, monkeypatch):
+    """Rewrite the torch file at ``path`` with its storages tagged cuda:0 (what a GPU run writes)."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    with monkeypatch.context() as patch:
+        patch.setattr(torch.serialization, "location_tag", lambda storage: "cuda:0")
+        torch.save(state, path)
+    return state
+
+
+def test_checkpoint_written_on_cuda_resumes_on_the_cpu(setup, tmp_path, monkeypatch):
+    train(_config(setup, tmp_path / "whole"), say=lambda _: None)
+
+    def kill(event):
+        if event["step"] == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(_config(setup, tmp_path / "cut"), say=lambda _: None, on_step=kill)
+    path = tmp_path / "cut" / checkpoint.CHECKPOINT
+    saved = _as_if_saved_on_cuda(path, monkeypatch)
+    if not torch.cuda.is_available():  # the file really says cuda: without map_location it cannot load here
+        with pytest.raises(RuntimeError, match="CUDA"):
+            torch.load(path, weights_only=True)
+    loaded = checkpoint.load_checkpoint(tmp_path / "cut", "cpu")
+    assert loaded["step"] == 2 and all(t.device.type == "cpu" for t in loaded["model"].values())
+    assert all(torch.equal(saved["model"][k], loaded["model"][k]) for k in saved["model"])
+    train(_config(setup, tmp_path / "cut"), resume=True, say=lambda _: None)
+    whole = read_torch(tmp_path / "whole" / "final" / "model.pt")
+    resumed = read_torch(tmp_path / "cut" / "final" / "model.pt")
+    assert all(torch.equal(whole[k], resumed[k]) for k in whole)
+
+
+def test_final_model_written_on_cuda_loads_on_the_cpu(setup, tmp_path, monkeypatch):
+    train(_config(setup, tmp_path / "run"), say=lambda _: None)
+    saved = _as_if_saved_on_cuda(tmp_path / "run" / "final" / "model.pt", monkeypatch)
+    model, _, _ = checkpoint.load_run(tmp_path / "run", device="cpu")
+    assert all(torch.equal(saved[k], v) for k, v in model.state_dict().items())
+
+
+def test_cpu_checkpoint_loads_onto_another_device_type(setup, tmp_path):
+    train(_config(setup, tmp_path / "run"), say=lambda _: None)
+    targets = ["meta"] + (["cuda"] if torch.cuda.is_available() else [])
+    for device in targets:
+        state = checkpoint.load_checkpoint(tmp_path / "run", device)
+        assert {t.device.type for t in state["model"].values()} == {device}
