@@ -1,7 +1,9 @@
 """Atomic file writes: a temporary file in the target folder, then ``os.replace``.
 
 A reader never sees a half-written file, and a failure (or Ctrl-C) leaves the previous
-file, if any, untouched.
+file, if any, untouched. Folders are swapped into place by
+:func:`gaptools.outputs.building_folder`; which outputs a command may write at all is
+checked by :mod:`gaptools.outputs`.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ import tempfile
 from pathlib import Path
 from typing import IO, Any, Iterator
 
-_UMASK = os.umask(0)
-os.umask(_UMASK)
+from gaptools.errors import OutputError
+
+UMASK = os.umask(0)  # the process umask, read once (os.umask can only be read by setting it)
+os.umask(UMASK)
 
 
 @contextlib.contextmanager
@@ -35,9 +39,14 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
         deleted on any exception.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual permissions
+    if path.is_dir():
+        raise OutputError(f"{path}: is a folder, expected a file name")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:  # read-only, no permission, a file where a folder should be
+        raise OutputError(f"{path}: cannot be written ({exc.strerror or exc})") from None
+    os.chmod(tmp, 0o666 & ~UMASK)  # mkstemp makes 0600; give the file the usual permissions
     try:
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as fh:
             yield fh

@@ -34,3 +34,11 @@ class InputError(GapToolsError, ValueError):
 
 class NotFittedError(GapToolsError, RuntimeError):
     """An estimator was used before ``fit``."""
+
+
+class OutputError(InputError):
+    """An output path is refused: it is an input, holds what gaptools may not replace, or cannot be written."""
+
+
+class LockedError(OutputError):
+    """A run folder is held by another process (its lock file names the holder)."""

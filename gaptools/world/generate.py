@@ -8,24 +8,22 @@ Layout of a world folder::
     scenes.json     {"images": [{"filename", "imgid", "split", "background", "objects"}]}
     images/         000000.png, 000001.png, ...
 
-The folder is built under a temporary name beside the target and renamed into place,
-so a world on disk is always complete.
+The folder is built under a temporary name beside the target and renamed into place
+(:func:`gaptools.outputs.building_folder`), so a world on disk is always complete.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 import re
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from gaptools.atomic import write_json
 from gaptools.datasets.files import read_json
 from gaptools.errors import InputError
+from gaptools.outputs import WORLD, building_folder, check_output_folder
 from gaptools.world.captions import write_captions
 from gaptools.world.draw import draw_scene
 from gaptools.world.scene import CAPTION_STREAM, DRAW_STREAM, WorldParams, filename, sample_scene
@@ -67,7 +65,7 @@ def _tokens(caption: str) -> list[str]:
 
 def manifest(params: WorldParams) -> dict:
     """The ``world.json`` content of a world."""
-    from gaptools import __version__
+    from gaptools._version import __version__
 
     val, test = params.split_sizes()
     return {
@@ -104,9 +102,7 @@ def generate_world(out: str | os.PathLike, params: WorldParams,
     out = Path(out)
     if _check_target(out, params):
         return False
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
-    try:
+    with building_folder(out, kind=WORLD) as tmp:
         (tmp / IMAGES).mkdir()
         karpathy, scenes, sentid = [], [], 0
         for item in world_items(params):
@@ -123,28 +119,13 @@ def generate_world(out: str | os.PathLike, params: WorldParams,
         write_json(tmp / CAPTIONS, {"dataset": "shapes-world", "images": karpathy})
         write_json(tmp / SCENES, {"images": scenes})
         write_json(tmp / MANIFEST, manifest(params))
-        os.chmod(tmp, 0o755)
-        if out.exists():
-            out.rmdir()  # empty (checked above); os.replace needs it gone or empty
-        os.replace(tmp, out)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            shutil.rmtree(tmp)
-        raise
     return True
 
 
 def _check_target(out: Path, params: WorldParams) -> bool:
     """True if ``out`` already holds this world; raise if it holds anything else."""
-    if not out.exists():
+    if not check_output_folder(out, kind=WORLD, option="-o", reuse=True):
         return False
-    if not out.is_dir():
-        raise InputError(f"{out}: exists and is not a folder")
-    if not any(out.iterdir()):
-        return False
-    if not (out / MANIFEST).is_file():
-        raise InputError(f"{out}: folder is not empty and holds no world ({MANIFEST} missing)",
-                         hint="choose a new or empty folder")
     existing = read_manifest(out)
     if existing["params"] != dataclasses.asdict(params):
         raise InputError(

@@ -72,7 +72,7 @@ def test_same_world_is_not_rewritten_and_a_different_one_is_refused(world, tmp_p
     other = tmp_path / "other"
     other.mkdir()
     (other / "notes.txt").write_text("mine")
-    with pytest.raises(InputError, match="holds no world"):
+    with pytest.raises(InputError, match="not a world folder written by gaptools"):
         generate_world(other, TINY)
     assert [p.name for p in other.iterdir()] == ["notes.txt"]
 
