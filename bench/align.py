@@ -1,10 +1,12 @@
-"""Fit and apply time, and peak memory, of every aligner at n = 5,000 and 50,000 (512 dims).
+"""Fit and apply time, and peak memory, of every aligner at n = 5,000 and 50,000 (512 dims),
+then ``memory-projection`` apply at 100,000 queries × 10,000 memory × 512.
 
 Usage::
 
-    .venv/bin/python bench/align.py            # n = 5k and 50k (a few minutes on 2 cores)
-    .venv/bin/python bench/align.py --quick    # n = 1k only
+    .venv/bin/python bench/align.py            # n = 5k and 50k, then the memory check (minutes on 2 cores)
+    .venv/bin/python bench/align.py --quick    # n = 1k only, memory check at 10k queries × 1k memory
     .venv/bin/python bench/align.py --blas-threads 1   # children use one BLAS thread
+    .venv/bin/python bench/align.py --methods none --blas-threads 1   # the memory check alone
 
 Data: ``gaptools.synthetic.planted_gap(n, 512, shift=0.8)`` (one caption per image, so
 ``ot-exact`` takes the assignment path; ``ot-exact[emd]`` forces POT's ``ot.emd``) to fit,
@@ -21,6 +23,16 @@ On an oversubscribed machine threaded OpenBLAS spin-waits and can be many times 
 than one thread (measured here: a 50,000 × 512 covariance 2.5 s threaded vs 0.35 s with
 one thread); ``--blas-threads`` sets ``OPENBLAS_NUM_THREADS``/``OMP_NUM_THREADS`` for the
 timed processes (the baseline too) so both settings can be compared.
+
+The memory check (``--memory-queries`` × ``--memory-size``, issue 14's target: within 30 s
+and 2 GB) fits ``memory-projection`` on a planted set with ``--memory-size`` captions and
+times ``transform`` of the queries in a fresh process; ``peak MB`` is that process's
+``ru_maxrss`` right after the apply (Python, numpy, the queries, the output and the chunk of
+similarities). Its baselines, measured in the same process afterwards: one chunked float32
+GEMM pass of the same size (queries × memoryᵀ, the similarity half of the work; the
+projection does two such passes plus an exponential, so ≈ 2× is the floor) and the
+``mean`` apply of the same queries. The BLAS library and thread count are printed as
+threadpoolctl reports them in that process.
 """
 
 from __future__ import annotations
@@ -39,7 +51,8 @@ from pathlib import Path
 import numpy as np
 
 DIM = 512
-METHODS = ("mean", "center", "pca-rotation", "procrustes", "coral", "ot-exact", "ot-exact[emd]", "ot-sinkhorn")
+METHODS = ("mean", "center", "standardize", "moment", "realign", "pca-rotation", "pca-rotation-paper", "procrustes",
+           "coral", "ot-exact", "ot-exact[emd]", "ot-paper", "ot-sinkhorn", "memory-projection")
 
 
 def run_one(method: str, folder: Path) -> dict:
@@ -65,6 +78,68 @@ def run_one(method: str, folder: Path) -> dict:
     return {"fit_s": fit_s, "apply_s": apply_s, "peak_mb": peak, "arrays_mb": arrays}
 
 
+def run_memory(folder: Path) -> dict:
+    """Fit memory-projection on folder/mem_*.npy, time its apply to folder/queries.npy, then the baselines."""
+    from threadpoolctl import threadpool_info
+
+    from gaptools.align import make_aligner
+    from gaptools.align.transport import CHUNK_ELEMENTS
+
+    x_img, x_txt = np.load(folder / "mem_image.npy"), np.load(folder / "mem_text.npy")
+    queries = np.load(folder / "queries.npy")
+    aligner = make_aligner("memory-projection", {"memory_size": len(x_txt)}).fit(x_img, x_txt)
+    tracemalloc.start()
+    start = time.perf_counter()
+    out = aligner.transform(queries)
+    apply_s = time.perf_counter() - start
+    arrays = tracemalloc.get_traced_memory()[1] / 2**20
+    tracemalloc.stop()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    assert out.shape == queries.shape and np.isfinite(out).all()
+    del out
+    memory = aligner.memory_txt_
+    step = max(1, CHUNK_ELEMENTS // len(memory))
+    start = time.perf_counter()
+    for i in range(0, len(queries), step):  # one GEMM pass of the same size, in the same chunks
+        queries[i:i + step] @ memory.T
+    gemm_s = time.perf_counter() - start
+    mean = make_aligner("mean").fit(x_img, x_txt)
+    start = time.perf_counter()
+    mean.transform(queries)
+    mean_s = time.perf_counter() - start
+    blas = [f"{d['internal_api']} {d.get('version') or ''} ({d['num_threads']} threads)"
+            for d in threadpool_info() if d.get("user_api") == "blas"]
+    return {"apply_s": apply_s, "peak_mb": peak, "arrays_mb": arrays, "gemm_s": gemm_s, "mean_s": mean_s,
+            "blas": "; ".join(blas) or "unknown", "queries": len(queries), "memory": len(memory),
+            "dim": queries.shape[1]}
+
+
+def memory_check(n_queries: int, memory_size: int, env: dict) -> None:
+    """Print the memory-projection apply figures at n_queries × memory_size × DIM."""
+    from gaptools.synthetic import planted_gap
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        train = planted_gap(memory_size, DIM, shift=0.8, seed=0)  # one caption per image: memory_size captions
+        np.save(folder / "mem_image.npy", train.image)
+        np.save(folder / "mem_text.npy", train.text)
+        np.save(folder / "queries.npy", planted_gap(n_queries, DIM, shift=0.8, seed=1).image)
+        del train
+        out = subprocess.run([sys.executable, __file__, "--memory-child", "--folder", str(folder)],
+                             capture_output=True, text=True, env=env)
+    if out.returncode != 0:
+        print(f"memory-projection check failed: {out.stderr.strip().splitlines()[-1]}")
+        return
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    print(f"\nmemory-projection apply, {r['queries']:,} queries × {r['memory']:,} memory × {r['dim']} "
+          f"(τ = 0.01), BLAS: {r['blas']}")
+    print(f"  apply {r['apply_s']:.2f} s = {r['apply_s'] / r['gemm_s']:.2f}× one GEMM pass of the same size "
+          f"({r['gemm_s']:.2f} s), {r['apply_s'] / r['mean_s']:.0f}× the mean apply ({r['mean_s']:.3f} s)")
+    print(f"  peak RSS {r['peak_mb']:.0f} MB (arrays allocated in the apply {r['arrays_mb']:.0f} MB); "
+          f"issue 14's target 30 s and 2,048 MB: "
+          f"{'met' if r['apply_s'] <= 30 and r['peak_mb'] <= 2048 else 'NOT met'}")
+
+
 def baseline_seconds(test: np.ndarray) -> float:
     """One chunk of the out-of-sample rule: (n, 512) × (512, 5000) and argmin, best of 3."""
     points = np.random.default_rng(1).standard_normal((5000, DIM)).astype(np.float32)
@@ -81,11 +156,18 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="n = 1,000 only")
     parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset")
     parser.add_argument("--blas-threads", type=int, help="BLAS threads of the timed processes (default: BLAS's own)")
+    parser.add_argument("--memory-queries", type=int, help="memory check: queries (default 100,000; --quick 10,000; "
+                                                           "0 skips it)")
+    parser.add_argument("--memory-size", type=int, help="memory check: memory rows (default 10,000; --quick 1,000)")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one method in this process
+    parser.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--folder", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         print(json.dumps(run_one(args.one, Path(args.folder))))
+        return
+    if args.memory_child:
+        print(json.dumps(run_memory(Path(args.folder))))
         return
 
     env = dict(os.environ)
@@ -97,10 +179,10 @@ def main() -> None:
     from gaptools.synthetic import planted_gap
 
     sizes = (1000,) if args.quick else (5000, 50000)
-    methods = [m for m in args.methods.split(",") if m]
+    methods = [m for m in args.methods.split(",") if m and m != "none"]
     print(f"{os.cpu_count()} CPUs, BLAS threads: {args.blas_threads or 'default'}")
-    print(f"{'n':>6} {'method':<14} {'fit s':>8} {'apply s':>8} {'x base':>7} {'peak MB':>8} {'arrays MB':>9}")
-    for n in sizes:
+    print(f"{'n':>6} {'method':<18} {'fit s':>8} {'apply s':>8} {'x base':>7} {'peak MB':>8} {'arrays MB':>9}")
+    for n in sizes if methods else ():
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
             train = planted_gap(n, DIM, shift=0.8, seed=0)
@@ -109,17 +191,20 @@ def main() -> None:
             test = planted_gap(n, DIM, shift=0.8, seed=1).image
             np.save(folder / "test_image.npy", test)
             base = baseline_seconds(test)
-            print(f"{n:>6} {'(baseline)':<14} {'':>8} {base:>8.3f} {1:>7.1f}")
+            print(f"{n:>6} {'(baseline)':<18} {'':>8} {base:>8.3f} {1:>7.1f}")
             for method in methods:
                 out = subprocess.run([sys.executable, __file__, "--one", method, "--folder", str(folder)],
                                      capture_output=True, text=True, env=env)
                 if out.returncode != 0:
-                    print(f"{n:>6} {method:<14} failed: {out.stderr.strip().splitlines()[-1]}")
+                    print(f"{n:>6} {method:<18} failed: {out.stderr.strip().splitlines()[-1]}")
                     continue
                 r = json.loads(out.stdout.strip().splitlines()[-1])
                 ratio = (r["fit_s"] + r["apply_s"]) / base
-                print(f"{n:>6} {method:<14} {r['fit_s']:>8.2f} {r['apply_s']:>8.2f} {ratio:>7.1f} "
+                print(f"{n:>6} {method:<18} {r['fit_s']:>8.2f} {r['apply_s']:>8.2f} {ratio:>7.1f} "
                       f"{r['peak_mb']:>8.0f} {r['arrays_mb']:>9.0f}", flush=True)
+    n_queries = args.memory_queries if args.memory_queries is not None else (10_000 if args.quick else 100_000)
+    if n_queries > 0:
+        memory_check(n_queries, args.memory_size or (1_000 if args.quick else 10_000), env)
 
 
 if __name__ == "__main__":

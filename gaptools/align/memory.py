@@ -40,18 +40,18 @@ def soft_projection(queries: np.ndarray, memory: np.ndarray, temperature: float)
     once; the work is two GEMMs of N × m × D each plus one exponential per similarity.
     """
     memory = np.asarray(memory, dtype=np.float32)
-    # 1/τ capped at the largest float32, so that 0 · scale stays 0 for the maximum (τ → 0)
-    scale = np.float32(min(1.0 / temperature, float(np.finfo(np.float32).max)))
+    # 1/τ goes on the (chunk, D) queries rather than the (chunk, m) similarities (m > D: one
+    # pass fewer over the large array); capped so that |logits| <= D·1e30 stays finite.
+    scale = np.float32(min(1.0 / temperature, 1e30))
     out = np.empty((len(queries), memory.shape[1]), dtype=np.float32)
     step = max(1, CHUNK_ELEMENTS // len(memory))
     for start in range(0, len(queries), step):
-        sims = l2_normalize(queries[start:start + step]) @ memory.T  # (chunk, m)
-        sims -= sims.max(axis=1, keepdims=True)
-        sims *= scale
-        np.exp(sims, out=sims)
+        logits = (l2_normalize(queries[start:start + step]) * scale) @ memory.T  # (chunk, m): cos / τ
+        logits -= logits.max(axis=1, keepdims=True)
+        weights = np.exp(logits, out=logits)  # in place; the row maximum's weight is exactly 1
         block = out[start:start + step]
-        np.matmul(sims, memory, out=block)
-        block /= sims.sum(axis=1, keepdims=True)
+        np.matmul(weights, memory, out=block)
+        block /= weights.sum(axis=1, keepdims=True)
     return out
 
 
