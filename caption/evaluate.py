@@ -4,7 +4,9 @@ Captions and references are PTB-tokenised (lower case, punctuation removed) by S
 PTBTokenizer, then scored with BLEU-1..4, METEOR 1.5, ROUGE-L and CIDEr-D; SPICE only on
 request (it needs Stanford CoreNLP 3.6.0, which pycocoevalcap downloads on first use).
 Scores are returned x100, as in the papers' tables. The tokenizer, METEOR and SPICE run
-in Java.
+in Java. :func:`score_captions_per_image` also returns what each metric needs of each image
+(:mod:`caption.bootstrap`), from which :func:`score_with_intervals` adds 95% bootstrap
+intervals over the test images.
 
 File formats read here:
 
@@ -26,6 +28,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from caption.bootstrap import (AVERAGE_KEY, ImageStats, average_label, bootstrap_scores, caption_average, image_stats,
+                               point_scores)
 from gaptools.datasets import read_coco_results
 from gaptools.datasets.files import read_json
 from gaptools.errors import GapToolsError, InputError
@@ -55,6 +59,68 @@ def score_captions(
     dict of str to float
         ``Bleu_1 .. Bleu_4, METEOR, ROUGE_L, CIDEr`` (and ``SPICE``), each x100.
     """
+    return _score(predictions, references, spice=spice, source=source, per_image=False)[0]
+
+
+def score_captions_per_image(
+    predictions: dict[str, str], references: dict[str, list[str]], *, spice: bool = False, source: str = "predictions"
+) -> tuple[dict[str, float], ImageStats]:
+    """:func:`score_captions` and the per-image statistics its bootstrap resamples.
+
+    Returns
+    -------
+    scores : dict of str to float
+        As :func:`score_captions` (pycocoevalcap's own numbers).
+    stats : caption.bootstrap.ImageStats
+        Per-image statistics of the same tokenised captions; their point scores are checked
+        against ``scores`` here, so a pycocoevalcap that scores differently fails loudly.
+    """
+    scores, stats = _score(predictions, references, spice=spice, source=source, per_image=True)
+    again = point_scores(stats)
+    off = {k: (v, again[k]) for k, v in scores.items() if abs(v - again[k]) > 1e-6 * max(1.0, abs(v))}
+    if off:
+        raise RuntimeError(f"per-image statistics do not reproduce pycocoevalcap's scores {off}: "
+                           "the bootstrap would resample another statistic")
+    return scores, stats
+
+
+def score_with_intervals(predictions: dict[str, str], references: dict[str, list[str]], *, spice: bool = False,
+                         source: str = "predictions", n_boot: int, seed: int) -> tuple[dict, ImageStats]:
+    """Score the images that have references, with bootstrap intervals; report the others.
+
+    Parameters
+    ----------
+    predictions : dict of str to str
+        Image id -> generated caption.
+    references : dict of str to list of str
+        Image id -> references; an image with none (e.g. its only caption was left out) is not
+        scored but listed in ``unscored``.
+    n_boot, seed : int
+        Image resamples of the 95% intervals (0: no intervals) and their seed.
+
+    Returns
+    -------
+    fields : dict
+        ``metrics`` (x100, with :data:`caption.bootstrap.AVERAGE_KEY`), ``ci95`` (metric -> [lo, hi],
+        or None), ``bootstrap`` (n_boot), ``n_scored``, ``unscored`` (image ids), ``reference_counts``
+        ({"number of references": images}, over all predicted images), ``caption_average_of``
+        (the average's name, e.g. "mean of 7 (no SPICE)").
+    stats : caption.bootstrap.ImageStats
+    """
+    counts = [len(references.get(key) or []) for key in predictions]
+    scored = {key: caption for key, caption in predictions.items() if references.get(key)}
+    metrics, stats = score_captions_per_image(scored, references, spice=spice, source=source)
+    metrics[AVERAGE_KEY] = caption_average(metrics)
+    ci = None
+    if n_boot:
+        ci = {key: None if iv is None else list(iv) for key, iv in bootstrap_scores(stats, n_boot, seed).items()}
+    histogram = {str(n): counts.count(n) for n in sorted(set(counts))}
+    return {"metrics": metrics, "ci95": ci, "bootstrap": n_boot, "n_scored": len(scored),
+            "unscored": [key for key in predictions if key not in scored], "reference_counts": histogram,
+            "caption_average_of": average_label(metrics)}, stats
+
+
+def _score(predictions, references, *, spice: bool, source: str, per_image: bool):
     if not predictions:
         raise InputError(f"{source}: no predictions to score")
     missing = [key for key in predictions if not references.get(key)]
@@ -82,13 +148,37 @@ def score_captions(
     scores: dict[str, float] = {}
     bleu, _ = Bleu(4).compute_score(gts, res, verbose=0)
     scores.update(zip(METRIC_KEYS[:4], bleu))
-    for key, scorer in (("METEOR", _meteor()), ("ROUGE_L", Rouge()), ("CIDEr", Cider())):
-        scores[key], _ = scorer.compute_score(gts, res)
+    scores["METEOR"], meteor_stats = _meteor_score(gts, res)
+    scores["ROUGE_L"], rouge = Rouge().compute_score(gts, res)
+    scores["CIDEr"], _ = Cider().compute_score(gts, res)
+    spice_scores = None
     if spice:
         from pycocoevalcap.spice.spice import Spice
 
-        scores["SPICE"], _ = Spice().compute_score(gts, res)
-    return {key: 100.0 * float(value) for key, value in scores.items()}
+        scores["SPICE"], per = Spice().compute_score(gts, res)
+        spice_scores = [entry["All"]["f"] for entry in per]
+    scores = {key: 100.0 * float(value) for key, value in scores.items()}
+    if not per_image:
+        return scores, None
+    return scores, image_stats(gts, res, meteor=meteor_stats, rouge=rouge, spice=spice_scores)
+
+
+def _meteor_score(gts: dict, res: dict) -> tuple[float, list[str]]:
+    """METEOR 1.5's corpus score and each image's sufficient statistics.
+
+    The same exchange with the jar as pycocoevalcap's ``Meteor.compute_score`` (a ``SCORE``
+    line per image, then one ``EVAL`` of all their statistics), keeping the statistics that
+    it throws away: the bootstrap sums them (:mod:`caption.bootstrap`).
+    """
+    meteor = _meteor()
+    with meteor.lock:
+        stats = [meteor._stat(res[i][0], gts[i]) for i in res]
+        meteor.meteor_p.stdin.write(("EVAL ||| " + " ||| ".join(stats) + "\n").encode())
+        meteor.meteor_p.stdin.flush()
+        for _ in stats:  # per-image scores: the bootstrap recomputes what it needs from the statistics
+            meteor.meteor_p.stdout.readline()
+        score = float(meteor.meteor_p.stdout.readline().strip())
+    return score, stats
 
 
 @functools.lru_cache(maxsize=1)
