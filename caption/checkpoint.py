@@ -16,11 +16,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import shutil
 from pathlib import Path
 
 from gaptools.atomic import atomic_write, write_json
 from gaptools.errors import InputError
+from gaptools.io import read_torch
+from gaptools.outputs import TRAIN_RUN, building_folder, check_output_folder, clear_folder, folder_kind, write_marker
 
 CONFIG = "config.json"
 LOG = "log.jsonl"
@@ -30,44 +31,48 @@ FINAL = "final"
 RUN_FILES = (CONFIG, LOG, TOKENIZER, CHECKPOINT, FINAL)
 
 
-def prepare_run_dir(run_dir: str | os.PathLike, *, resume: bool, overwrite: bool) -> bool:
-    """Check the output folder and clear it for ``overwrite``.
+def prepare_run_dir(run_dir: str | os.PathLike, *, resume: bool, overwrite: bool, inputs=()) -> bool:
+    """Check the output folder (:func:`gaptools.outputs.check_output_folder`), clear it for ``overwrite``, mark it.
 
     Parameters
     ----------
     run_dir : path-like
     resume, overwrite : bool
-        The ``--resume`` and ``--overwrite`` flags (not both).
+        The ``--resume`` and ``--overwrite`` flags (not both). A run that stopped before its
+        first checkpoint holds no training and is replaced without ``overwrite``.
+    inputs : iterable of path-like
+        What the run reads (data, validation set, decoder folder): never inside ``run_dir``.
 
     Returns
     -------
     bool
-        True when an earlier run is to be continued (``resume`` and a ``config.json`` is there).
+        True when an earlier run is to be continued (``resume``).
     """
     run_dir = Path(run_dir)
     if resume and overwrite:
         raise InputError("--resume and --overwrite exclude each other")
-    if run_dir.exists() and not run_dir.is_dir():
-        raise InputError(f"{run_dir}: exists and is not a folder")
-    has_run = (run_dir / CONFIG).is_file()
     if resume:
-        if not has_run:
+        if run_dir.exists() and not run_dir.is_dir():
+            raise InputError(f"{run_dir}: exists and is not a folder")
+        if not (run_dir / CONFIG).is_file() or folder_kind(run_dir) != TRAIN_RUN:
             raise InputError(f"{run_dir}: no run to resume (no {CONFIG})", hint="drop --resume to start a new run")
         return True
-    if has_run and not overwrite:
-        raise InputError(f"{run_dir}: holds another run", hint="pass --resume to continue it or --overwrite to replace it")
-    if run_dir.is_dir():
+    held = check_output_folder(run_dir, kind=TRAIN_RUN, option="--output", inputs=inputs, overwrite=overwrite,
+                               replaceable=_never_trained,
+                               hint="pass --resume to continue it or --overwrite to replace it")
+    if held:
         others = sorted(p.name for p in run_dir.iterdir() if p.name not in RUN_FILES and not p.name.startswith("."))
         if others:
-            raise InputError(f"{run_dir}: is not empty and not a run folder (holds {', '.join(others[:5])})",
-                             hint="choose a new folder")
-        for name in RUN_FILES:
-            target = run_dir / name
-            if target.is_dir():
-                shutil.rmtree(target)
-            elif target.exists():
-                target.unlink()
+            raise InputError(f"{run_dir}: holds files a run does not write ({', '.join(others[:5])}); nothing removed",
+                             hint="move them away, or choose a new folder")
+        clear_folder(run_dir, TRAIN_RUN)
+    write_marker(run_dir, TRAIN_RUN)
     return False
+
+
+def _never_trained(run_dir: Path) -> bool:
+    """True for a run that stopped before its first checkpoint: nothing in it is worth keeping."""
+    return not (run_dir / CHECKPOINT).exists() and not (run_dir / FINAL).exists()
 
 
 def read_config(run_dir: str | os.PathLike) -> dict:
@@ -126,35 +131,22 @@ def load_checkpoint(run_dir: str | os.PathLike, device="cpu") -> dict | None:
     path = Path(run_dir) / CHECKPOINT
     if not path.exists():
         return None
-    return _torch_load(path, device)
-
-
-def _torch_load(path: Path, device) -> dict:
-    import torch
-
-    try:
-        return torch.load(path, map_location=device, weights_only=True)
-    except Exception as exc:  # truncated zip, foreign pickle, ...: all mean "cannot use this file"
-        raise InputError(f"{path}: corrupt or not a gaptools checkpoint ({type(exc).__name__})",
-                         hint="delete it to restart the run from scratch") from None
+    return read_torch(path, device)
 
 
 def save_final(run_dir: str | os.PathLike, model) -> Path:
     """Write ``final/`` (state dict and the configs that rebuild the model) all at once.
 
-    The files go to a temporary folder first, which is renamed to ``final`` when complete.
+    The files go to a temporary folder first, which is swapped in as ``final`` when complete
+    (:func:`gaptools.outputs.building_folder`).
     """
     import torch
 
     final = Path(run_dir) / FINAL
-    tmp = Path(run_dir) / f".{FINAL}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    torch.save(model.state_dict(), tmp / "model.pt")
-    write_json(tmp / "model.json", {"clipcap": dataclasses.asdict(model.config),
-                                    "decoder_config": model.decoder.config.to_dict()})
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(tmp, final)
+    with building_folder(final, replace=True) as tmp:
+        torch.save(model.state_dict(), tmp / "model.pt")
+        write_json(tmp / "model.json", {"clipcap": dataclasses.asdict(model.config),
+                                        "decoder_config": model.decoder.config.to_dict()})
     return final
 
 
@@ -194,7 +186,7 @@ def load_run(run_dir: str | os.PathLike, device="cpu"):
         raise InputError(f"{final / 'model.json'}: missing or invalid ({type(exc).__name__}: {exc})") from None
     model = ClipCapModel(config, decoder_from_config(spec["decoder_config"]))
     try:
-        model.load_state_dict(_torch_load(final / "model.pt", "cpu"))
+        model.load_state_dict(read_torch(final / "model.pt", "cpu"))
     except RuntimeError as exc:
         raise InputError(f"{final / 'model.pt'}: does not match {final / 'model.json'} ({exc})") from None
     tokenizer = load_tokenizer(run_dir / TOKENIZER)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 
 from gaptools.errors import InputError
+from gaptools.validation import check_number, check_seed
 
 #: Noise variance of CapDec (Nukrai et al. 2022): inputs get N(0, 0.016) noise while training.
 CAPDEC_NOISE_VARIANCE = 0.016
@@ -57,14 +58,21 @@ class TrainConfig:
             raise InputError("--target applies to --source text only (the image source targets each caption)")
         if self.source == "image" and self.subtract_text_mean:
             raise InputError("--subtract-text-mean applies to --source text only")
-        for name in ("batch_size", "epochs", "log_every", "prefix_length"):
+        self.validate()
+
+    def validate(self) -> None:
+        """Refuse impossible settings (one line naming the option) before anything is loaded or written."""
+        for name in ("batch_size", "epochs", "log_every", "prefix_length", "max_tokens", "mapper_layers",
+                     "mapper_heads", "clip_length"):
             if getattr(self, name) < 1:
                 raise InputError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        for name in ("warmup", "save_every", "seed", "length_window"):
+        for name in ("warmup", "save_every", "length_window"):
             if getattr(self, name) < 0:
                 raise InputError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
-        if self.noise_variance < 0 or self.lr <= 0:
-            raise InputError("--noise-variance must be >= 0 and --lr > 0")
+        check_seed(self.seed)
+        check_number(self.lr, "--lr", minimum=0, above=True)
+        check_number(self.weight_decay, "--weight-decay", minimum=0)
+        check_number(self.noise_variance, "--noise-variance", minimum=0)
 
     def model_config(self, clip_dim: int):
         """The :class:`caption.model.ClipCapConfig` of this run's model, for inputs of ``clip_dim``."""

@@ -12,6 +12,7 @@ last checkpoint therefore ends with the same weights as an uninterrupted one (on
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import time
@@ -39,6 +40,7 @@ from gaptools import __version__
 from gaptools.device import resolve_device
 from gaptools.errors import GapToolsError, InputError
 from gaptools.io import EmbeddingSet, load_set
+from gaptools.outputs import run_lock
 from gaptools.resume import check_same_settings
 
 # settings that may change between an interrupted run and its --resume
@@ -182,14 +184,16 @@ def train(
         say = say if say is not None and ctx.main else (lambda _: None)
         job = _prepare(config, ctx, device, say)
         run_dir = Path(config.output)
-        step = _open_run(job, run_dir, ctx, resume=resume, overwrite=overwrite, say=say)
-        if step is None:
-            return run_dir
-        state = _TrainState(job, run_dir, ctx, step, on_step if ctx.main else None)
-        for epoch in range(step // job.steps_per_epoch, config.epochs):
-            _train_epoch(state, epoch, say)
-        if ctx.main:
-            checkpoint.save_final(run_dir, job.model)
+        with contextlib.ExitStack() as held:  # rank 0 holds the run folder's lock until the run ends
+            _on_main(lambda: held.enter_context(run_lock(run_dir, command="caption train")), ctx)
+            step = _open_run(job, run_dir, ctx, resume=resume, overwrite=overwrite, say=say)
+            if step is None:
+                return run_dir
+            state = _TrainState(job, run_dir, ctx, step, on_step if ctx.main else None)
+            for epoch in range(step // job.steps_per_epoch, config.epochs):
+                _train_epoch(state, epoch, say)
+            if ctx.main:
+                checkpoint.save_final(run_dir, job.model)
         say(f"Wrote {run_dir / checkpoint.FINAL}")
         return run_dir
     finally:
@@ -253,7 +257,8 @@ def _open_run(job: _Job, run_dir: Path, ctx: _Dist, *, resume: bool, overwrite: 
               say: Callable[[str], None]) -> int | None:
     """Create the run folder, or reopen it with ``resume``: the step to start at (None: already finished)."""
     config = job.config
-    _on_main(lambda: checkpoint.prepare_run_dir(run_dir, resume=resume, overwrite=overwrite), ctx)
+    inputs = [config.data, config.val, config.decoder if Path(config.decoder).exists() else None]
+    _on_main(lambda: checkpoint.prepare_run_dir(run_dir, resume=resume, overwrite=overwrite, inputs=inputs), ctx)
     if not resume:  # prepare_run_dir refuses --resume without a run
         run_config = {
             "train": dataclasses.asdict(config), "source": config.source, "target": config.target,

@@ -13,11 +13,14 @@ from rich.table import Table
 from cli.app import console
 from gaptools.align import METHODS, apply_to_set, compare, fit_on_set, load_aligner, save_aligner
 from gaptools.align.compare import HEADLINE_METRICS
+from gaptools.align.persist import SUFFIX as ALIGNER_SUFFIX
 from gaptools.align.registry import params_for, parse_param
 from gaptools.align.sets import train_summary
 from gaptools.atomic import write_json
 from gaptools.io import load_set, save_set
+from gaptools.limits import MAX_BOOTSTRAP
 from gaptools.mixing import mixup_set
+from gaptools.outputs import check_output_file
 
 align_app = typer.Typer(
     help="Fit modality-gap corrections on one set, apply them to another, compare them.",
@@ -49,7 +52,7 @@ def _params(param: list[str], no_renormalize: bool, optional: dict) -> dict:
 def fit_command(
     train: Path = typer.Argument(..., help="Embedding set (.npz or (2, N, D) .npy) to fit on."),
     method: str = typer.Option("mean", "--method", "-m", help=_METHOD_HELP),
-    output: Path = typer.Option(..., "--output", "-o", help="Aligner file to write (.aligner, an .npz)."),
+    output: Path = typer.Option(..., "--output", "-o", help="Aligner file to write (its name ends in .aligner; an .npz inside)."),
     direction: Direction = typer.Option(Direction.image_to_text, help="Default direction of `apply`."),
     param: List[str] = typer.Option([], "--param", "-p", help=_PARAM_HELP),
     seed: Optional[int] = typer.Option(None, help=_SEED_HELP),
@@ -57,6 +60,7 @@ def fit_command(
     no_renormalize: bool = typer.Option(False, "--no-renormalize", help="Do not L2-normalise mapped embeddings."),
 ) -> None:
     """Learn one gap correction from a set's images and captions and save it."""
+    check_output_file(output, option="-o", inputs=[train], suffixes=(ALIGNER_SUFFIX,))
     eset = load_set(train)
     optional = params_for(method, {"random_state": seed, "max_fit_points": max_fit_points})
     start = time.perf_counter()
@@ -81,6 +85,7 @@ def apply_command(
     float16: bool = typer.Option(False, "--float16", help="Store the output embeddings as float16."),
 ) -> None:
     """Apply a saved aligner to a (held-out) embedding set and write the aligned set."""
+    check_output_file(output, option="-o", inputs=[aligner_path, data], suffixes=(".npz",))
     saved = load_aligner(aligner_path)
     eset = load_set(data)
     dir_value = direction.value if direction is not None else saved.direction
@@ -104,11 +109,13 @@ def compare_command(
     seed: int = typer.Option(0, help="random_state of the OT subsamples, and the seed of measure's subsamples."),
     max_fit_points: Optional[int] = typer.Option(None, help=_MAX_FIT_HELP),
     no_renormalize: bool = typer.Option(False, "--no-renormalize", help="Do not L2-normalise mapped embeddings."),
-    bootstrap: int = typer.Option(0, min=0, help="Bootstrap resamples for 95% CIs (0: none, fastest)."),
+    bootstrap: int = typer.Option(0, min=0, max=MAX_BOOTSTRAP, help="Bootstrap resamples for 95% CIs (0: none, fastest)."),
     max_points: int = typer.Option(2000, min=10, help="Subsample size for separability and W2 (see measure)."),
     max_gallery: int = typer.Option(5000, min=10, help="Images in the retrieval gallery."),
 ) -> None:
     """Fit each method on TRAIN, apply it to TEST, and measure TEST before and after."""
+    if json_out is not None:
+        check_output_file(json_out, option="--json", inputs=[train, test])
     train_set, test_set = load_set(train), load_set(test)
     names = [n.strip() for item in methods for n in item.split(",") if n.strip()] or None
     params = _params(param, no_renormalize, {"max_fit_points": max_fit_points})

@@ -15,6 +15,7 @@ import typer
 from cli.app import console
 from gaptools.datasets import read_caption_map, read_coco, read_flickr_tokens, read_table, resolve_images
 from gaptools.errors import InputError
+from gaptools.outputs import check_output_file
 
 embed_app = typer.Typer(
     help="Embed image–caption datasets with a CLIP (open_clip or Hugging Face) into an embedding set.",
@@ -41,6 +42,9 @@ def _shared_options(
     no_normalize: bool = typer.Option(False, "--no-normalize", help="Keep raw embeddings (default: L2-normalised)."),
     float16: bool = typer.Option(False, "--float16", help="Store embeddings as float16."),
     skip_missing: bool = typer.Option(False, "--skip-missing", help="Go on without missing images (their captions are dropped)."),
+    allow_absolute_paths: bool = typer.Option(
+        False, "--allow-absolute-paths", help="Accept absolute image paths in the annotation file (default: every "
+        "image file must lie inside --images; '..' is always refused)."),
     skip_empty: bool = typer.Option(False, "--skip-empty", help="Drop empty captions instead of stopping."),
     no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar."),
 ) -> None:
@@ -67,9 +71,13 @@ def _with_shared_options(command: Callable) -> Callable:
 def _embed(read: Callable, opts: dict) -> None:
     """Read the records (``read(skip_empty)``), find the images, load the encoder, embed."""
     records = read(opts["skip_empty"])
+    pretrained_file = opts["pretrained"] if Path(opts["pretrained"]).is_file() else None
+    check_output_file(opts["out"], option="-o", suffixes=(".npz",),
+                      inputs=[records.source, opts["images"], opts["model_config"], pretrained_file])
     meta = {}
     if not opts["text_only"]:
-        records, n_missing = resolve_images(records, opts["images"], skip_missing=opts["skip_missing"])
+        records, n_missing = resolve_images(records, opts["images"], skip_missing=opts["skip_missing"],
+                                            allow_absolute=opts["allow_absolute_paths"])
         if n_missing:
             console.print(f"[yellow]Skipping {n_missing} missing image(s) and their captions.[/yellow]")
             meta["missing_images_skipped"] = n_missing

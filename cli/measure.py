@@ -13,7 +13,9 @@ from gaptools import demo
 from gaptools.atomic import write_json
 from gaptools.errors import InputError
 from gaptools.io import load_pair, load_set
+from gaptools.limits import MAX_BOOTSTRAP
 from gaptools.measure import METRIC_KEYS, measure, measure_document
+from gaptools.outputs import check_output_file
 
 
 def measure_command(
@@ -24,7 +26,8 @@ def measure_command(
     text: Optional[Path] = typer.Option(None, "--text", help="Text embeddings .npy."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the results as JSON here."),
     no_normalize: bool = typer.Option(False, "--no-normalize", help="Measure raw vectors (cosines still use unit vectors)."),
-    bootstrap: int = typer.Option(1000, min=0, help="Bootstrap resamples (over images) for the 95% CIs; 0 = none."),
+    bootstrap: int = typer.Option(1000, min=0, max=MAX_BOOTSTRAP,
+                                  help="Bootstrap resamples (over images) for the 95% CIs; 0 = none."),
     seed: int = typer.Option(0, help="Seed of the bootstrap and subsamples."),
     max_points: int = typer.Option(2000, min=10, help="Subsample size for separability, MMD, W2, uniformity."),
     max_gallery: int = typer.Option(5000, min=10, help="Images in the retrieval gallery."),
@@ -35,6 +38,8 @@ def measure_command(
         "(k = 1, 2, 4, 8, 16) beside k seeded random ones, on the retrieval gallery (one more retrieval pass per k)."),
 ) -> None:
     """Measure the modality gap: centroid gap, cosines, separability, OT, recall, ... with 95% CIs."""
+    if json_out is not None:
+        check_output_file(json_out, option="--json", inputs=[*(paths or []), image, text])
     sets = _load_inputs(paths or [], image, text)
     if mixup is not None:
         from gaptools.mixing import mixup_set

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from cli.app import console
 from gaptools.atomic import write_json
+from gaptools.outputs import check_output_file
 
 world_app = typer.Typer(help="The shapes world: a synthetic image–caption world with known ground truth.",
                         no_args_is_help=True)
@@ -104,6 +105,8 @@ def score_command(
     """Precision/recall of the colours, shapes, sizes, positions and objects captions mention; exact-scene accuracy."""
     from gaptools.world import load_predictions, load_scenes, score_captions
 
+    if json_out is not None:
+        check_output_file(json_out, option="--json", inputs=[world, predictions])
     scores = score_captions(load_scenes(world), load_predictions(predictions), source=str(predictions))
     console.print(render_scores(scores))
     if json_out is not None:

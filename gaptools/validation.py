@@ -7,6 +7,9 @@ print it as one line.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 
 from gaptools.errors import InputError
@@ -116,3 +119,98 @@ def check_strings(values: np.ndarray, *, name: str, length: int, source: str) ->
     if values.dtype.kind not in "U" and length:
         raise InputError(f"{source}: '{name}' has dtype {values.dtype}, expected strings")
     return values.astype(str, copy=False)
+
+
+def contained_path(
+    root: str | os.PathLike,
+    entry: str,
+    *,
+    what: str,
+    source: str,
+    option: str | None = None,
+    allow_absolute: bool = False,
+    allow_flag: str | None = None,
+) -> Path:
+    """A path taken from a data file, resolved inside the folder the user named.
+
+    The check is on the path as written (``..`` components and absolute paths), not on
+    symbolic links: links inside the user's own folder are the user's choice.
+
+    Parameters
+    ----------
+    root : path-like
+        The folder the user named (``--images``).
+    entry : str
+        The path as the data file gives it (a file name, an ``image_id``).
+    what : str
+        What the entry is, for messages (``"file of image 12"``).
+    source : str
+        The data file, for messages.
+    option : str, optional
+        The option that named ``root``, for the hint.
+    allow_absolute : bool
+        Accept absolute entries as they are; relative entries must still stay inside ``root``.
+    allow_flag : str, optional
+        The command's flag that sets ``allow_absolute`` (named in the hint).
+
+    Returns
+    -------
+    Path
+        ``root / entry`` without ``.`` components.
+
+    Raises
+    ------
+    InputError
+        The entry is empty, holds a NUL, is absolute (unless allowed), or leaves ``root``.
+    """
+    if not entry or "\0" in entry:
+        raise InputError(f"{source}: {what} {entry!r} is not a file name")
+    if os.path.isabs(entry) or (os.name == "nt" and os.path.splitdrive(entry)[0]):
+        if allow_absolute:
+            return Path(os.path.normpath(entry))
+        raise InputError(f"{source}: {what} {entry!r} is an absolute path; files are read only inside "
+                         f"{option + ' ' if option else ''}{root}",
+                         hint="make the paths relative to that folder"
+                         + (f", or pass {allow_flag} if you trust this file" if allow_flag else ""))
+    base = os.path.normpath(os.path.abspath(os.fspath(root)))
+    joined = os.path.normpath(os.path.join(base, entry))
+    if joined != base and not joined.startswith(base.rstrip(os.sep) + os.sep):
+        raise InputError(f"{source}: {what} {entry!r} leaves the folder {option + ' ' if option else ''}{root}",
+                         hint="files named in a data file are read only inside the folder you name")
+    return Path(joined)
+
+
+#: Largest seed an option takes: every generator used (numpy, torch, Python) accepts [0, 2**32 - 1].
+MAX_SEED = 2**32 - 1
+
+
+def check_number(value: float, option: str, *, minimum: float | None = None, maximum: float | None = None,
+                 above: bool = False) -> float:
+    """Refuse a setting that is NaN, infinite, or outside its range; return it.
+
+    Parameters
+    ----------
+    value : float
+    option : str
+        The option's name (``"--lr"``), for the message.
+    minimum, maximum : float, optional
+        Inclusive bounds (``above``: ``value`` must be strictly greater than ``minimum``).
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise InputError(f"{option} must be a number, got {value!r}")
+    if not np.isfinite(value):
+        raise InputError(f"{option} must be a finite number, got {value}")
+    if minimum is not None and (value <= minimum if above else value < minimum):
+        raise InputError(f"{option} must be {'>' if above else '>='} {minimum:g}, got {value:g}")
+    if maximum is not None and value > maximum:
+        raise InputError(f"{option} must be <= {maximum:g}, got {value:g}")
+    return value
+
+
+def check_seed(seed: int, option: str = "--seed") -> int:
+    """Refuse a seed outside [0, :data:`MAX_SEED`] (numpy refuses negatives, torch overflows on huge ones)."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise InputError(f"{option} must be an integer, got {seed!r}")
+    if not 0 <= seed <= MAX_SEED:
+        raise InputError(f"{option} must be in [0, {MAX_SEED}], got {seed}")
+    return int(seed)

@@ -15,6 +15,7 @@ from typing import Callable
 
 from gaptools.atomic import write_json
 from gaptools.errors import InputError
+from gaptools.outputs import REPRODUCE, check_output_folder, write_marker
 
 STEPS_FILE = "steps.json"
 PLAN_KIND = "reproduce"
@@ -56,10 +57,10 @@ class StepRunner:
                                  hint="rerun with the original settings, or choose a new folder")
             self.steps = record["steps"]
         else:
-            if self.out.exists() and any(self.out.iterdir()):
-                raise InputError(f"{self.out}: folder holds something other than a gaptools experiment",
-                                 hint="choose an empty or new folder")
+            # absent, empty, or marked as an experiment that stopped before its first record
+            check_output_folder(self.out, kind=REPRODUCE, option="-o", reuse=True)
             self.steps = {}
+            write_marker(self.out, REPRODUCE)
             self._save()
 
     def run(self, name: str, fn: Callable[[], object]) -> bool:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gaptools import __version__
+from gaptools._version import __version__
 from gaptools.align.base import Aligner, check_direction
 from gaptools.align.registry import make_aligner
 from gaptools.atomic import atomic_write
@@ -30,6 +30,7 @@ from gaptools.io import read_npz
 
 FORMAT = "gaptools.aligner"
 FORMAT_VERSION = 1
+SUFFIX = ".aligner"  # the name `gaptools align fit -o` insists on (an .npz inside)
 
 
 @dataclasses.dataclass

@@ -15,6 +15,7 @@ from typing import Iterable
 import numpy as np
 
 from gaptools.errors import InputError
+from gaptools.validation import contained_path
 
 #: How many offending items an error message lists.
 SHOW = 5
@@ -165,9 +166,17 @@ def check_unique(ids: Iterable[str], *, what: str, source: str) -> None:
 
 
 def resolve_images(
-    records: CaptionRecords, root: str | os.PathLike | None, *, skip_missing: bool = False
+    records: CaptionRecords,
+    root: str | os.PathLike | None,
+    *,
+    skip_missing: bool = False,
+    allow_absolute: bool = False,
 ) -> tuple[CaptionRecords, int]:
     """Turn image files into absolute paths under ``root`` and deal with missing ones.
+
+    Every file name comes from the annotation file, so each is resolved inside ``root``:
+    one that leaves it (``..``) or is absolute is refused, naming the image
+    (:func:`gaptools.validation.contained_path`).
 
     Parameters
     ----------
@@ -176,6 +185,8 @@ def resolve_images(
         Folder the relative image files live in; None: relative to the annotation file's folder.
     skip_missing : bool
         Drop missing images (and their captions) instead of raising.
+    allow_absolute : bool
+        Accept absolute file names as they are (``--allow-absolute-paths``).
 
     Returns
     -------
@@ -187,7 +198,10 @@ def resolve_images(
     base = Path(root) if root is not None else Path(records.source).resolve().parent
     if root is not None and not base.is_dir():
         raise InputError(f"{base}: images folder not found")
-    paths = [str((base / f).resolve()) for f in records.image_file]
+    option = "--images" if root is not None else None
+    paths = [str(contained_path(base, f, what=f"file of image {i!r}", source=records.source, option=option,
+                                allow_absolute=allow_absolute, allow_flag="--allow-absolute-paths").resolve())
+             for i, f in zip(records.image_id, records.image_file)]
     present = np.fromiter((os.path.isfile(p) for p in paths), dtype=bool, count=len(paths))
     records = dataclasses.replace(records, image_file=paths)
     n_missing = int((~present).sum())

@@ -27,6 +27,7 @@ from gaptools.embed.images import image_batches
 from gaptools.embed.shards import ShardStore, parts_dir, run_key
 from gaptools.errors import InputError
 from gaptools.io import EmbeddingSet, save_set
+from gaptools.outputs import EMBED_PARTS, check_output_folder, remove_if_empty, run_lock, write_marker
 
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 _DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
@@ -167,7 +168,8 @@ def embed_dataset(
     key = run_key(settings)
     store = ShardStore(parts_dir(out_path) / key)
 
-    with process_group() as (rank, world):
+    with process_group() as (rank, world), _holding(store.folder.parent, rank == 0):
+        barrier(world)  # rank 0 holds and marks the work folder before any rank writes in it
         store.start({"out": str(out_path), "key": key, "n_shards": n_shards, **settings})
         mine = [k for k in range(n_shards) if k % world == rank]
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(), TimeRemainingColumn())
@@ -201,6 +203,19 @@ def embed_dataset(
                             "annotations": records.source})
             store.remove()
     return out_path
+
+
+@contextlib.contextmanager
+def _holding(parts: Path, main: bool):
+    """On rank 0: check the work folder is gaptools', hold its lock and mark it while the run lasts."""
+    if not main:
+        yield
+        return
+    check_output_folder(parts, kind=EMBED_PARTS, option="-o (its work folder)", reuse=True)
+    with run_lock(parts, command="gaptools embed"):
+        write_marker(parts, EMBED_PARTS)
+        yield
+    remove_if_empty(parts)
 
 
 def _assemble(records, store, order, bounds, cuts, out_path, *, text_only, float16, meta) -> None:
