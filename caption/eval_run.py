@@ -13,6 +13,14 @@ captions (their captions are the references):
   caption per image (Fig. 3 of the seed paper; λ is the text share, so λ = 0 is the image
   input and λ = 1 the text input).
 
+References: where a configuration's input holds the embedding of one of the image's own
+captions (``input="text"``, mixup λ > 0), that caption is left out of the image's references
+(``references="auto"``, the default: "leave-one-out"), else a captioner that reproduces its
+input would score against itself. ``"all"`` or ``"leave-one-out"`` force one rule for every
+configuration (leave-one-out with image input removes the same seeded caption, so image and
+text rows of one seed are scored against the same references). An image left without
+references is not scored and is listed in ``metrics.json`` (``unscored``).
+
 Every input then goes through the run's own input transform (:func:`caption.data.prepare_inputs`:
 normalisation and the C3 text mean, never the training noise), the mapper, and
 :func:`caption.generate.generate`; captions are scored by :func:`caption.evaluate.score_captions`,
@@ -22,31 +30,42 @@ The eval folder (written to a temporary folder, then renamed into place)::
 
     metrics.json                 {"kind": "caption.eval", "version": 1, "run", "set", "n_images",
                                   "configurations": [{"name", "input", "aligner", "mixup", "beam",
-                                                      "metrics", "predictions"}]}
+                                                      "references", "metrics", "ci95", "n_scored",
+                                                      "unscored", "reference_counts",
+                                                      "caption_average_of", "predictions",
+                                                      "image_stats"}]}
     config.json                  every setting, the run's input transform, the captions drawn
     predictions.json             COCO results [{"image_id", "caption"}] (one configuration), or
     predictions_<name>.json      one per configuration
+    image_stats.npz              per-image statistics of the scores (:mod:`caption.bootstrap`), or
+    image_stats_<name>.npz       one per configuration
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from caption.bootstrap import ImageStats, save_image_stats
+from caption.config import MAX_NEW_TOKENS
 from gaptools import __version__
 from gaptools.atomic import write_json
+from gaptools.device import resolve_device
 from gaptools.errors import InputError
 from gaptools.io import EmbeddingSet, load_set
+from gaptools.limits import MAX_BOOTSTRAP
+from gaptools.outputs import EVAL as EVAL_KIND
+from gaptools.outputs import building_folder, check_output_folder, run_lock
 
 RESULT_KIND = "caption.eval"
 RESULT_VERSION = 1
 INPUTS = ("image", "text")
+ALL, LEAVE_ONE_OUT = "all", "leave-one-out"
+REFERENCES = ("auto", ALL, LEAVE_ONE_OUT)
 WORLD_DATASET = "shapes-world"
 
 
@@ -60,16 +79,23 @@ class EvalConfig:
     aligners: list[str] = dataclasses.field(default_factory=list)  # saved aligners, one configuration each
     mixup: list[float] | None = None  # λ values (text share) of a mixup sweep; None = no mixup
     beam: int = 1  # 1 = greedy, k = beam search with k beams
-    max_length: int = 67  # most new tokens per caption
+    max_length: int = MAX_NEW_TOKENS  # most new tokens per caption
     batch_size: int = 64  # images decoded together
     seed: int = 0  # which caption of each image --input text / --mixup use
     limit: int | None = None  # only the first N captioned images (quick looks)
     spice: bool = False  # also SPICE (needs Java 8 and a Stanford CoreNLP download)
     device: str = "auto"  # "auto" (cuda when present), "cpu", "cuda", ...
+    references: str = "auto"  # "auto": leave-one-out where a caption embedding goes in, else all; "all"; "leave-one-out"
+    bootstrap: int = 1000  # image resamples for the 95% intervals of the scores (0: none)
+    bootstrap_seed: int = 0  # seed of those resamples
 
     def __post_init__(self) -> None:
         if self.input not in INPUTS:
             raise InputError(f"unknown --input '{self.input}'", hint=f"valid: {', '.join(INPUTS)}")
+        if self.references not in REFERENCES:
+            raise InputError(f"unknown --references '{self.references}'", hint=f"valid: {', '.join(REFERENCES)}")
+        if not 0 <= self.bootstrap <= MAX_BOOTSTRAP:
+            raise InputError(f"--bootstrap must be 0 (no intervals) to {MAX_BOOTSTRAP:,}, got {self.bootstrap}")
         if self.mixup is not None:
             from gaptools.mixing import check_lambda
 
@@ -86,7 +112,7 @@ class EvalConfig:
             raise InputError(f"--limit must be at least 1, got {self.limit}")
 
     def configurations(self) -> list[dict]:
-        """One dict per configuration: ``name, input, aligner, mixup, beam``."""
+        """One dict per configuration: ``name, input, aligner, mixup, beam, references``."""
         if self.mixup is not None:
             specs = [("mixup-" + f"{lam:g}", None, lam) for lam in self.mixup]
         elif self.aligners:
@@ -98,7 +124,10 @@ class EvalConfig:
         for i, (name, aligner, lam) in enumerate(specs):
             if names.count(name) > 1:
                 name = f"{name}-{i + 1}"
-            out.append({"name": name, "input": self.input, "aligner": aligner, "mixup": lam, "beam": self.beam})
+            holds_caption = self.input == "text" or bool(lam)  # a caption embedding goes in
+            references = self.references if self.references != "auto" else LEAVE_ONE_OUT if holds_caption else ALL
+            out.append({"name": name, "input": self.input, "aligner": aligner, "mixup": lam, "beam": self.beam,
+                        "references": references})
         return out
 
 
@@ -118,6 +147,9 @@ class EvalData:
     chosen : ndarray, shape (N,), int64
         Caption row drawn (with the seed) for each image: ``--input text`` and ``--mixup``.
     references : dict of str to list of str
+        All captions of each image.
+    caption_rows : list of list of int, length N
+        The caption rows of each image, in the order of ``references``.
     """
 
     eset: EmbeddingSet
@@ -126,6 +158,7 @@ class EvalData:
     ids: list
     chosen: np.ndarray
     references: dict
+    caption_rows: list = dataclasses.field(default_factory=list)
 
 
 def eval_data(eset: EmbeddingSet, *, seed: int, limit: int | None = None) -> EvalData:
@@ -137,11 +170,23 @@ def eval_data(eset: EmbeddingSet, *, seed: int, limit: int | None = None) -> Eva
     chosen = eset.one_caption_per_image(np.random.default_rng(seed))[groups]
     ids = [str(eset.image_id[g]) for g in groups] if eset.image_id is not None else [int(g) for g in groups]
     keys = [str(i) for i in ids]
-    by_group: dict[int, list[str]] = {}
+    by_group: dict[int, list[int]] = {}
     for row, g in enumerate(eset.text_image):
-        by_group.setdefault(int(g), []).append(str(eset.caption[row]))
-    references = {k: by_group[int(g)] for k, g in zip(keys, groups)}
-    return EvalData(eset=eset, groups=groups, keys=keys, ids=ids, chosen=chosen, references=references)
+        by_group.setdefault(int(g), []).append(row)
+    rows = [by_group[int(g)] for g in groups]
+    references = {k: [str(eset.caption[r]) for r in rs] for k, rs in zip(keys, rows)}
+    return EvalData(eset=eset, groups=groups, keys=keys, ids=ids, chosen=chosen, references=references,
+                    caption_rows=rows)
+
+
+def scoring_references(data: EvalData, references: str) -> dict[str, list[str]]:
+    """Each image's references: all its captions (``"all"``), or all but the one drawn for it
+    (``"leave-one-out"``: ``data.chosen``, the caption whose embedding the input holds).
+    An image may be left with none (it had one caption)."""
+    if references == ALL:
+        return data.references
+    return {k: [str(data.eset.caption[r]) for r in rows if r != c]
+            for k, rows, c in zip(data.keys, data.caption_rows, data.chosen.tolist())}
 
 
 def raw_inputs(data: EvalData, configuration: dict, run_source: str) -> np.ndarray:
@@ -230,29 +275,43 @@ def run_eval(config: EvalConfig, out: str | os.PathLike, *, overwrite: bool = Fa
 
     Raises
     ------
+    OutputError
+        ``out`` is a file, is or holds an input, holds anything but an earlier eval folder, or an
+        earlier eval folder without ``overwrite``; another process is writing it.
     InputError
-        ``out`` holds something (without ``overwrite``); the run has no final model; the set
+        The run has no final model; the set
         has no captions or another dimension than the run; an aligner of another dimension
         or direction; a text-only set with image input.
     """
+    out = Path(out)
+    check_output_folder(out, kind=EVAL_KIND, option="-o", inputs=[config.run, config.set, *config.aligners],
+                        overwrite=overwrite)
+    with run_lock(out, command="caption eval"):
+        return _run_eval(config, out, overwrite, say)
+
+
+def _run_eval(config: EvalConfig, out: Path, overwrite: bool, say: Callable[[str], None]) -> dict:
     from caption.checkpoint import load_run
     from caption.data import prepare_inputs
-    from caption.evaluate import require_java, require_spice, score_captions
+    from caption.evaluate import require_java, require_spice, score_with_intervals
 
-    out = Path(out)
-    _check_out(out, overwrite)
     require_java()
     if config.spice:
         require_spice()  # before minutes of decoding, not after
     configurations = config.configurations()
     eset = load_set(config.set)
-    device = _default_device() if config.device == "auto" else config.device
+    device = str(resolve_device(config.device))
     model, tokenizer, run_config = load_run(config.run, device)
     if eset.dim != run_config["clip_dim"]:
         raise InputError(f"{eset.source}: embeddings have dimension {eset.dim} but the run {config.run} was trained "
                          f"on {run_config['clip_dim']}", hint="evaluate on a set embedded with the run's CLIP model")
     data = eval_data(eset, seed=config.seed, limit=config.limit)
     inputs = [raw_inputs(data, c, run_config["source"]) for c in configurations]  # all checks before decoding
+    references = {c["name"]: scoring_references(data, c["references"]) for c in configurations}
+    empty = [name for name, refs in references.items() if not any(refs.values())]
+    if empty:
+        raise InputError(f"{eset.source}: every image has one caption, so leave-one-out references ({empty[0]}) "
+                         "leave nothing to score against", hint="use a set with several captions per image")
     say(f"{len(data.groups)} images, {len(configurations)} configuration(s), beam {config.beam}, on {device}")
     scenes = _world_scenes(eset, say)
     files, entries = {}, []
@@ -262,13 +321,15 @@ def run_eval(config: EvalConfig, out: str | os.PathLike, *, overwrite: bool = Fa
                                   batch_size=config.batch_size, device=device)
         predictions = [{"image_id": i, "caption": c} for i, c in zip(data.ids, captions)]
         say(f"{configuration['name']}: captioned; scoring")
-        metrics = score_captions(dict(zip(data.keys, captions)), data.references, spice=config.spice,
-                                 source=configuration["name"])
+        scored, stats = score_with_intervals(dict(zip(data.keys, captions)), references[configuration["name"]],
+                                             spice=config.spice, source=configuration["name"],
+                                             n_boot=config.bootstrap, seed=config.bootstrap_seed)
         if scenes is not None:
-            metrics.update(world_metrics(scenes, predictions, configuration["name"]))
-        name = "predictions.json" if len(configurations) == 1 else f"predictions_{configuration['name']}.json"
-        files[name] = predictions
-        entries.append({**configuration, "metrics": metrics, "predictions": name})
+            scored["metrics"].update(world_metrics(scenes, predictions, configuration["name"]))
+        suffix = "" if len(configurations) == 1 else f"_{configuration['name']}"
+        name, stats_name = f"predictions{suffix}.json", f"image_stats{suffix}.npz"
+        files[name], files[stats_name] = predictions, stats
+        entries.append({**configuration, **scored, "predictions": name, "image_stats": stats_name})
     doc = {"kind": RESULT_KIND, "version": RESULT_VERSION, "run": str(config.run), "set": str(config.set),
            "n_images": len(data.groups), "configurations": entries}
     files["metrics.json"] = doc
@@ -276,7 +337,8 @@ def run_eval(config: EvalConfig, out: str | os.PathLike, *, overwrite: bool = Fa
         "eval": dataclasses.asdict(config), "device": device, "gaptools_version": __version__,
         "run_input_transform": {k: run_config.get(k) for k in ("source", "target", "normalize", "subtract_text_mean")},
         "set_meta": eset.meta, "image_ids": data.ids,
-        "caption_of_image": data.chosen.tolist() if (config.input == "text" or config.mixup) else None,
+        "caption_of_image": data.chosen.tolist() if (config.input == "text" or config.mixup or any(
+            c["references"] == LEAVE_ONE_OUT for c in configurations)) else None,
     }
     _write_folder(out, files, overwrite)
     return doc
@@ -294,31 +356,8 @@ def _world_scenes(eset: EmbeddingSet, say: Callable[[str], None]) -> list[dict] 
     return load_scenes(folder)
 
 
-def _default_device() -> str:
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def _check_out(out: Path, overwrite: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise InputError(f"{out}: exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise InputError(f"{out}: is not empty", hint="choose a new folder, or pass --overwrite")
-
-
 def _write_folder(out: Path, files: dict, overwrite: bool) -> None:
-    """Write every file to a temporary folder beside ``out``, then rename it into place."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
-    try:
+    """Write every file to a temporary folder beside ``out``, then swap it into place."""
+    with building_folder(out, kind=EVAL_KIND, replace=overwrite) as tmp:
         for name, obj in files.items():
-            write_json(tmp / name, obj)
-        os.chmod(tmp, 0o755)
-        if out.exists():
-            _check_out(out, overwrite)
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+            save_image_stats(tmp / name, obj) if isinstance(obj, ImageStats) else write_json(tmp / name, obj)

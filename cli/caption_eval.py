@@ -12,9 +12,10 @@ from caption.eval_run import EvalConfig
 from cli.app import console
 from gaptools.atomic import write_json
 from gaptools.errors import InputError
+from gaptools.outputs import check_output_file
 
 COLUMNS = (("Bleu_1", "B@1"), ("Bleu_2", "B@2"), ("Bleu_3", "B@3"), ("Bleu_4", "B@4"), ("METEOR", "M"),
-           ("ROUGE_L", "R-L"), ("CIDEr", "C"), ("SPICE", "S"), ("world_exact_scene", "scene"))
+           ("ROUGE_L", "R-L"), ("CIDEr", "C"), ("SPICE", "S"), ("caption_average", "avg"), ("world_exact_scene", "scene"))
 
 
 def eval_command(
@@ -31,6 +32,9 @@ def eval_command(
     limit: Optional[int] = typer.Option(EvalConfig.limit, "--limit", help="Only the first N captioned images."),
     spice: bool = typer.Option(EvalConfig.spice, "--spice", help="Also SPICE (Java 8 + a Stanford CoreNLP download on first use)."),
     device: str = typer.Option(EvalConfig.device, "--device", help="auto (cuda when present), cpu, cuda, ..."),
+    references: str = typer.Option(EvalConfig.references, "--references", help="auto: leave out the caption whose embedding goes in (--input text, mixup λ > 0), else all; or all / leave-one-out for every configuration."),
+    bootstrap: int = typer.Option(EvalConfig.bootstrap, "--bootstrap", help="Image resamples for 95% intervals of the scores (0: none)."),
+    bootstrap_seed: int = typer.Option(EvalConfig.bootstrap_seed, "--bootstrap-seed", help="Seed of the image resamples."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing eval folder."),
 ) -> None:
     """Caption a set with a trained run, score with pycocoevalcap (x100), write an eval folder."""
@@ -38,9 +42,19 @@ def eval_command(
 
     config = EvalConfig(run=str(run), set=str(eval_set), input=input_, aligners=[str(a) for a in aligner or []],
                         mixup=parse_lambdas(mixup), beam=beam, max_length=max_length, batch_size=batch_size,
-                        seed=seed, limit=limit, spice=spice, device=device)
+                        seed=seed, limit=limit, spice=spice, device=device, references=references,
+                        bootstrap=bootstrap, bootstrap_seed=bootstrap_seed)
     doc = run_eval(config, out, overwrite=overwrite, say=lambda line: console.print(f"[dim]{line}[/dim]"))
     console.print(render_table(doc["configurations"], title=f"{run.name} on {eval_set.name} ({doc['n_images']} images)"))
+    for entry in doc["configurations"]:
+        if entry.get("unscored"):
+            console.print(f"{entry['name']}: {len(entry['unscored'])} image(s) had no reference left "
+                          f"({entry['references']}) and were not scored; first {entry['unscored'][0]!r}")
+    if any(entry.get("ci95") for entry in doc["configurations"]):
+        console.print(f"C 95%: percentile interval over {config.bootstrap} resamples of the test images "
+                      f"(intervals of every metric in metrics.json).")
+    if any("caption_average" in entry["metrics"] for entry in doc["configurations"]):
+        console.print(f"avg: {doc['configurations'][0].get('caption_average_of')} of the paper's eight caption metrics.")
     console.print(f"Scores x100 (pycocoevalcap). Wrote {out}")
 
 
@@ -53,6 +67,8 @@ def score_command(
     """Score any captions file against references: BLEU-1..4, METEOR, ROUGE-L, CIDEr (x100)."""
     from caption.evaluate import read_predictions, read_references, score_captions
 
+    if json_out is not None:
+        check_output_file(json_out, option="--json", inputs=[predictions, references])
     preds, refs = read_predictions(predictions), read_references(references)
     scores = score_captions(preds, refs, spice=spice, source=str(predictions))
     console.print(render_table([{"name": predictions.name, "metrics": scores}], title=f"{len(preds)} images"))
@@ -75,15 +91,24 @@ def render_table(rows: list[dict], *, title: str) -> Table:
     """One row per configuration, the metric columns present in any row (like Table 1 of the seed paper)."""
     table = Table(title=title)
     table.add_column("configuration", style="bold")
-    detail = [key for key in ("input", "aligner", "mixup", "beam") if any(r.get(key) is not None for r in rows)]
+    detail = [key for key in ("input", "aligner", "mixup", "beam", "references")
+              if any(r.get(key) is not None for r in rows)]
     for key in detail:
-        table.add_column("λ" if key == "mixup" else key)
+        table.add_column({"mixup": "λ", "references": "refs"}.get(key, key))
     columns = [(key, label) for key, label in COLUMNS if any(key in r["metrics"] for r in rows)]
     for _, label in columns:
         table.add_column(label, justify="right")
+    with_ci = any((r.get("ci95") or {}).get("CIDEr") for r in rows)
+    if with_ci:
+        table.add_column("C 95%", justify="right")
     for r in rows:
         cells = ["—" if r.get(k) is None else (Path(r[k]).name if k == "aligner" else f"{r[k]:g}" if k == "mixup" else str(r[k]))
                  for k in detail]
         values = [r["metrics"].get(key) for key, _ in columns]
-        table.add_row(r["name"], *cells, *("—" if v is None else f"{v:.1f}" for v in values))
+        ci = [_interval((r.get("ci95") or {}).get("CIDEr"))] if with_ci else []
+        table.add_row(r["name"], *cells, *("—" if v is None else f"{v:.1f}" for v in values), *ci)
     return table
+
+
+def _interval(interval) -> str:
+    return "—" if not interval else f"{interval[0]:.1f}–{interval[1]:.1f}"

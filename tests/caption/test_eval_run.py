@@ -59,13 +59,15 @@ def test_image_eval_writes_the_folder(run_and_set, tmp_path):
     run, set_path, eset = run_and_set
     doc = run_eval(EvalConfig(run=str(run), set=str(set_path)), tmp_path / "ev")
     files = sorted(p.name for p in (tmp_path / "ev").iterdir())
-    assert files == ["config.json", "metrics.json", "predictions.json"]
+    assert files == [".gaptools-output.json", "config.json", "image_stats.npz", "metrics.json", "predictions.json"]
     assert json.loads((tmp_path / "ev" / "metrics.json").read_text()) == doc
     assert doc["kind"] == "caption.eval" and doc["version"] == 1 and doc["n_images"] == 12
     (entry,) = doc["configurations"]
-    assert {k: entry[k] for k in ("input", "aligner", "mixup", "beam", "predictions")} == \
-        {"input": "image", "aligner": None, "mixup": None, "beam": 1, "predictions": "predictions.json"}
-    assert list(entry["metrics"]) == ["Bleu_1", "Bleu_2", "Bleu_3", "Bleu_4", "METEOR", "ROUGE_L", "CIDEr"]
+    assert {k: entry[k] for k in ("input", "aligner", "mixup", "beam", "predictions", "references")} == \
+        {"input": "image", "aligner": None, "mixup": None, "beam": 1, "predictions": "predictions.json",
+         "references": "all"}
+    assert list(entry["metrics"]) == ["Bleu_1", "Bleu_2", "Bleu_3", "Bleu_4", "METEOR", "ROUGE_L", "CIDEr",
+                                      "caption_average"]
     preds = _predictions(tmp_path / "ev")
     assert sorted(preds) == sorted(eset.image_id) and all(isinstance(c, str) for c in preds.values())
 
