@@ -11,12 +11,14 @@ import typer
 from rich.table import Table
 
 from cli.app import console
+from cli.stream import check_cluster_options, dask_session, scheduler_option, shard_progress, workers_option
 from gaptools.align import METHODS, apply_to_set, compare, fit_on_set, load_aligner, save_aligner
 from gaptools.align.compare import HEADLINE_METRICS
 from gaptools.align.persist import SUFFIX as ALIGNER_SUFFIX
 from gaptools.align.registry import params_for, parse_param
 from gaptools.align.sets import train_summary
 from gaptools.atomic import write_json
+from gaptools.errors import InputError
 from gaptools.io import load_set, save_set
 from gaptools.limits import MAX_BOOTSTRAP
 from gaptools.mixing import mixup_set
@@ -50,7 +52,8 @@ def _params(param: list[str], no_renormalize: bool, optional: dict) -> dict:
 
 @align_app.command("fit")
 def fit_command(
-    train: Path = typer.Argument(..., help="Embedding set (.npz or (2, N, D) .npy) to fit on."),
+    train: Path = typer.Argument(..., help="Embedding set (.npz or (2, N, D) .npy) to fit on, or a sharded folder "
+                                 "(streamed; the moment-based methods)."),
     method: str = typer.Option("mean", "--method", "-m", help=_METHOD_HELP),
     output: Path = typer.Option(..., "--output", "-o", help="Aligner file to write (its name ends in .aligner; an .npz inside)."),
     direction: Direction = typer.Option(Direction.image_to_text, help="Default direction of `apply`."),
@@ -58,33 +61,59 @@ def fit_command(
     seed: Optional[int] = typer.Option(None, help=_SEED_HELP),
     max_fit_points: Optional[int] = typer.Option(None, help=_MAX_FIT_HELP),
     no_renormalize: bool = typer.Option(False, "--no-renormalize", help="Do not L2-normalise mapped embeddings."),
+    workers: Optional[int] = workers_option(),
+    scheduler: Optional[str] = scheduler_option(),
 ) -> None:
     """Learn one gap correction from a set's images and captions and save it."""
     check_output_file(output, option="-o", inputs=[train], suffixes=(ALIGNER_SUFFIX,))
-    eset = load_set(train)
+    check_cluster_options(train.is_dir(), workers, scheduler)
     optional = params_for(method, {"random_state": seed, "max_fit_points": max_fit_points})
+    params = _params(param, no_renormalize, optional)
     start = time.perf_counter()
-    aligner = fit_on_set(method, eset, _params(param, no_renormalize, optional))
+    if train.is_dir():
+        aligner, train_info = _fit_streaming(method, train, params, workers, scheduler)
+    else:
+        eset = load_set(train)
+        aligner, train_info = fit_on_set(method, eset, params), train_summary(eset)
     seconds = time.perf_counter() - start
-    save_aligner(aligner, output, direction=direction.value, train=train_summary(eset))
-    console.print(f"Fitted {aligner!r} on {eset.source} ({eset.n_image} images, {eset.n_text} captions, "
-                  f"D={eset.dim}) in {seconds:.2f} s.")
+    save_aligner(aligner, output, direction=direction.value, train=train_info)
+    console.print(f"Fitted {aligner!r} on {train_info['source']} ({train_info['n_image']} images, "
+                  f"{train_info['n_text']} captions, D={aligner.dim_}) in {seconds:.2f} s.")
     console.print(f"Wrote {output}")
+
+
+def _fit_streaming(method: str, folder: Path, params: dict, workers: int | None, scheduler: str | None):
+    """Fit from one streamed pass over a folder (two for realign)."""
+    from gaptools.stream import check_streamable, fit_folder, open_folder
+
+    check_streamable(method)
+    shards = open_folder(folder)
+    with dask_session(workers, scheduler) as client, shard_progress(f"fitting {method} on {folder.name}") as progress:
+        return fit_folder(method, shards, params, client=client, progress=progress)
 
 
 @align_app.command("apply")
 def apply_command(
     aligner_path: Path = typer.Argument(..., metavar="ALIGNER", help="A file written by `gaptools align fit`."),
-    data: Path = typer.Argument(..., metavar="SET", help="Embedding set to align."),
-    output: Path = typer.Option(..., "--output", "-o", help="Aligned embedding set to write (.npz)."),
+    data: Path = typer.Argument(..., metavar="SET", help="Embedding set to align, or a sharded folder (streamed)."),
+    output: Path = typer.Option(..., "--output", "-o",
+                                help="Aligned embedding set to write (.npz); for a folder, the output folder."),
     direction: Optional[Direction] = typer.Option(None, help="Override the direction saved with the aligner."),
     mixup: Optional[float] = typer.Option(
         None, "--mixup", help="After aligning, replace each image by normalize(λ·caption + (1−λ)·image), "
         "λ in [0, 1] the text share, with one of its captions drawn by --mixup-seed."),
     mixup_seed: int = typer.Option(0, help="Seed of the caption drawn per image for --mixup."),
     float16: bool = typer.Option(False, "--float16", help="Store the output embeddings as float16."),
+    workers: Optional[int] = workers_option(),
+    scheduler: Optional[str] = scheduler_option(),
 ) -> None:
     """Apply a saved aligner to a (held-out) embedding set and write the aligned set."""
+    check_cluster_options(data.is_dir(), workers, scheduler)
+    if data.is_dir():
+        if mixup is not None:
+            raise InputError("--mixup needs the rows in memory: it is not available when aligning a folder")
+        _apply_streaming(aligner_path, data, output, direction, float16, workers, scheduler)
+        return
     check_output_file(output, option="-o", inputs=[aligner_path, data], suffixes=(".npz",))
     saved = load_aligner(aligner_path)
     eset = load_set(data)
@@ -95,6 +124,21 @@ def apply_command(
     save_set(aligned, output, float16=float16)
     note = f", then mixup λ={mixup} (seed {mixup_seed})" if mixup is not None else ""
     console.print(f"Aligned {eset.source} with {saved.header['method']} ({dir_value}){note}.")
+    console.print(f"Wrote {output}")
+
+
+def _apply_streaming(aligner_path: Path, data: Path, output: Path, direction: Direction | None, float16: bool,
+                     workers: int | None, scheduler: str | None) -> None:
+    """Align a folder shard by shard into ``output``, resumably (a rerun skips finished shards)."""
+    from gaptools.stream import apply_folder, open_folder
+
+    saved = load_aligner(aligner_path)
+    shards = open_folder(data)
+    with dask_session(workers, scheduler) as client, shard_progress(f"aligning {data.name}") as progress:
+        done = apply_folder(saved, shards, output, direction=direction.value if direction else None, float16=float16,
+                            client=client, progress=progress)
+    console.print(f"Aligned {data} with {saved.header['method']}: {done['written']} shard(s) written, "
+                  f"{done['skipped']} already done (checked against {done['manifest']}).")
     console.print(f"Wrote {output}")
 
 

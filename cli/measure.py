@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from cli.app import console
+from cli.stream import check_cluster_options, dask_session, scheduler_option, shard_progress, workers_option
 from gaptools import demo
 from gaptools.atomic import write_json
 from gaptools.errors import InputError
@@ -20,7 +21,8 @@ from gaptools.outputs import check_output_file
 
 def measure_command(
     paths: Optional[List[Path]] = typer.Argument(
-        None, help="Embedding sets (.npz) or (2, N, D) .npy stacks. None: the shipped demo set."
+        None, help="Embedding sets (.npz), (2, N, D) .npy stacks, or sharded folders (clip-retrieval img_emb/ "
+        "text_emb/ metadata/, or .npz sets), which are streamed. None: the shipped demo set."
     ),
     image: Optional[Path] = typer.Option(None, "--image", help="Image embeddings .npy (row i pairs with --text row i)."),
     text: Optional[Path] = typer.Option(None, "--text", help="Text embeddings .npy."),
@@ -36,30 +38,56 @@ def measure_command(
     dim_ablation: bool = typer.Option(
         False, "--dim-ablation", help="Also R@1 and centroid gap after removing the top-k gap dimensions "
         "(k = 1, 2, 4, 8, 16) beside k seeded random ones, on the retrieval gallery (one more retrieval pass per k)."),
+    stream: bool = typer.Option(False, "--stream", help="Stream .npz sets shard by shard as folders are (Dask)."),
+    workers: Optional[int] = workers_option(),
+    scheduler: Optional[str] = scheduler_option(),
 ) -> None:
     """Measure the modality gap: centroid gap, cosines, separability, OT, recall, ... with 95% CIs."""
     if json_out is not None:
         check_output_file(json_out, option="--json", inputs=[*(paths or []), image, text])
-    sets = _load_inputs(paths or [], image, text)
+    streamed = [p for p in paths or [] if stream or p.is_dir()]
+    check_cluster_options(bool(streamed), workers, scheduler)
+    if streamed and mixup is not None:
+        raise InputError("--mixup needs the rows in memory: it is not available on the streaming path (folders, --stream)")
+    if stream and image is not None:
+        raise InputError("--stream reads folders and .npz sets; --image/--text pairs are measured in memory")
+    rest = [p for p in paths or [] if p not in streamed]
+    sets = _load_inputs(rest, image, text) if rest or image is not None or not streamed else []
     if mixup is not None:
         from gaptools.mixing import mixup_set
 
         sets = [mixup_set(s, mixup, seed=seed) for s in sets]
-    results = [
-        measure(s, normalize=not no_normalize, bootstrap=bootstrap, seed=seed,
-                max_points=max_points, max_gallery=max_gallery, dim_ablation=dim_ablation)
-        for s in sets
-    ]
+    options = dict(normalize=not no_normalize, bootstrap=bootstrap, seed=seed, max_points=max_points,
+                   max_gallery=max_gallery, dim_ablation=dim_ablation)
+    results = [measure(s, **options) for s in sets]
+    if streamed:
+        by_path = _measure_streaming(streamed, options, workers, scheduler)
+        in_memory = iter(results)  # keep the order of the command line; --image/--text last
+        results = [by_path[p] if p in by_path else next(in_memory) for p in paths or []] + list(in_memory)
     console.print(render_table(results))
     if dim_ablation:
         console.print(render_ablation(results))
+    poisson = " (Poisson weights per image on the streaming path)" if streamed else ""
     console.print(
         ("Embeddings were L2-normalised before measuring. " if not no_normalize else "Raw (unnormalised) embeddings. ")
-        + (f"95% CIs: cluster bootstrap over images, {bootstrap} resamples, seed {seed}." if bootstrap else "")
+        + (f"95% CIs: cluster bootstrap over images{poisson}, {bootstrap} resamples, seed {seed}." if bootstrap else "")
     )
     if json_out is not None:
         write_json(json_out, measure_document(results))
         console.print(f"Wrote {json_out}")
+
+
+def _measure_streaming(paths: list[Path], options: dict, workers: int | None, scheduler: str | None) -> dict:
+    """Stream each folder (or set) on Dask, a progress bar per input: {path: result}."""
+    from gaptools.stream import measure_folder, open_folder
+
+    folders = {p: open_folder(p) for p in paths}  # every header checked before any work
+    out = {}
+    with dask_session(workers, scheduler) as client:
+        for path, folder in folders.items():
+            with shard_progress(f"measuring {path.name}") as progress:
+                out[path] = measure_folder(folder, client=client, progress=progress, **options)
+    return out
 
 
 def _load_inputs(paths: list[Path], image: Path | None, text: Path | None):

@@ -88,11 +88,12 @@ def measure(
     -------
     dict
         ``{"source", "meta", "n_image", "n_text", "dim", "normalized", "bootstrap",
-        "seed", "metrics": {key: {"value", "ci95", ...}}, "dim_ablation"}`` with keys
+        "seed", "metrics": {key: {"value", "ci95", ...}}, "dim_ablation", "path"}`` with keys
         :data:`METRIC_KEYS`; a metric a one-modality set cannot have is ``{"value": None,
         "ci95": None, "unavailable": reason}``. ``dim_ablation`` is
         :meth:`gaptools.metrics.DimAblation.to_dict` when asked for (and the set has
-        pairs), else None.
+        pairs), else None. ``path`` is ``"in-memory"`` (:func:`gaptools.stream.measure_folder`
+        returns the same document with ``"streaming"``).
     """
     rng = np.random.default_rng(seed)
     has_img, has_txt = eset.n_image > 0, eset.n_text > 0
@@ -149,6 +150,7 @@ def measure(
         "seed": seed,
         "metrics": {key: out[key] for key in METRIC_KEYS},
         "dim_ablation": ablation,
+        "path": "in-memory",
     }
 
 

@@ -1,0 +1,196 @@
+"""Running shard tasks on Dask: a local thread pool, a local cluster of processes, or a lab's cluster.
+
+Every task graph here is Dask's to schedule (``dask.delayed`` for Dask's own local threaded
+scheduler, ``distributed`` futures for a cluster); this module only builds the graphs and
+reports progress per finished shard to a callback (library code prints nothing).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import uuid
+from typing import Any, Callable, Iterator, Sequence
+
+from gaptools.errors import GapToolsError, InputError
+
+#: The extra that brings Dask, distributed and pyarrow.
+EXTRA = "scale"
+#: Partial results merged by one node of the reduction tree.
+SPLIT_EVERY = 8
+
+ProgressFn = Callable[[int, int], None]
+
+
+def require_scale(what: str = "streaming a sharded folder") -> None:
+    """Raise one clear error when the ``scale`` extra (dask, distributed, pyarrow) is missing."""
+    missing = [name for name in ("dask", "distributed", "pyarrow") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise GapToolsError(
+            f"{what} needs {', '.join(missing)}, which gaptools' '{EXTRA}' extra installs",
+            hint=f"pip install 'gaptools[{EXTRA}]'",
+        )
+
+
+@contextlib.contextmanager
+def dask_client(*, workers: int | None = None, scheduler: str | None = None) -> Iterator[Any]:
+    """A ``distributed.Client`` for the work, or None for Dask's local threaded scheduler.
+
+    Parameters
+    ----------
+    workers : int, optional
+        Start a ``LocalCluster`` of this many worker processes (one thread each, on the
+        loopback interface), closed on exit.
+    scheduler : str, optional
+        Address of a running Dask scheduler (``tcp://head:8786``); its workers must see the
+        same files (a shared file system).
+
+    Yields
+    ------
+    distributed.Client or None
+        None when neither is given: tasks then run on Dask's threaded scheduler in this
+        process. ``client.dashboard_link`` is the dashboard's address.
+    """
+    if workers is not None and scheduler is not None:
+        raise InputError("--workers starts a local cluster and --scheduler joins an existing one: give one of them")
+    if workers is None and scheduler is None:
+        yield None
+        return
+    require_scale()
+    from distributed import Client, LocalCluster
+
+    if scheduler is not None:
+        try:
+            client = Client(scheduler, timeout="10s")
+        except (OSError, TimeoutError) as exc:
+            raise InputError(f"cannot reach the Dask scheduler at {scheduler} ({exc})",
+                             hint="check the address, e.g. tcp://head:8786") from None
+        with client:
+            yield client
+        return
+    if workers < 1:
+        raise InputError(f"--workers must be at least 1, got {workers}")
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1") as cluster, \
+            Client(cluster) as client:
+        yield client
+
+
+def _threads() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _progress_callback(keys: dict, total: int, progress: ProgressFn | None, on_result=None):
+    """A Dask local-scheduler callback that reports each finished task of ``keys`` (key -> index)."""
+    from dask.callbacks import Callback
+
+    done = [0]
+
+    def posttask(key, result, dsk, state, worker_id):
+        if key in keys:
+            done[0] += 1
+            if on_result is not None:
+                on_result(keys[key], result)
+            if progress is not None:
+                progress(done[0], total)
+
+    return Callback(posttask=posttask)
+
+
+def _local_compute(outputs: list, keys: dict, total: int, progress, on_result=None) -> list:
+    """``dask.compute`` on the threaded scheduler, BLAS on one thread per task when several run."""
+    import dask
+    from threadpoolctl import threadpool_limits
+
+    threads = _threads()
+    limits = threadpool_limits(limits=1) if threads > 1 else contextlib.nullcontext()
+    with limits, _progress_callback(keys, total, progress, on_result):
+        return list(dask.compute(*outputs, scheduler="threads", num_workers=threads))
+
+
+def map_reduce(fn: Callable, items: Sequence, combine: Callable, *, client=None,
+               progress: ProgressFn | None = None, split_every: int = SPLIT_EVERY):
+    """``combine(*parts)`` over a tree of ``fn(item)`` results, scheduled by Dask.
+
+    Parameters
+    ----------
+    fn : callable
+        One task per item (a shard): ``fn(item)`` -> partial result.
+    items : sequence
+        Small, picklable descriptions of the work (not data).
+    combine : callable
+        ``combine(*partials)`` -> partial; associative.
+    client : distributed.Client, optional
+        Run on its cluster; None: Dask's threaded scheduler in this process.
+    progress : callable, optional
+        ``progress(done, total)`` after each finished item, on this thread.
+    split_every : int
+        Partial results merged per node of the tree (its fan-in).
+
+    Returns
+    -------
+    The combination of every item's result.
+    """
+    require_scale()
+    import dask
+
+    token = uuid.uuid4().hex[:8]
+    leaves = [dask.delayed(fn, pure=False)(item, dask_key_name=f"shard-{token}-{i}") for i, item in enumerate(items)]
+    level, depth = leaves, 0
+    while len(level) > 1:
+        level = [dask.delayed(combine, pure=False)(*level[i:i + split_every], dask_key_name=f"merge-{token}-{depth}-{i}")
+                 for i in range(0, len(level), split_every)]
+        depth += 1
+    root = level[0]
+    keys = {leaf.key: i for i, leaf in enumerate(leaves)}
+    if client is None:
+        return _local_compute([root], keys, len(items), progress)[0]
+    from distributed import as_completed
+
+    futures = client.compute([root, *leaves])
+    root_future, done = futures[0], as_completed(futures[1:])
+    del futures, leaves, level
+    try:
+        for i, future in enumerate(done, 1):
+            if future.status == "error":
+                future.result()  # raises the task's error here
+            if progress is not None:
+                progress(i, len(items))
+        return root_future.result()
+    finally:
+        client.cancel([root_future])
+
+
+def map_each(fn: Callable, items: Sequence, *, client=None, progress: ProgressFn | None = None,
+             on_result: Callable[[int, Any], None] | None = None) -> None:
+    """``fn(item)`` for every item, scheduled by Dask; ``on_result(index, result)`` as each finishes.
+
+    ``on_result`` and ``progress`` run on this thread, in completion order; an exception
+    they raise stops the run (tasks already running may still finish).
+    """
+    require_scale()
+    import dask
+
+    token = uuid.uuid4().hex[:8]
+    tasks = [dask.delayed(fn, pure=False)(item, dask_key_name=f"task-{token}-{i}") for i, item in enumerate(items)]
+    if not tasks:
+        return
+    if client is None:
+        _local_compute(tasks, {t.key: i for i, t in enumerate(tasks)}, len(items), progress, on_result)
+        return
+    from distributed import as_completed
+
+    futures = client.compute(tasks)
+    index = {f.key: i for i, f in enumerate(futures)}
+    try:
+        for done, future in enumerate(as_completed(futures), 1):
+            result = future.result()
+            if on_result is not None:
+                on_result(index[future.key], result)
+            if progress is not None:
+                progress(done, len(items))
+    finally:
+        client.cancel(futures)
