@@ -11,9 +11,9 @@ Usage::
 Data: ``gaptools.synthetic.planted_gap(n, 512, shift=0.8)`` (one caption per image, so
 ``ot-exact`` takes the assignment path; ``ot-exact[emd]`` forces POT's ``ot.emd``) to fit,
 and an independent planted set of n images to apply to. Each (method, n) runs in a fresh
-process so its peak resident memory (``ru_maxrss``, ``peak MB``) is its own: it includes
-Python, numpy, the data and, for the OT methods, what ``import ot`` loads (POT imports
-torch when installed, ~600 MB; ``POT_BACKEND_DISABLE_PYTORCH=1`` avoids it).
+process so its peak resident memory (``peak MB``, see :func:`peak_rss_mb`) is its own: it
+includes Python, numpy, the data and, for the OT methods, what ``import ot`` loads (POT
+imports torch when installed, ~600 MB; ``POT_BACKEND_DISABLE_PYTORCH=1`` avoids it).
 ``arrays MB`` is the tracemalloc peak of the arrays allocated during fit + apply (numpy
 reports its buffers to tracemalloc; C++ solver internals are not counted). ``x base`` divides fit + apply
 time by a baseline measured in the same run: one float32 (n, 512) × (512, 5000) product
@@ -26,9 +26,9 @@ timed processes (the baseline too) so both settings can be compared.
 
 The memory check (``--memory-queries`` × ``--memory-size``, issue 14's target: within 30 s
 and 2 GB) fits ``memory-projection`` on a planted set with ``--memory-size`` captions and
-times ``transform`` of the queries in a fresh process; ``peak MB`` is that process's
-``ru_maxrss`` right after the apply (Python, numpy, the queries, the output and the chunk of
-similarities). Its baselines, measured in the same process afterwards: one chunked float32
+times ``transform`` of the queries in a fresh process; ``peak MB`` is that process's peak
+right after the apply (Python, numpy, the memory sets, the queries, the output and the chunk
+of similarities). Its baselines, measured in the same process afterwards: one chunked float32
 GEMM pass of the same size (queries × memoryᵀ, the similarity half of the work; the
 projection does two such passes plus an exponential, so ≈ 2× is the floor) and the
 ``mean`` apply of the same queries. The BLAS library and thread count are printed as
@@ -55,6 +55,23 @@ METHODS = ("mean", "center", "standardize", "moment", "realign", "pca-rotation",
            "coral", "ot-exact", "ot-exact[emd]", "ot-paper", "ot-sinkhorn", "memory-projection")
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory in MB: ``VmHWM`` of ``/proc/self/status``.
+
+    Not ``resource.getrusage(RUSAGE_SELF).ru_maxrss``: on Linux that high-water mark is
+    carried across fork + exec (measured here: a child of a 312 MB parent reports 312 MB
+    while its own ``VmHWM`` is 11 MB), so children of this script would report the
+    parent's peak. ``ru_maxrss`` is the fallback where ``/proc`` is absent.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def run_one(method: str, folder: Path) -> dict:
     """Fit ``method`` on folder/train_*.npy and apply it to folder/test_image.npy (in this process)."""
     from gaptools.align import make_aligner
@@ -74,7 +91,7 @@ def run_one(method: str, folder: Path) -> dict:
     aligner.transform(test)
     apply_s = time.perf_counter() - start
     arrays = tracemalloc.get_traced_memory()[1] / 2**20
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_rss_mb()
     return {"fit_s": fit_s, "apply_s": apply_s, "peak_mb": peak, "arrays_mb": arrays}
 
 
@@ -94,7 +111,7 @@ def run_memory(folder: Path) -> dict:
     apply_s = time.perf_counter() - start
     arrays = tracemalloc.get_traced_memory()[1] / 2**20
     tracemalloc.stop()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_rss_mb()
     assert out.shape == queries.shape and np.isfinite(out).all()
     del out
     memory = aligner.memory_txt_
