@@ -1,6 +1,6 @@
 """DeCap's training-free memory projection: a query becomes a softmax-weighted mean of a memory.
 
-Reference: Li, Zhu, Zhou & Gao 2023, "DeCap: Decoding CLIP Latents for Zero-Shot
+Reference: Li, Zhu, Wen & Yang 2023, "DeCap: Decoding CLIP Latents for Zero-Shot
 Captioning via Text-Only Training", ICLR (official code: github.com/dhg-wei/DeCap).
 """
 
