@@ -50,10 +50,12 @@ def l2_normalize(x: np.ndarray) -> np.ndarray:
     return x / norms[:, None]
 
 
-def column_sum(x: np.ndarray, block: int = 8192) -> np.ndarray:
+def column_sum(x: np.ndarray, block: int = 1024) -> np.ndarray:
     """Sum over rows, shape (D,) or (), float64: float32 blocks added in float64.
 
-    As fast as a float32 pass, with the rounding error of ``block`` rows, not N.
+    Within 1.25x of a float32 pass, with the rounding error of ``block`` rows, not N
+    (numpy sums the rows of a block one after another): at 100k x 512 unit rows the
+    centroid gap is off by 1e-8 with 1024-row blocks, 2e-7 to 1e-6 with 8192-row ones.
     """
     if x.dtype == np.float64 or len(x) <= block:
         return x.sum(axis=0, dtype=np.float64)
