@@ -39,6 +39,7 @@ _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 # Hash purposes: each draw reads its own stream of hashes.
 _SAMPLE, _GALLERY, _CAPTION, _BOOTSTRAP = 1, 2, 3, 4
 _POISSON_BITS = 16
+_BOOTSTRAP_BLOCK = 2048  # images weighted at once: B x 2048 weights (8 MB in float32 at B = 1000)
 
 
 def splitmix64(x: np.ndarray) -> np.ndarray:
@@ -380,18 +381,24 @@ def chunk_stats(chunk: Chunk, cfg: StatsConfig) -> StreamStats:
 
 
 def _bootstrap_sums(present: dict, gids: np.ndarray, cfg: StatsConfig) -> dict:
-    """Σ_g w_bg · stat_g for every resample b (and Σ w² for the scalar stats), in blocks of images."""
+    """Σ_g w_bg · stat_g for every resample b (and Σ w² for the scalar stats), in blocks of images.
+
+    The products are float32 GEMMs (as the in-memory bootstrap's), each block's result added
+    in float64; the weights are small integers, exact in float32.
+    """
     scalars = [name for name, v in present.items() if v.ndim == 1]
     vectors = [name for name, v in present.items() if v.ndim == 2]
+    dim = present[vectors[0]].shape[1]
     out = {}
-    for start in range(0, len(gids), BLOCK_ROWS):
-        part = slice(start, start + BLOCK_ROWS)
-        w = poisson_weights(cfg.seed, gids[part], cfg.bootstrap)  # (B, g) float32
-        table = np.stack([present[name][part] for name in scalars], axis=1)  # (g, S) float64
-        w64 = w.astype(np.float64)
-        sums = {**dict(zip(scalars, (w64 @ table).T)),
-                **{f"{name}:w2": col for name, col in zip(scalars, ((w64 * w64) @ table).T)},
-                **{name: (w @ present[name][part]).astype(np.float64) for name in vectors}}
+    for start in range(0, len(gids), _BOOTSTRAP_BLOCK):
+        part = slice(start, start + _BOOTSTRAP_BLOCK)
+        w = poisson_weights(cfg.seed, gids[part], cfg.bootstrap)  # (B, g)
+        table = np.stack([present[name][part] for name in scalars], axis=1).astype(np.float32)  # (g, S)
+        rows = np.concatenate([present[name][part] for name in vectors], axis=1)  # (g, V·D), one GEMM
+        weighted = (w @ rows).astype(np.float64)  # (B, V·D)
+        sums = {**dict(zip(scalars, (w @ table).astype(np.float64).T)),
+                **{f"{name}:w2": col for name, col in zip(scalars, ((w * w) @ table).astype(np.float64).T)},
+                **{name: weighted[:, i * dim:(i + 1) * dim] for i, name in enumerate(vectors)}}
         out = sums if not out else {k: out[k] + v for k, v in sums.items()}
     return out
 
