@@ -165,8 +165,8 @@ class Moments:
 
 
 @dataclasses.dataclass
-class Sample:
-    """The images with the smallest hashes, each with one caption (a bottom-k sketch).
+class Sketch:
+    """A bottom-k sketch of images: the ``k`` with the smallest hashes, mergeable in any order.
 
     Attributes
     ----------
@@ -174,52 +174,58 @@ class Sample:
         Images kept.
     keys, ids : ndarray, shape (m,), uint64 / int64
         Hash and global id of each kept image, in increasing id order.
-    image, text : ndarray, shape (m, D), float32
-        Each image and its caption (the one with the smallest caption hash).
+    image : ndarray, shape (m, D), float32
     """
 
     k: int
     keys: np.ndarray
     ids: np.ndarray
     image: np.ndarray
-    text: np.ndarray
 
-    def merge(self, other: "Sample") -> "Sample":
+    def _kept(self, other: "Sketch") -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The bottom-k of both: positions kept, their keys, ids and image rows."""
         keys, ids = np.concatenate([self.keys, other.keys]), np.concatenate([self.ids, other.ids])
         keep = bottom_k(keys, ids, self.k)
-        return Sample(self.k, keys[keep], ids[keep], np.concatenate([self.image, other.image])[keep],
-                      np.concatenate([self.text, other.text])[keep])
+        return keep, keys[keep], ids[keep], np.concatenate([self.image, other.image])[keep]
 
 
 @dataclasses.dataclass
-class Gallery:
-    """The retrieval gallery: images with the smallest gallery hashes, with all their captions.
+class Sample(Sketch):
+    """The sample of the subsample metrics: a :class:`Sketch` with one caption per image.
 
     Attributes
     ----------
-    k : int
-    keys, ids : ndarray, shape (m,)
-        Hash and global id of each image, increasing ids.
+    text : ndarray, shape (m, D), float32
+        Each image's caption (the one with the smallest caption hash).
+    """
+
+    text: np.ndarray
+
+    def merge(self, other: "Sample") -> "Sample":
+        keep, keys, ids, image = self._kept(other)
+        return Sample(self.k, keys, ids, image, np.concatenate([self.text, other.text])[keep])
+
+
+@dataclasses.dataclass
+class Gallery(Sketch):
+    """The retrieval gallery: a :class:`Sketch` (of its own hashes) with all the images' captions.
+
+    Attributes
+    ----------
     image : ndarray, shape (m, D), float32, unit rows
     text : ndarray, shape (t, D), float32, unit rows
     owner : ndarray, shape (t,), int64
         Global id of each caption's image.
     """
 
-    k: int
-    keys: np.ndarray
-    ids: np.ndarray
-    image: np.ndarray
     text: np.ndarray
     owner: np.ndarray
 
     def merge(self, other: "Gallery") -> "Gallery":
-        keys, ids = np.concatenate([self.keys, other.keys]), np.concatenate([self.ids, other.ids])
-        keep = bottom_k(keys, ids, self.k)
+        _, keys, ids, image = self._kept(other)
         owner = np.concatenate([self.owner, other.owner])
-        captions = np.flatnonzero(np.isin(owner, ids[keep]))
-        return Gallery(self.k, keys[keep], ids[keep], np.concatenate([self.image, other.image])[keep],
-                       np.concatenate([self.text, other.text])[captions], owner[captions])
+        captions = np.flatnonzero(np.isin(owner, ids))
+        return Gallery(self.k, keys, ids, image, np.concatenate([self.text, other.text])[captions], owner[captions])
 
     @property
     def caption_image(self) -> np.ndarray:
