@@ -122,6 +122,18 @@ def test_poisson_bootstrap_interval_matches_the_normal_theory_width(clip_folder)
     assert (hi - lo) / (2 * 1.96 * cos.std() / np.sqrt(len(cos))) == pytest.approx(1.0, abs=0.15)
 
 
+def test_joining_a_running_scheduler_by_its_address(client, clip_folder):
+    from gaptools.stream import dask_client
+
+    s = planted_gap(300, 8, seed=8)
+    root = clip_folder(s.image, s.text, [150, 150])
+    with dask_client(scheduler=client.scheduler.address) as joined:
+        doc = measure_folder(root, client=joined, bootstrap=20, max_points=50, max_gallery=50)
+    assert doc["n_image"] == 300 and joined.status == "closed" and client.status == "running"
+    assert doc["metrics"]["matched_cosine"]["value"] == pytest.approx(
+        measure_folder(root, bootstrap=20, max_points=50, max_gallery=50)["metrics"]["matched_cosine"]["value"])
+
+
 def test_poisson_weights_are_a_function_of_seed_and_id():
     ids = np.arange(5000, 9000)
     w = poisson_weights(3, ids, 64)
