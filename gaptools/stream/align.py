@@ -265,6 +265,8 @@ def _open_manifest(out: Path, saved: SavedAligner, direction: str, folder: Shard
         if manifest.get(key) != run[key]:
             raise InputError(f"{out}: was started with another {what} ({manifest.get(key)!r} there)",
                              hint="use a new output folder, or rerun with the same arguments")
+    for leftover in out.rglob(".*.tmp"):  # temporaries of a killed run (atomic_write's names); the folder is ours
+        leftover.unlink(missing_ok=True)
     return manifest
 
 

@@ -231,10 +231,12 @@ def test_killed_then_rerun_equals_uninterrupted(tmp_path, clip_folder):
 
     with pytest.raises(Killed):
         apply_folder(saved, root, tmp_path / "resumed", progress=kill_after_two)
+    stray = tmp_path / "resumed" / "img_emb" / ".img_emb_4.npy.x1y2.tmp"  # what a SIGKILL mid-write leaves
+    stray.write_bytes(b"half a shard")
     recorded = __import__("json").loads((tmp_path / "resumed" / MANIFEST).read_text())["shards"]
     assert len(recorded) == 2
     again = apply_folder(saved, root, tmp_path / "resumed")
-    assert again["skipped"] == 2 and again["written"] == 4
+    assert again["skipped"] == 2 and again["written"] == 4 and not stray.exists()
     for sub in ("img_emb", "text_emb", "metadata"):
         for path in sorted((tmp_path / "whole" / sub).iterdir()):
             assert (tmp_path / "resumed" / sub / path.name).read_bytes() == path.read_bytes(), path.name
