@@ -122,6 +122,15 @@ def test_poisson_bootstrap_interval_matches_the_normal_theory_width(clip_folder)
     assert (hi - lo) / (2 * 1.96 * cos.std() / np.sqrt(len(cos))) == pytest.approx(1.0, abs=0.15)
 
 
+def test_a_data_problem_is_raised_from_the_worker_naming_the_shard(client, clip_folder):
+    s = planted_gap(400, 8, seed=9)
+    image = s.image.copy()
+    image[250] = 0.0  # a zero vector has no direction: only reading the data shows it
+    root = clip_folder(image, s.text, [200, 200])
+    with pytest.raises(InputError, match=r"img_emb_1\.npy .*all-zero row.*first at row 50"):
+        measure_folder(root, client=client, **SMALL)
+
+
 def test_joining_a_running_scheduler_by_its_address(client, clip_folder):
     from gaptools.stream import dask_client
 
