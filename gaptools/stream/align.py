@@ -211,8 +211,7 @@ def apply_folder(saved: SavedAligner, path, out, *, direction: str | None = None
     _check_output_folder(out, Path(folder.path))
     manifest = _open_manifest(out, saved, direction, folder, float16)
     done = manifest["shards"]
-    task = functools.partial(_apply_shard, aligner=aligner, direction=direction, out=str(out), float16=float16,
-                             label=saved.path)
+    task = functools.partial(_apply_shard, direction=direction, out=str(out), float16=float16, label=saved.path)
     items = [(shard, done.get(shard.name)) for shard in folder.shards]
     counts = {"written": 0, "skipped": 0}
 
@@ -221,7 +220,7 @@ def apply_folder(saved: SavedAligner, path, out, *, direction: str | None = None
         done[folder.shards[index].name] = result
         write_json(out / MANIFEST, manifest)
 
-    map_each(task, items, client=client, progress=progress, on_result=record)
+    map_each(task, items, shared={"aligner": aligner}, client=client, progress=progress, on_result=record)
     return {"out": str(out), "manifest": str(out / MANIFEST), "shards": len(folder.shards), **counts}
 
 

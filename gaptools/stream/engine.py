@@ -164,18 +164,22 @@ def map_reduce(fn: Callable, items: Sequence, combine: Callable, *, client=None,
         client.cancel([root_future])
 
 
-def map_each(fn: Callable, items: Sequence, *, client=None, progress: ProgressFn | None = None,
-             on_result: Callable[[int, Any], None] | None = None) -> None:
-    """``fn(item)`` for every item, scheduled by Dask; ``on_result(index, result)`` as each finishes.
+def map_each(fn: Callable, items: Sequence, *, shared: dict | None = None, client=None,
+             progress: ProgressFn | None = None, on_result: Callable[[int, Any], None] | None = None) -> None:
+    """``fn(item, **shared)`` for every item, scheduled by Dask; ``on_result(index, result)`` as each finishes.
 
-    ``on_result`` and ``progress`` run on this thread, in completion order; an exception
-    they raise stops the run (tasks already running may still finish).
+    ``shared`` values (an aligner) are one node of the graph that every task reads, so a
+    cluster receives them once, not once per task. ``on_result`` and ``progress`` run on
+    this thread, in completion order; an exception they raise stops the run (tasks
+    already running may still finish).
     """
     require_scale()
     import dask
 
     token = uuid.uuid4().hex[:8]
-    tasks = [dask.delayed(fn, pure=False)(item, dask_key_name=f"task-{token}-{i}") for i, item in enumerate(items)]
+    shared = {k: dask.delayed(v, name=f"shared-{token}-{k}", traverse=False) for k, v in (shared or {}).items()}
+    tasks = [dask.delayed(fn, pure=False)(item, **shared, dask_key_name=f"task-{token}-{i}")
+             for i, item in enumerate(items)]
     if not tasks:
         return
     if client is None:
