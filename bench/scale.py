@@ -3,6 +3,7 @@
     python bench/scale.py                                # 0.5M and 2M pairs x 512, float16, bootstrap 1000
     python bench/scale.py --pairs 100000 --workers 1     # a quick look
     python bench/scale.py --dir /data/tmp --keep         # where the shards go (4 GB at 2M pairs), kept
+    python bench/scale.py --data /data/tmp/gaptools-scale-xyz/all   # reuse shards a --keep run wrote
 
 Writes float16 shards of ``--shard-rows`` pairs (a planted gap along one axis) into a temporary
 folder, once for the largest size; smaller sizes link to its first shards. Each measurement runs
@@ -49,7 +50,15 @@ POINT_ESTIMATES = ("centroid_gap", "matched_cosine", "random_cosine", "relative_
 
 
 def peak_rss_mb() -> float:
-    """Peak resident set size of this process, MB (Linux reports kB)."""
+    """Peak resident set size of this process, MB: VmHWM, which exec resets.
+
+    (``getrusage(...).ru_maxrss`` would not do: Linux carries the parent's peak across
+    fork and exec, so a child spawned by a large parent reports the parent's.)
+    """
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -158,6 +167,8 @@ def main() -> None:
     parser.add_argument("--equal-pairs", type=int, default=100_000)
     parser.add_argument("--dir", type=Path, default=None, help="where the shards are written (default: a temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the shards")
+    parser.add_argument("--data", type=Path, default=None,
+                        help="the 'all' folder of a --keep run to reuse (at least the largest --pairs)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--folder", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -174,9 +185,13 @@ def main() -> None:
           f"{os.getloadavg()[0]:.1f} at start); one BLAS thread per process; {DIM} dims, float16 shards of "
           f"{args.shard_rows} pairs in {work}; bootstrap {args.bootstrap}")
     try:
-        start = time.perf_counter()
-        generate(work / "all", sizes[-1], args.shard_rows)
-        print(f"generated {sizes[-1]} pairs in {time.perf_counter() - start:.0f} s")
+        if args.data is not None:
+            (work / "all").symlink_to(args.data.resolve())
+            print(f"reusing the shards of {args.data}")
+        else:
+            start = time.perf_counter()
+            generate(work / "all", sizes[-1], args.shard_rows)
+            print(f"generated {sizes[-1]} pairs in {time.perf_counter() - start:.0f} s")
         equal_shards = max(1, args.equal_pairs // args.shard_rows)
         link_prefix(work / "all", work / "equal", equal_shards)
         result = child("equal", work / "equal", args.bootstrap)
