@@ -9,9 +9,15 @@ from __future__ import annotations
 import numpy as np
 
 from gaptools.align.base import Aligner
-from gaptools.align.transport import CHUNK_ELEMENTS, seeded_rows
+from gaptools.align.transport import seeded_rows
 from gaptools.errors import InputError
 from gaptools.metrics import l2_normalize
+
+#: Similarities held at once (32 MB float32: ~840 queries against 10,000 memory rows). Small
+#: enough that the softmax's passes over them stay in cache: measured on this 2-core machine,
+#: one BLAS thread, 20,000 queries × 10,000 × 512, ~1,000-row chunks took 0.88× the CPU time
+#: of 6,710-row (256 MB) chunks; 64-row chunks 1.7× (the GEMMs lose efficiency).
+CHUNK_ELEMENTS = 1 << 23
 
 
 def soft_projection(queries: np.ndarray, memory: np.ndarray, temperature: float) -> np.ndarray:
@@ -36,8 +42,8 @@ def soft_projection(queries: np.ndarray, memory: np.ndarray, temperature: float)
     -----
     Float32 throughout; the softmax subtracts each row's largest similarity before the
     exponential, so no τ over- or underflows the maximum's weight (it is exactly 1). At
-    most :data:`~gaptools.align.transport.CHUNK_ELEMENTS` similarities (256 MB) are held at
-    once; the work is two GEMMs of N × m × D each plus one exponential per similarity.
+    most :data:`CHUNK_ELEMENTS` similarities (32 MB) are held at once; the work is two GEMMs
+    of N × m × D each plus one exponential per similarity.
     """
     memory = np.asarray(memory, dtype=np.float32)
     # 1/τ goes on the (chunk, D) queries rather than the (chunk, m) similarities (m > D: one
