@@ -12,8 +12,8 @@ of the whole folder. The parts:
 - summed per-image statistics (counts, cosines of true pairs, the caption self-sums: the
   fields of :class:`gaptools.metrics.PairSums`), so the in-memory formulas
   (:data:`gaptools.metrics.SUMMABLE_FORMULAS`) give the point estimates unchanged;
-- a Poisson bootstrap (Hanley & MacGibbon 2006's "Poisson bootstrap"; Chamandy et al. 2012
-  use it for streams): resample b gives image g the weight w_bg ~ Poisson(1), a function of
+- a Poisson bootstrap (Hanley & MacGibbon 2006; Chamandy et al. 2012 use it on data
+  streams): resample b gives image g the weight w_bg ~ Poisson(1), a function of
   a hash of (seed, b, global image id) alone, so the resamples, and their weighted sums,
   do not depend on the shard split or on which worker reads what. An image's captions share
   its weight (the cluster bootstrap of the in-memory path); Σ w² sums let the formulas
