@@ -21,7 +21,7 @@ from __future__ import annotations
 from gaptools.stream.align import STREAMABLE_METHODS, apply_folder, check_streamable, fit_folder
 from gaptools.stream.engine import dask_client, require_scale
 from gaptools.stream.measure import measure_folder
-from gaptools.stream.shards import ShardFolder, folder_to_set, is_stream_input, open_folder
+from gaptools.stream.shards import ShardFolder, folder_to_set, open_folder
 
 __all__ = [
     "STREAMABLE_METHODS",
@@ -31,7 +31,6 @@ __all__ = [
     "dask_client",
     "fit_folder",
     "folder_to_set",
-    "is_stream_input",
     "measure_folder",
     "open_folder",
     "require_scale",

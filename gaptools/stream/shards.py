@@ -162,11 +162,6 @@ class Chunk:
 # --------------------------------------------------------------------------- finding shards
 
 
-def is_stream_input(path: str | os.PathLike) -> bool:
-    """True for a folder: what `measure` and `align` stream instead of loading whole."""
-    return Path(path).is_dir()
-
-
 def open_folder(path: str | os.PathLike) -> ShardFolder:
     """Find and check the shards of a folder (or of one ``.npz`` set) from their headers only.
 
