@@ -20,6 +20,7 @@ import numpy as np
 
 from gaptools.errors import InputError
 from gaptools.io import EmbeddingSet
+from gaptools.validation import check_captions
 
 SOURCES = ("text", "image")
 TARGETS = ("matched", "same")
@@ -73,6 +74,7 @@ def check_set(eset: EmbeddingSet, *, source: str) -> None:
     if source == "image" and eset.n_image == 0:
         raise InputError(f"{eset.source}: is a text-only set (0 image embeddings); --source image needs images",
                          hint="use --source text, or a set with image embeddings")
+    check_captions(eset.caption, source=eset.source)  # an empty target teaches the decoder to stop at once
 
 
 @dataclasses.dataclass

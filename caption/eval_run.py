@@ -60,6 +60,7 @@ from gaptools.io import EmbeddingSet, load_set
 from gaptools.limits import MAX_BOOTSTRAP
 from gaptools.outputs import EVAL as EVAL_KIND
 from gaptools.outputs import building_folder, check_output_folder, run_lock
+from gaptools.validation import check_captions
 
 RESULT_KIND = "caption.eval"
 RESULT_VERSION = 1
@@ -166,6 +167,7 @@ def eval_data(eset: EmbeddingSet, *, seed: int, limit: int | None = None) -> Eva
     if eset.caption is None or eset.n_text == 0:
         raise InputError(f"{eset.source}: has no caption strings, so there are no references to score against",
                          hint="embed the set with its captions (gaptools embed keeps them)")
+    check_captions(eset.caption, source=eset.source)  # an empty reference breaks the scorers' tokenizer
     groups = np.unique(eset.text_image)[:limit]
     chosen = eset.one_caption_per_image(np.random.default_rng(seed))[groups]
     ids = [str(eset.image_id[g]) for g in groups] if eset.image_id is not None else [int(g) for g in groups]
@@ -302,6 +304,7 @@ def _run_eval(config: EvalConfig, out: Path, overwrite: bool, say: Callable[[str
     eset = load_set(config.set)
     device = str(resolve_device(config.device))
     model, tokenizer, run_config = load_run(config.run, device)
+    config = dataclasses.replace(config, max_length=model.fit_tokens(config.max_length, option="--max-length", say=say))
     if eset.dim != run_config["clip_dim"]:
         raise InputError(f"{eset.source}: embeddings have dimension {eset.dim} but the run {config.run} was trained "
                          f"on {run_config['clip_dim']}", hint="evaluate on a set embedded with the run's CLIP model")

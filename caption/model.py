@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from typing import Callable
 
 import torch
 from torch import nn
@@ -144,6 +145,36 @@ class ClipCapModel(nn.Module):
         labels = input_ids.long().masked_fill(attention_mask == 0, -100)  # (B, T)
         loss = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), labels.flatten(), ignore_index=-100, reduction=reduction)
         return logits, loss
+
+
+    def token_room(self) -> int | None:
+        """Caption tokens the decoder has positions for after the prefix (None: no fixed limit).
+
+        Beyond them its position embedding fails with an IndexError deep in a forward pass, so
+        training and generation cut captions to this length, checked up front (:meth:`fit_tokens`).
+        """
+        config = self.decoder.config
+        positions = getattr(config, "n_positions", None) or getattr(config, "max_position_embeddings", None)
+        return None if positions is None else positions - self.prefix_length
+
+    def fit_tokens(self, n_tokens: int, *, option: str, say: Callable[[str], None]) -> int:
+        """``n_tokens`` (``--max-tokens``, ``--max-length``), cut to :meth:`token_room`; ``say`` tells when it is.
+
+        Raises
+        ------
+        InputError
+            The prefix leaves fewer than 2 positions (a token and its EOS).
+        """
+        room = self.token_room()
+        if room is None or n_tokens <= room:
+            return n_tokens
+        if room < 2:
+            raise InputError(f"--prefix-length {self.prefix_length}: leaves {max(room, 0)} of the decoder's "
+                             f"{room + self.prefix_length} positions for the caption (a token and EOS need 2)",
+                             hint="use a shorter prefix")
+        say(f"{option} {n_tokens}: the decoder has {room + self.prefix_length} positions, {room} after the "
+            f"prefix: captions are cut at {room} tokens")
+        return room
 
 
 def load_decoder(name_or_dir: str | os.PathLike) -> nn.Module:

@@ -44,7 +44,8 @@ from gaptools.outputs import run_lock
 from gaptools.resume import check_same_settings
 
 # settings that may change between an interrupted run and its --resume
-RESUMABLE_CHANGES = ("save_every", "log_every", "device")
+RESUMABLE_CHANGES = ("save_every", "log_every", "device", "output")  # output: the run is where it is (moved runs resume)
+RESUME_PATHS = ("data", "val", "decoder")  # compared resolved: a relative and an absolute spelling are one file
 # settings added after runs were recorded without them: what those runs did
 SETTINGS_BEFORE_THEY_EXISTED = {"length_window": 0}
 
@@ -247,10 +248,26 @@ def _prepare(config: TrainConfig, ctx: _Dist, device: torch.device, say: Callabl
     steps_per_epoch = len(epoch_batches(len(plan), config.batch_size, seed=config.seed, epoch=0, world_size=ctx.world))
     torch.manual_seed(config.seed)  # mapper initialisation
     model = ClipCapModel(config.model_config(eset.dim), load_decoder(config.decoder)).to(device)
+    config = _fit_targets(config, model, eset, tokenizer, say)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay,
                                   fused=device.type == "cuda")
     return _Job(config, device, eset, val, tokenizer, plan, val_plan, mean, steps_per_epoch, model, optimizer)
+
+
+def _fit_targets(config: TrainConfig, model: ClipCapModel, eset: EmbeddingSet, tokenizer,
+                 say: Callable[[str], None]) -> TrainConfig:
+    """``config`` with ``max_tokens`` cut to the decoder's positions after the prefix, saying how many
+    captions that shortens (:meth:`caption.model.ClipCapModel.fit_tokens`)."""
+    messages = []
+    max_tokens = model.fit_tokens(config.max_tokens, option="--max-tokens", say=messages.append)
+    if max_tokens == config.max_tokens:
+        return config
+    lengths = [len(ids) + 1 for ids in tokenizer([str(c) for c in eset.caption], add_special_tokens=False)["input_ids"]]
+    cut = sum(n > max_tokens for n in lengths)
+    if cut:
+        say(f"{messages[0]} ({cut} of {len(lengths)} captions are longer)")
+    return dataclasses.replace(config, max_tokens=max_tokens)
 
 
 def _open_run(job: _Job, run_dir: Path, ctx: _Dist, *, resume: bool, overwrite: bool,
@@ -279,7 +296,7 @@ def _open_run(job: _Job, run_dir: Path, ctx: _Dist, *, resume: bool, overwrite: 
         return 0
     _on_main(lambda: check_same_settings({**SETTINGS_BEFORE_THEY_EXISTED,
                                           **checkpoint.read_config(run_dir).get("train", {})},
-                                         dataclasses.asdict(config), may_change=RESUMABLE_CHANGES,
+                                         dataclasses.asdict(config), may_change=RESUMABLE_CHANGES, paths=RESUME_PATHS,
                                          where=str(run_dir)), ctx)
     if (run_dir / checkpoint.FINAL).is_dir():
         say(f"{run_dir}: already finished; nothing to do")

@@ -20,9 +20,10 @@ from gaptools.align.sets import train_summary
 from gaptools.atomic import write_json
 from gaptools.errors import InputError
 from gaptools.io import load_set, save_set
-from gaptools.limits import MAX_BOOTSTRAP
+from gaptools.limits import MAX_BOOTSTRAP, check_dimension
 from gaptools.mixing import mixup_set
 from gaptools.outputs import check_output_file
+from gaptools.validation import MAX_SEED
 
 align_app = typer.Typer(
     help="Fit modality-gap corrections on one set, apply them to another, compare them.",
@@ -58,7 +59,7 @@ def fit_command(
     output: Path = typer.Option(..., "--output", "-o", help="Aligner file to write (its name ends in .aligner; an .npz inside)."),
     direction: Direction = typer.Option(Direction.image_to_text, help="Default direction of `apply`."),
     param: List[str] = typer.Option([], "--param", "-p", help=_PARAM_HELP),
-    seed: Optional[int] = typer.Option(None, help=_SEED_HELP),
+    seed: Optional[int] = typer.Option(None, min=0, max=MAX_SEED, help=_SEED_HELP),
     max_fit_points: Optional[int] = typer.Option(None, help=_MAX_FIT_HELP),
     no_renormalize: bool = typer.Option(False, "--no-renormalize", help="Do not L2-normalise mapped embeddings."),
     workers: Optional[int] = workers_option(),
@@ -74,6 +75,7 @@ def fit_command(
         aligner, train_info = _fit_streaming(method, train, params, workers, scheduler)
     else:
         eset = load_set(train)
+        check_dimension(eset.dim, source=str(train))
         aligner, train_info = fit_on_set(method, eset, params), train_summary(eset)
     seconds = time.perf_counter() - start
     save_aligner(aligner, output, direction=direction.value, train=train_info)
@@ -102,7 +104,7 @@ def apply_command(
     mixup: Optional[float] = typer.Option(
         None, "--mixup", help="After aligning, replace each image by normalize(λ·caption + (1−λ)·image), "
         "λ in [0, 1] the text share, with one of its captions drawn by --mixup-seed."),
-    mixup_seed: int = typer.Option(0, help="Seed of the caption drawn per image for --mixup."),
+    mixup_seed: int = typer.Option(0, min=0, max=MAX_SEED, help="Seed of the caption drawn per image for --mixup."),
     float16: bool = typer.Option(False, "--float16", help="Store the output embeddings as float16."),
     workers: Optional[int] = workers_option(),
     scheduler: Optional[str] = scheduler_option(),
@@ -150,7 +152,7 @@ def compare_command(
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the results as JSON here."),
     direction: Direction = typer.Option(Direction.image_to_text),
     param: List[str] = typer.Option([], "--param", "-p", help=_PARAM_HELP + " Given to every method that takes it."),
-    seed: int = typer.Option(0, help="random_state of the OT subsamples, and the seed of measure's subsamples."),
+    seed: int = typer.Option(0, min=0, max=MAX_SEED, help="random_state of the OT subsamples, and the seed of measure's subsamples."),
     max_fit_points: Optional[int] = typer.Option(None, help=_MAX_FIT_HELP),
     no_renormalize: bool = typer.Option(False, "--no-renormalize", help="Do not L2-normalise mapped embeddings."),
     bootstrap: int = typer.Option(0, min=0, max=MAX_BOOTSTRAP, help="Bootstrap resamples for 95% CIs (0: none, fastest)."),

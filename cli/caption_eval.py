@@ -13,6 +13,7 @@ from cli.app import console
 from gaptools.atomic import write_json
 from gaptools.errors import InputError
 from gaptools.outputs import check_output_file
+from gaptools.validation import MAX_SEED
 
 COLUMNS = (("Bleu_1", "B@1"), ("Bleu_2", "B@2"), ("Bleu_3", "B@3"), ("Bleu_4", "B@4"), ("METEOR", "M"),
            ("ROUGE_L", "R-L"), ("CIDEr", "C"), ("SPICE", "S"), ("caption_average", "avg"), ("world_exact_scene", "scene"))
@@ -28,13 +29,13 @@ def eval_command(
     beam: int = typer.Option(EvalConfig.beam, "--beam", help="1 = greedy; k = beam search with k beams."),
     max_length: int = typer.Option(EvalConfig.max_length, "--max-length", help="Most new tokens per caption."),
     batch_size: int = typer.Option(EvalConfig.batch_size, "--batch-size", help="Images decoded together."),
-    seed: int = typer.Option(EvalConfig.seed, "--seed", help="Which caption of each image --input text / --mixup use."),
+    seed: int = typer.Option(EvalConfig.seed, "--seed", min=0, max=MAX_SEED, help="Which caption of each image --input text / --mixup use."),
     limit: Optional[int] = typer.Option(EvalConfig.limit, "--limit", help="Only the first N captioned images."),
     spice: bool = typer.Option(EvalConfig.spice, "--spice", help="Also SPICE (Java 8 + a Stanford CoreNLP download on first use)."),
     device: str = typer.Option(EvalConfig.device, "--device", help="auto (cuda when present), cpu, cuda, ..."),
     references: str = typer.Option(EvalConfig.references, "--references", help="auto: leave out the caption whose embedding goes in (--input text, mixup λ > 0), else all; or all / leave-one-out for every configuration."),
     bootstrap: int = typer.Option(EvalConfig.bootstrap, "--bootstrap", help="Image resamples for 95% intervals of the scores (0: none)."),
-    bootstrap_seed: int = typer.Option(EvalConfig.bootstrap_seed, "--bootstrap-seed", help="Seed of the image resamples."),
+    bootstrap_seed: int = typer.Option(EvalConfig.bootstrap_seed, "--bootstrap-seed", min=0, max=MAX_SEED, help="Seed of the image resamples."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing eval folder."),
 ) -> None:
     """Caption a set with a trained run, score with pycocoevalcap (x100), write an eval folder."""

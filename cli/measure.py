@@ -17,6 +17,7 @@ from gaptools.io import load_pair, load_set
 from gaptools.limits import MAX_BOOTSTRAP
 from gaptools.measure import METRIC_KEYS, measure, measure_document
 from gaptools.outputs import check_output_file
+from gaptools.validation import MAX_SEED
 
 
 def measure_command(
@@ -30,7 +31,7 @@ def measure_command(
     no_normalize: bool = typer.Option(False, "--no-normalize", help="Measure raw vectors (cosines still use unit vectors)."),
     bootstrap: int = typer.Option(1000, min=0, max=MAX_BOOTSTRAP,
                                   help="Bootstrap resamples (over images) for the 95% CIs; 0 = none."),
-    seed: int = typer.Option(0, help="Seed of the bootstrap and subsamples."),
+    seed: int = typer.Option(0, min=0, max=MAX_SEED, help="Seed of the bootstrap and subsamples."),
     max_points: int = typer.Option(2000, min=10, help="Subsample size for separability, MMD, W2, uniformity."),
     max_gallery: int = typer.Option(5000, min=10, help="Images in the retrieval gallery."),
     mixup: Optional[float] = typer.Option(

@@ -12,6 +12,7 @@ from rich.table import Table
 from cli.app import console
 from gaptools.atomic import write_json
 from gaptools.outputs import check_output_file
+from gaptools.validation import MAX_SEED
 
 world_app = typer.Typer(help="The shapes world: a synthetic image–caption world with known ground truth.",
                         no_args_is_help=True)
@@ -26,7 +27,7 @@ def _progress() -> Progress:
 def generate_command(
     out: Path = typer.Option(..., "-o", "--out", help="Folder to create (absent or empty)."),
     images: int = typer.Option(6000, "--images", help="Images in the world (all splits)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of every random choice."),
+    seed: int = typer.Option(0, "--seed", min=0, max=MAX_SEED, help="Seed of every random choice."),
     min_objects: int = typer.Option(1, "--min-objects", help="Fewest objects per image."),
     max_objects: int = typer.Option(3, "--max-objects", help="Most objects per image (at most 5 fit)."),
     image_size: int = typer.Option(64, "--image-size", help="Image side in pixels."),
@@ -62,7 +63,7 @@ def train_clip_command(
                                          help="Learning rate of the logit scale (the temperature sets the gap size)."),
     weight_decay: float = typer.Option(0.1, "--weight-decay", help="AdamW weight decay of weight matrices."),
     warmup_steps: int = typer.Option(50, "--warmup-steps", min=0, help="Linear learning-rate warm-up."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the initial weights and batches."),
+    seed: int = typer.Option(0, "--seed", min=0, max=MAX_SEED, help="Seed of the initial weights and batches."),
     model_config: Optional[Path] = typer.Option(None, "--model-config", help="open_clip model-config JSON (default: the toy CLIP)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the checkpoint in --out."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1,

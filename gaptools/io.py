@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import zipfile
 from pathlib import Path
@@ -30,6 +31,7 @@ import numpy as np
 from gaptools._version import __version__
 from gaptools.atomic import atomic_write
 from gaptools.errors import InputError
+from gaptools.limits import check_bytes, format_bytes
 from gaptools.validation import (
     check_embeddings,
     check_same_dim,
@@ -78,7 +80,7 @@ class EmbeddingSet:
             self.text_image, n_text=self.text.shape[0], n_image=self.image.shape[0], source=src
         )
         if self.image_id is not None:
-            self.image_id = check_strings(self.image_id, name="image_id", length=self.n_groups, source=src)
+            self.image_id = check_strings(self.image_id, name="image_id", length=self.n_groups, source=src, unique=True)
         if self.caption is not None:
             self.caption = check_strings(self.caption, name="caption", length=self.n_text, source=src)
 
@@ -147,14 +149,65 @@ def from_pairs(image: np.ndarray, text: np.ndarray, *, source: str = "<memory>",
     return EmbeddingSet(image=image, text=text, text_image=np.arange(n), meta=dict(meta or {}), source=source)
 
 
+_ZIP_MAGIC, _NPY_MAGIC = b"PK\x03\x04", b"\x93NUMPY"
+_PICKLE_MAGIC = b"\x80"  # protocol 2 and later
+_MAX_HEADER = 10_000  # bytes of an .npy header (numpy's own default limit)
+
+
+def _sniff(path: Path) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(8)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+
+
+def _not_this_format(path: Path, head: bytes, expected: str) -> InputError:
+    """The error for a file whose first bytes are not ``expected`` (named after what they are)."""
+    if not head:
+        return InputError(f"{path}: is empty, not {expected}")
+    if head.startswith(_NPY_MAGIC):
+        return InputError(f"{path}: is a .npy array file, not {expected}", hint="check the file name and extension")
+    if head.startswith(_ZIP_MAGIC):
+        return InputError(f"{path}: is a zip archive (.npz), not {expected}", hint="check the file name and extension")
+    if head.startswith(_PICKLE_MAGIC):
+        return InputError(f"{path}: holds a Python pickle, which gaptools never loads")
+    kind = "text" if all(32 <= b < 127 or b in b"\t\r\n" for b in head) else "binary data"
+    return InputError(f"{path}: is not {expected} (it starts with {kind} {head[:8]!r})")
+
+
+def _npy_header(fh, *, name: str, available: int, source: str) -> tuple[tuple, np.dtype]:
+    """Read an .npy header from ``fh`` and check what it declares before any data is read.
+
+    ``available`` is the size of the whole .npy (file or zip member); the data the header
+    declares must fill it exactly, and pickled (object) arrays are refused.
+    """
+    try:
+        version = np.lib.format.read_magic(fh)
+        reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, dtype = reader(fh, max_header_size=_MAX_HEADER)
+    except (ValueError, OSError, EOFError, SyntaxError, TypeError) as exc:
+        raise InputError(f"{source}: array {name!r} has a corrupt .npy header ({exc})") from None
+    if dtype.hasobject:
+        raise InputError(f"{source}: holds pickled objects, which gaptools never loads")
+    nbytes = math.prod(shape) * dtype.itemsize
+    if fh.tell() + nbytes != available:
+        raise InputError(f"{source}: corrupt or truncated: array {name!r} declares shape {shape} {dtype} "
+                         f"({format_bytes(nbytes)}) but holds {format_bytes(max(available - fh.tell(), 0))}")
+    return shape, dtype
+
+
 def _load_array_file(path: Path) -> np.ndarray:
+    """One ``.npy`` array, its header checked (format, size, budget) before the data is read."""
+    head = _sniff(path)
+    if not head.startswith(_NPY_MAGIC):
+        raise _not_this_format(path, head, "a .npy array file")
+    with open(path, "rb") as fh:
+        shape, dtype = _npy_header(fh, name=path.name, available=path.stat().st_size, source=str(path))
+    check_bytes(math.prod(shape) * dtype.itemsize, what=f"array {shape} {dtype}", source=str(path))
     try:
         return np.load(path, allow_pickle=False)
-    except ValueError as exc:
-        if "allow_pickle" in str(exc) or "pickle" in str(exc).lower():
-            raise InputError(f"{path}: holds pickled objects, which gaptools never loads") from None
-        raise InputError(f"{path}: not a readable .npy file ({exc})") from None
-    except (OSError, EOFError) as exc:
+    except (ValueError, OSError, EOFError) as exc:
         raise InputError(f"{path}: not a readable .npy file ({exc})") from None
 
 
@@ -180,25 +233,45 @@ def read_npz(path: str | os.PathLike, what: str = ".npz") -> dict[str, np.ndarra
     what : str
         What the file should be, for messages (``"aligner file"``).
 
+    Every array's header is read and checked first: the data it declares must fill its zip
+    member exactly, and all of them together must fit the memory budget
+    (:mod:`gaptools.limits`), so nothing is decompressed before the sizes are known.
+
     Raises
     ------
     InputError
-        The file is missing, not a file, corrupt or truncated, or holds pickled objects.
+        The file is missing, not a file, not a zip archive (a renamed ``.npy``, text, a pickle:
+        the message says which), corrupt or truncated, holds pickled objects, or declares
+        more than the memory budget.
     """
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: no such file")
     if not path.is_file():
         raise InputError(f"{path}: is not a file")
+    head = _sniff(path)
+    if not head.startswith(_ZIP_MAGIC):
+        raise _not_this_format(path, head, "an .npz archive" if what == ".npz" else f"an .npz archive ({what})")
     try:
+        with zipfile.ZipFile(path) as archive:
+            total = 0
+            for info in archive.infolist():
+                if not info.filename.endswith(".npy"):
+                    raise InputError(f"{path}: corrupt {what}: member {info.filename!r} is not a .npy array")
+                with archive.open(info) as fh:
+                    shape, dtype = _npy_header(fh, name=info.filename[:-4], available=info.file_size, source=str(path))
+                total += math.prod(shape) * dtype.itemsize
+            check_bytes(total, what=f"its {len(archive.infolist())} arrays (uncompressed)", source=str(path))
         with np.load(path, allow_pickle=False) as npz:
             return {key: npz[key] for key in npz.files}
     except ValueError as exc:
+        if isinstance(exc, InputError):
+            raise
         if "pickle" in str(exc).lower():
             raise InputError(f"{path}: holds pickled objects, which gaptools never loads") from None
         raise InputError(f"{path}: corrupt or truncated {what} ({exc})") from None
-    except (zipfile.BadZipFile, OSError, EOFError, KeyError) as exc:
-        raise InputError(f"{path}: corrupt or truncated {what} ({exc})") from None
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, OSError, EOFError, KeyError) as exc:
+        raise InputError(f"{path}: corrupt or truncated {what} ({type(exc).__name__}: {exc})") from None
 
 
 def read_torch(path: str | os.PathLike, map_location="cpu"):
@@ -250,6 +323,8 @@ def load_npz(path: str | os.PathLike) -> EmbeddingSet:
             meta = json.loads(str(arrays["meta"]))
         except json.JSONDecodeError as exc:
             raise InputError(f"{src}: 'meta' is not valid JSON ({exc})") from None
+        except RecursionError:
+            raise InputError(f"{src}: 'meta' is nested too deeply to be provenance JSON") from None
         if not isinstance(meta, dict):
             raise InputError(f"{src}: 'meta' must be a JSON object")
     return EmbeddingSet(

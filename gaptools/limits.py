@@ -89,6 +89,16 @@ def float_matrix_bytes(rows: int, cols: int, itemsize: int = 8) -> int:
     return int(rows) * int(cols) * int(itemsize)
 
 
+def dimension_bytes(dim: int) -> int:
+    """What a D x D computation holds at once: a float64 covariance and its decomposition, a few copies."""
+    return 4 * float_matrix_bytes(dim, dim)
+
+
+def check_dimension(dim: int, *, source: str) -> None:
+    """Refuse a dimension whose D x D matrices (covariances, rotations) would not fit the budget."""
+    check_bytes(dimension_bytes(dim), what=f"the {dim} x {dim} matrices (D = {dim})", source=source)
+
+
 def check_measure(n_image: int, n_text: int, dim: int, *, max_points: int, max_gallery: int, source: str) -> None:
     """Refuse a ``measure`` whose largest intermediate would not fit the budget.
 
@@ -101,7 +111,7 @@ def check_measure(n_image: int, n_text: int, dim: int, *, max_points: int, max_g
     n_sub = min(max_points, max(n_image, 1))
     n_gallery = min(max_gallery, max(n_image, 1))
     needs = {
-        f"the {dim} x {dim} covariance (D = {dim})": 4 * float_matrix_bytes(dim, dim),
+        f"the {dim} x {dim} covariance (D = {dim})": dimension_bytes(dim),
         f"the {n_sub} x {n_sub} subsample matrices (--max-points {max_points})": 4 * float_matrix_bytes(n_sub, n_sub),
         f"the retrieval gallery of {n_gallery} images (--max-gallery {max_gallery})":
             3 * float_matrix_bytes(min(2048, n_text), n_gallery, 4),

@@ -15,6 +15,7 @@ import numpy as np
 
 from gaptools import metrics as M
 from gaptools.io import EmbeddingSet
+from gaptools.limits import check_measure
 
 RESULT_KIND = "gaptools.measure"
 RESULT_VERSION = 1
@@ -50,6 +51,7 @@ METRIC_KEYS = (
 )
 
 _NEEDS_PAIRS = "needs both image and text embeddings"
+_TOO_FEW = "n too small (not defined on this few rows)"
 
 
 def measure(
@@ -95,6 +97,8 @@ def measure(
         pairs), else None. ``path`` is ``"in-memory"`` (:func:`gaptools.stream.measure_folder`
         returns the same document with ``"streaming"``).
     """
+    check_measure(eset.n_image, eset.n_text, eset.dim, max_points=max_points, max_gallery=max_gallery,
+                  source=eset.source)  # its largest intermediates against the memory budget, before allocating
     rng = np.random.default_rng(seed)
     has_img, has_txt = eset.n_image > 0, eset.n_text > 0
     n_groups = eset.n_image if has_img else int(eset.text_image.max()) + 1
@@ -136,9 +140,13 @@ def measure(
         out[name] = {"value": value, "ci95": intervals.get(name)}
         if name.startswith("recall@"):
             out[name]["gallery_images"] = gallery
-    out.update(_sample_metrics(eset, image, text, max_points, seed))
+    with np.errstate(invalid="ignore", divide="ignore"):  # undefined on tiny sets: reported as unavailable below
+        out.update(_sample_metrics(eset, image, text, max_points, seed))
     for key in METRIC_KEYS:
         out.setdefault(key, {"value": None, "ci95": None, "unavailable": _NEEDS_PAIRS})
+    for entry in out.values():  # a statistic undefined on this set (a variance of one row, ...): say so
+        if isinstance(entry["value"], float) and not np.isfinite(entry["value"]):
+            entry.update(value=None, ci95=None, unavailable=_TOO_FEW)
     return {
         "source": eset.source,
         "meta": eset.meta,
@@ -243,7 +251,10 @@ def _sample_metrics(eset: EmbeddingSet, image, text, max_points: int, seed: int)
     chosen = np.sort(rng.choice(captioned, size=min(max_points, len(captioned)), replace=False))
     xi, xt = image[chosen], text[eset.one_caption_per_image(rng)[chosen]]
     n = len(chosen)
-    out["linear_separability"] = {"value": M.linear_separability(xi, xt, seed=seed), "ci95": None, "n": n}
+    folds = M.linear_separability.__kwdefaults__["folds"]
+    out["linear_separability"] = (
+        {"value": M.linear_separability(xi, xt, seed=seed), "ci95": None, "n": n} if n >= folds
+        else {"value": None, "ci95": None, "n": n, "unavailable": f"n too small ({folds}-fold CV needs {folds} images)"})
     out["mmd_rbf"] = {"value": M.mmd_rbf(xi, xt), "ci95": None, "n": n}
     w2, w2_centred = M.wasserstein2_terms(xi, xt)
     out["wasserstein2"] = {"value": w2, "ci95": None, "n": n}

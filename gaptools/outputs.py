@@ -21,6 +21,7 @@ folders written before markers existed are recognised by their own result docume
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import datetime
 import json
@@ -254,7 +255,7 @@ def check_output_folder(
     if found != kind:
         what = "" if found is None else f" (it holds {_a(KINDS[found])})"
         raise OutputError(f"{_named(option, path)}: is not empty and not {_a(noun)} written by gaptools{what}; "
-                          "it is never replaced, even with --overwrite", hint="choose a new or empty folder")
+                          "gaptools never replaces it", hint="choose a new or empty folder")
     if overwrite or reuse or (replaceable is not None and replaceable(path)):
         return True
     raise OutputError(f"{_named(option, path)}: holds another {noun}",
@@ -437,3 +438,27 @@ def run_lock(folder: str | os.PathLike, *, command: str = "gaptools") -> Iterato
                 made.rmdir()
             except OSError:
                 break
+
+
+_HELD: dict[Path, contextlib.ExitStack] = {}
+
+
+def hold_run_lock(folder: str | os.PathLike, *, command: str = "gaptools") -> Path:
+    """Take :func:`run_lock` on ``folder`` until this process ends (again in the same process: a no-op).
+
+    For drivers whose folder is used by one long call (``reproduce``); the lock file is removed
+    at exit, and the kernel drops the lock if the process dies.
+    """
+    key = resolved(folder)
+    if key not in _HELD:
+        stack = contextlib.ExitStack()
+        stack.enter_context(run_lock(folder, command=command))
+        if not _HELD:
+            atexit.register(_release_held)
+        _HELD[key] = stack
+    return Path(folder)
+
+
+def _release_held() -> None:
+    while _HELD:
+        _HELD.popitem()[1].close()

@@ -7,10 +7,20 @@ except the settings named as free to change (budgets, logging, the device).
 
 from __future__ import annotations
 
+import os
+
 from gaptools.errors import InputError
 
 
+def _as_path(value):
+    """A path setting as compared across invocations: resolved when it names something here."""
+    if isinstance(value, str) and value and os.path.exists(value):
+        return os.path.realpath(value)
+    return value
+
+
 def check_same_settings(stored: dict, given: dict, *, may_change: tuple[str, ...] = (), where: str,
+                        paths: tuple[str, ...] = (),
                         problem: str = "--resume needs the run's own settings",
                         hint: str = "repeat the original command with --resume") -> None:
     """Refuse to resume when a setting other than ``may_change`` differs from the stored run's.
@@ -23,6 +33,9 @@ def check_same_settings(stored: dict, given: dict, *, may_change: tuple[str, ...
         The settings of this invocation.
     may_change : tuple of str
         Keys allowed to differ (a longer budget, another log interval, ...).
+    paths : tuple of str
+        Keys holding file or folder paths: equal when they resolve to the same place
+        (``data.npz`` and ``/home/me/data.npz``).
     where : str
         The run folder or checkpoint file, for the message.
     problem : str
@@ -36,7 +49,8 @@ def check_same_settings(stored: dict, given: dict, *, may_change: tuple[str, ...
         Naming every changed setting with its stored and given value.
     """
     keys = sorted((set(stored) | set(given)) - set(may_change))
-    changed = [k for k in keys if stored.get(k) != given.get(k)]
+    changed = [k for k in keys if stored.get(k) != given.get(k)
+               and not (k in paths and _as_path(stored.get(k)) == _as_path(given.get(k)))]
     if changed:
         detail = ", ".join(f"{k}: {stored.get(k)!r} -> {given.get(k)!r}" for k in changed)
         raise InputError(f"{where}: {problem} (changed: {detail})", hint=hint)

@@ -16,6 +16,12 @@ from gaptools.errors import InputError
 
 FLOAT_DTYPES = (np.float16, np.float32, np.float64)
 
+#: Embedding rows must have a norm in [MIN_ROW_SCALE, MAX_ROW_NORM]: float32 squares of such
+#: rows neither underflow nor overflow (float32 spans ~1e-38 to ~3e38), with room for sums
+#: over many rows. CLIP-like embeddings have norms near 1 (raw ones up to a few dozen).
+MIN_ROW_SCALE = 1e-12
+MAX_ROW_NORM = 1e12
+
 
 def check_embeddings(
     array: np.ndarray, *, name: str, source: str, allow_empty: bool = False
@@ -62,6 +68,18 @@ def check_embeddings(
             f"{source}: '{name}' has {bad.size} all-zero row(s), first at row {bad[0]} "
             "(a zero vector has no direction)"
         )
+    if array.size:
+        # |largest entry| <= norm <= |largest entry| * sqrt(D): two reductions, no copy
+        peak = np.maximum(array.max(axis=1), -array.min(axis=1)).astype(np.float64)
+        small, large = peak < MIN_ROW_SCALE, peak * np.sqrt(array.shape[1]) > MAX_ROW_NORM
+        if small.any() or large.any():
+            bad = int(np.flatnonzero(small | large)[0])
+            raise InputError(
+                f"{source}: '{name}' row {bad} has norm about {peak[bad]:.3g}, outside "
+                f"[{MIN_ROW_SCALE:g}, {MAX_ROW_NORM:g}] where float32 norms and products stay exact enough "
+                f"({int(small.sum())} row(s) too small, {int(large.sum())} row(s) too large)",
+                hint="rescale the embeddings; gaptools measures their directions",
+            )
     return array
 
 
@@ -88,6 +106,10 @@ def check_text_image(text_image: np.ndarray, *, n_text: int, n_image: int, sourc
         )
     if n_text and not np.issubdtype(text_image.dtype, np.integer):
         raise InputError(f"{source}: 'text_image' has dtype {text_image.dtype}, expected integers")
+    if n_text and text_image.dtype.kind == "u" and text_image.max() > np.iinfo(np.int64).max:
+        first = int(np.argmax(text_image > np.iinfo(np.int64).max))  # before the cast wraps it negative
+        raise InputError(f"{source}: 'text_image' has an index {int(text_image[first])} at caption {first}, "
+                         f"far outside [0, {max(n_image, 1)})")
     text_image = text_image.astype(np.int64, copy=False)
     if n_text and text_image.min() < 0:
         first = int(np.argmax(text_image < 0))
@@ -111,14 +133,37 @@ def check_same_dim(a: np.ndarray, b: np.ndarray, *, names: tuple[str, str], sour
         )
 
 
-def check_strings(values: np.ndarray, *, name: str, length: int, source: str) -> np.ndarray:
-    """Check an optional string array (``image_id``, ``caption``) of a given length."""
+def check_strings(values: np.ndarray, *, name: str, length: int, source: str, unique: bool = False) -> np.ndarray:
+    """Check an optional string array (``image_id``, ``caption``) of a given length.
+
+    ``unique``: refuse repeated values (image ids: two rows with one id would be captioned,
+    scored and shown as one image).
+    """
     values = np.asarray(values)
     if values.ndim != 1 or values.shape[0] != length:
         raise InputError(f"{source}: '{name}' must have shape ({length},), got {values.shape}")
     if values.dtype.kind not in "U" and length:
         raise InputError(f"{source}: '{name}' has dtype {values.dtype}, expected strings")
-    return values.astype(str, copy=False)
+    values = values.astype(str, copy=False)
+    if unique and length:
+        _, first, counts = np.unique(values, return_index=True, return_counts=True)
+        if (counts > 1).any():
+            dup = int(np.sort(first[counts > 1])[0])
+            raise InputError(f"{source}: '{name}' repeats {str(values[dup])!r} (first at row {dup}; "
+                             f"{int((counts > 1).sum())} value(s) repeated)", hint=f"each {name} must be unique")
+    return values
+
+
+def check_captions(captions: np.ndarray | None, *, source: str) -> None:
+    """Refuse empty or blank caption strings where captions are targets or references (train, eval)."""
+    if captions is None or not len(captions):
+        return
+    blank = np.char.str_len(np.char.strip(np.asarray(captions, dtype=str))) == 0
+    if blank.any():
+        rows = np.flatnonzero(blank)
+        raise InputError(f"{source}: {rows.size} empty caption(s), first at caption row {int(rows[0])}",
+                         hint="an empty caption can be neither a training target nor a reference; drop them "
+                              "(gaptools embed --skip-empty)")
 
 
 def contained_path(

@@ -2,8 +2,9 @@
 
 The report folder holds ``index.html`` (self-contained), ``report.md``, ``tables/*.csv``,
 ``figures/*.png`` and ``report.json`` (what it was built from). It is built in a
-temporary sibling folder and swapped into place, so a failure leaves the previous
-report (or nothing) behind; a folder that holds anything else is refused.
+temporary sibling folder and swapped into place (:func:`gaptools.outputs.building_folder`),
+so a failure leaves the previous report (or nothing) behind; a folder that holds anything
+else, or any of the report's inputs, is refused.
 """
 
 from __future__ import annotations
@@ -11,9 +12,6 @@ from __future__ import annotations
 import datetime
 import io
 import json
-import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -23,11 +21,13 @@ from gaptools import __version__
 from gaptools.atomic import write_json, write_text
 from gaptools.errors import InputError
 from gaptools.io import EmbeddingSet, load_set
+from gaptools.outputs import REPORT, building_folder, check_output_folder
+from gaptools.validation import contained_path
 from reports import figures, tables
-from reports.inputs import ReportInputs
+from reports.inputs import ReportInputs, eval_rows
 from reports.render import Figure, Section, page_html, page_markdown
 
-REPORT_KIND = "gaptools.report"
+REPORT_KIND = REPORT  # the marker kind is also report.json's kind
 
 
 def build_report(
@@ -61,20 +61,41 @@ def build_report(
     mixup_metric : str
         Captioning metric of the mixup curve.
     images : Path, optional
-        Folder of the sets' images (default: each set's ``meta["images"]``) for the gallery.
+        Folder of the sets' images for the gallery (no gallery without it). Every ``image_id``
+        of the sets must name a file inside it: one that leaves it (``..``, an absolute path)
+        is refused. A set's own ``meta["images"]`` is never used to choose a folder.
+
+    Raises
+    ------
+    OutputError
+        ``out_dir`` is a file, is or holds an input, or holds something other than a report.
+    InputError
+        Nothing to report, an unreadable input, an ``image_id`` that leaves ``images``.
     """
     started = time.perf_counter()
     out_dir = Path(out_dir)
-    _check_output(out_dir)
+    check_output_folder(out_dir, kind=REPORT_KIND, option="-o", overwrite=True,
+                        inputs=[*inputs.files, *sets, aligner, images])
     loaded = [load_set(p) for p in sets]
     if not (inputs.files or loaded):
         raise InputError("nothing to report: give result JSON files, eval folders or --sets")
+    if images is not None:
+        _check_image_ids(loaded, Path(images))
     cache = out_dir.parent / ".gaptools-umap-cache" if umap else None
     sections = []
     if inputs.measures:
         overview = tables.gap_overview(inputs.measures)
         sections.append(Section("Gap overview", "Each metric with its 95% bootstrap interval; one column per embedding set.",
                                 tables=[("Gap metrics", overview, {})]))
+        ablations = [(s.get("source", "set"), s["dim_ablation"]) for doc in inputs.measures for s in doc["sets"]
+                     if s.get("dim_ablation")]
+        if ablations:
+            sections.append(Section("Gap dimensions removed", "Schrodi et al. 2025: zeroing the k coordinates that "
+                                    "carry most of the centroid gap (solid) against k seeded random ones (dashed), "
+                                    "re-normalised.", figures=[
+                                        Figure(f"dim_ablation_{i}.png", figures.dimension_ablation(a),
+                                               f"R@1 and centroid gap against k ({Path(str(name)).name})")
+                                        for i, (name, a) in enumerate(ablations)]))
     for i, eset in enumerate(loaded):
         sections.append(_geometry_section(eset, i, aligner, "umap" if umap else "pca", seed, cache))
     for doc in inputs.compares:
@@ -97,20 +118,13 @@ def build_report(
     return out_dir / "index.html"
 
 
-def _check_output(out_dir: Path) -> None:
-    if not out_dir.exists():
-        return
-    if not out_dir.is_dir():
-        raise InputError(f"{out_dir}: exists and is not a folder")
-    manifest = out_dir / "report.json"
-    if any(out_dir.iterdir()):
-        try:
-            ok = json.loads(manifest.read_text()).get("kind") == REPORT_KIND
-        except (OSError, ValueError, AttributeError):
-            ok = False
-        if not ok:
-            raise InputError(f"{out_dir}: folder holds something other than a gaptools report",
-                             hint="choose an empty or new folder")
+def _check_image_ids(sets: list[EmbeddingSet], images: Path) -> None:
+    """Every image id of the sets names a path inside ``images`` (checked before any work)."""
+    if not images.is_dir():
+        raise InputError(f"--images {images}: no such folder")
+    for s in sets:
+        for row, image_id in enumerate(s.image_id if s.image_id is not None else ()):
+            contained_path(images, str(image_id), what=f"image_id of image {row}", source=s.source, option="--images")
 
 
 def _geometry_section(eset: EmbeddingSet, index: int, aligner: Path | None, method: str, seed: int, cache) -> Section:
@@ -142,18 +156,11 @@ def _geometry_section(eset: EmbeddingSet, index: int, aligner: Path | None, meth
 def _alignment_section(compare: dict, evals: list[dict]) -> Section:
     """The compare table, with captioning metrics of the first run evaluated with aligners."""
     run, caption_by_method = None, {}
-    for doc in evals:
-        confs = [c for c in doc["configurations"] if c.get("input", "image") == "image" and c.get("mixup") is None]
-        if any(c.get("aligner") for c in confs):
-            run = doc.get("run")
-            break
-    for doc in evals:
-        if doc.get("run") != run:
-            continue
-        for conf in doc["configurations"]:
-            if conf.get("input", "image") == "image" and conf.get("mixup") is None:
-                method = Path(str(conf["aligner"])).stem if conf.get("aligner") else "baseline"
-                caption_by_method.setdefault(method, conf["metrics"])
+    rows = [row for doc in evals for row in eval_rows(doc) if row.on_images]
+    run = next((row.run for row in rows if row.aligner), None)
+    for row in rows:
+        if row.run == run:
+            caption_by_method.setdefault(row.method, row.metrics)
     table = tables.alignment_table(compare, caption_by_method)
     lower = tables.LOWER_IS_CLOSER | {c for c in table.columns if c.endswith("_seconds")}
     note = (f"Fitted on {compare.get('train')}, measured on {compare.get('test')} "
@@ -169,30 +176,30 @@ def _gallery(evals: list[dict], sets: list[EmbeddingSet], images: Path | None, s
     """Thumbnails with generated captions, for eval sets whose image files are at hand."""
     from PIL import Image
 
+    if images is None:
+        return []
     refs = {}
-    folders = {}
     for s in sets:
         if s.image_id is None or s.caption is None:
             continue
-        root = images or (Path(s.meta["images"]) if s.meta.get("images") else None)
         for row, image_id in enumerate(s.image_id):
             refs[str(image_id)] = [str(c) for c in s.caption[s.text_image == row]]
-            folders[str(image_id)] = root
     items = []
     for doc in evals:
-        conf = next((c for c in doc["configurations"] if c.get("input", "image") == "image"
-                     and not c.get("aligner") and c.get("mixup") is None), None)
-        if conf is None or not conf.get("predictions"):
+        row = next((r for r in eval_rows(doc) if r.plain), None)
+        if row is None or row.predictions is None:
             continue
-        predictions = json.loads((Path(doc["_file"]).parent / conf["predictions"]).read_text(encoding="utf-8"))
+        predictions = json.loads(row.predictions.read_text(encoding="utf-8"))
         rng = np.random.default_rng(seed)
         for k in rng.permutation(len(predictions))[:size]:
             p = predictions[int(k)]
             image_id = str(p["image_id"])
-            root = folders.get(image_id)
-            if root is None or not (root / image_id).is_file():
+            if image_id not in refs:  # only ids of the sets, all checked to lie inside `images`
                 continue
-            with Image.open(root / image_id) as im:
+            path = contained_path(images, image_id, what="image_id", source=str(row.predictions), option="--images")
+            if not path.is_file():
+                continue
+            with Image.open(path) as im:
                 im = im.convert("RGB")
                 im.thumbnail((192, 192))
                 buf = io.BytesIO()
@@ -216,9 +223,7 @@ def _footer(inputs: ReportInputs, sets: list[EmbeddingSet], aligner, started: fl
 
 
 def _write(out_dir: Path, title: str, sections: list[Section], footer: list[str], inputs: ReportInputs) -> None:
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.", suffix=".tmp"))
-    try:
+    with building_folder(out_dir, kind=REPORT_KIND, replace=True) as tmp:
         (tmp / "figures").mkdir()
         (tmp / "tables").mkdir()
         for s in sections:
@@ -230,17 +235,6 @@ def _write(out_dir: Path, title: str, sections: list[Section], footer: list[str]
         write_text(tmp / "report.md", page_markdown(title, sections, footer))
         write_json(tmp / "report.json", {"kind": REPORT_KIND, "version": 1, "inputs": inputs.files,
                                          "gaptools": __version__})
-        os.chmod(tmp, 0o755)
-        old = None
-        if out_dir.exists():
-            old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
-            os.replace(out_dir, old)
-        os.replace(tmp, out_dir)
-        if old is not None:
-            shutil.rmtree(old)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def _slug(text: str) -> str:

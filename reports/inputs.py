@@ -104,12 +104,61 @@ def read_document(path: Path) -> dict:
         raise InputError(f"{path}: not a gaptools result (no 'kind' field)",
                          hint=f"expected one of {sorted(SUPPORTED)}")
     kind, version = doc["kind"], doc.get("version")
-    if kind not in SUPPORTED:
+    if not isinstance(kind, str) or kind not in SUPPORTED:
         raise InputError(f"{path}: unknown kind {kind!r}", hint=f"expected one of {sorted(SUPPORTED)}")
     if version != SUPPORTED[kind]:
         raise InputError(f"{path}: {kind} version {version!r} is not supported (this gaptools reads version {SUPPORTED[kind]})")
+    _check_layout(doc, path)
     doc["_file"] = str(path)
     return doc
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_layout(doc: dict, path: Path) -> None:
+    """Refuse a result document whose fields the report reads have the wrong type (one line naming the field)."""
+
+    def need(ok: bool, where: str, expected: str) -> None:
+        if not ok:
+            raise InputError(f"{path}: {where} must be {expected}", hint="was this file written by gaptools?")
+
+    if doc["kind"] == MEASURE:
+        need(isinstance(doc.get("sets"), list) and doc["sets"], "'sets'", "a non-empty list")
+        for i, s in enumerate(doc["sets"]):
+            need(isinstance(s, dict), f"sets[{i}]", "an object")
+            need(isinstance(s.get("metrics"), dict), f"sets[{i}].metrics", "an object of metrics")
+            for key, entry in s["metrics"].items():  # {"value", "ci95", ...}
+                where = f"sets[{i}].metrics.{key}"
+                need(isinstance(entry, dict), where, "an object")
+                v, ci = entry.get("value"), entry.get("ci95")
+                need(v is None or _is_number(v) or (isinstance(v, list) and all(
+                    isinstance(p, list) and all(_is_number(x) for x in p) for p in v)),
+                    f"{where}.value", "a number, a list of [dim, share] or null")
+                need(ci is None or (isinstance(ci, list) and len(ci) == 2 and all(_is_number(x) for x in ci)),
+                     f"{where}.ci95", "[low, high] or null")
+    elif doc["kind"] == COMPARE:
+        need(isinstance(doc.get("baseline"), dict), "'baseline'", "an object of metrics")
+        need(isinstance(doc.get("methods"), dict), "'methods'", "an object {method: metrics}")
+        for name, values in {"baseline": doc["baseline"], **doc["methods"]}.items():
+            need(isinstance(values, dict), f"methods.{name}", "an object of metrics")
+            for key, v in values.items():
+                need(v is None or _is_number(v) or isinstance(v, (dict, list, str)), f"methods.{name}.{key}",
+                     "a number or null")
+    elif doc["kind"] == EVAL:
+        need(isinstance(doc.get("configurations"), list), "'configurations'", "a list")
+        for i, c in enumerate(doc["configurations"]):
+            need(isinstance(c, dict), f"configurations[{i}]", "an object")
+            need(isinstance(c.get("metrics"), dict) and all(v is None or _is_number(v) for v in c["metrics"].values()),
+                 f"configurations[{i}].metrics", "an object of numbers")
+            predictions = c.get("predictions")
+            need(predictions is None or (isinstance(predictions, str) and predictions not in ("", ".", "..")
+                                         and "/" not in predictions and "\\" not in predictions),
+                 f"configurations[{i}].predictions", "a file name in the eval folder")
+            need(c.get("mixup") is None or _is_number(c["mixup"]), f"configurations[{i}].mixup", "a number or null")
+            for key in ("input", "aligner", "name"):
+                need(c.get(key) is None or isinstance(c[key], str), f"configurations[{i}].{key}", "a string")
 
 
 def load_inputs(paths: list[Path]) -> ReportInputs:

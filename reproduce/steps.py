@@ -15,7 +15,7 @@ from typing import Callable
 
 from gaptools.atomic import write_json
 from gaptools.errors import InputError
-from gaptools.outputs import REPRODUCE, check_output_folder, write_marker
+from gaptools.outputs import REPRODUCE, check_output_folder, hold_run_lock, write_marker
 
 STEPS_FILE = "steps.json"
 PLAN_KIND = "reproduce"
@@ -44,6 +44,7 @@ class StepRunner:
         self.on_step = on_step or (lambda name, seconds: None)
         self.plan = json.loads(json.dumps(plan))  # as stored: tuples become lists
         self.started = time.perf_counter()
+        hold_run_lock(self.out, command="gaptools reproduce")  # a second process on this folder is refused
         path = self.out / STEPS_FILE
         if path.exists():
             record = json.loads(path.read_text(encoding="utf-8"))

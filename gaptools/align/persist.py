@@ -114,14 +114,33 @@ def load_aligner(path: str | os.PathLike) -> SavedAligner:
         if name not in arrays:
             raise InputError(f"{src}: corrupt aligner file, array '{name}' is missing")
         value = arrays[name]
-        if value.dtype.kind != "f" or value.ndim not in (1, 2) or value.shape[-1] != dim or not np.isfinite(value).all():
+        expected = _expected_shape(name, dim, arrays)
+        shape_ok = value.ndim == len(expected) and all(e is None or e == v for e, v in zip(expected, value.shape))
+        if value.dtype.kind != "f" or not shape_ok or not value.size or not np.isfinite(value).all():
+            want = "(" + ", ".join("n" if e is None else str(e) for e in expected) + ("," if len(expected) == 1 else "") + ")"
             raise InputError(
                 f"{src}: corrupt aligner file, array '{name}' has shape {value.shape} dtype {value.dtype} "
-                f"(expected finite floats with last axis {dim})"
+                f"(expected finite floats of shape {want}, the header's dim {dim})"
             )
         setattr(aligner, name, value)
     aligner.dim_ = dim
     return SavedAligner(aligner=aligner, direction=header["direction"], header=header, path=src)
+
+
+def _expected_shape(name: str, dim: int, arrays: dict) -> tuple:
+    """The shape a learned array must have for the header's ``dim`` (None: any length).
+
+    By the methods' naming: ``weight_``/``components_`` matrices are (D, D); fitted points,
+    their displacements and memories are (n, D), a displacement the shape of its points;
+    every other state (means, shifts, scales) is one vector (D,).
+    """
+    if "weight_" in name or name.startswith("components_"):
+        return (dim, dim)
+    if name.startswith("displacement_") and ("fit_" + name[len("displacement_"):]) in arrays:
+        return (arrays["fit_" + name[len("displacement_"):]].shape[0], dim)
+    if name.startswith(("fit_", "displacement_", "memory_")):
+        return (None, dim)
+    return (dim,)
 
 
 def _read_header(arrays: dict, src: str) -> dict:

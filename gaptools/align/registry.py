@@ -48,7 +48,20 @@ def make_aligner(name: str, params: dict | None = None) -> Aligner:
             f"method '{name}' has no parameter(s) {', '.join(unknown)}",
             hint=f"its parameters: {', '.join(cls.param_names())}",
         )
+    _check_param_types(name, params, cls().get_params())
     return cls(**params)
+
+
+def _check_param_types(name: str, params: dict, defaults: dict) -> None:
+    """A parameter keeps its default's type: a flag true/false, a number a number (``-p`` and saved
+    headers parse JSON, so ``"no"`` or ``"5"`` would otherwise arrive as truthy strings)."""
+    for key, value in params.items():
+        default = defaults.get(key)
+        if isinstance(default, bool) and not isinstance(value, bool):
+            raise InputError(f"method '{name}': parameter '{key}' must be true or false, got {value!r}")
+        if (isinstance(default, (int, float)) and not isinstance(default, bool)
+                and (isinstance(value, bool) or not isinstance(value, (int, float)))):
+            raise InputError(f"method '{name}': parameter '{key}' must be a number, got {value!r}")
 
 
 def params_for(name: str, shared: dict) -> dict:

@@ -48,5 +48,7 @@ def read_json(path: str | os.PathLike) -> Any:
         return json.loads(text, object_pairs_hook=_no_duplicate_keys)
     except json.JSONDecodeError as exc:
         raise InputError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
+    except RecursionError:
+        raise InputError(f"{path}: JSON nested too deeply to read") from None
     except _DuplicateKey as exc:
         raise InputError(f"{path}: duplicate key {exc.args[0]!r} in a JSON object") from None

@@ -35,6 +35,7 @@ from gaptools.datasets.files import read_json
 from gaptools.errors import InputError
 from gaptools.io import read_torch
 from gaptools.resume import check_same_settings
+from gaptools.validation import check_number, check_seed
 from gaptools.world.generate import load_captions, read_manifest
 
 CHECKPOINT, MODEL_CONFIG, METRICS = "checkpoint.pt", "model.json", "metrics.json"
@@ -88,6 +89,12 @@ class TrainSettings:
             raise InputError(f"--batch-size {self.batch_size}: a contrastive batch needs at least 2 images")
         if (self.minutes is not None and self.minutes <= 0) or (self.max_steps is not None and self.max_steps < 1):
             raise InputError("--minutes and --steps must be positive")
+        if self.minutes is not None:
+            check_number(self.minutes, "--minutes", minimum=0, above=True)
+        check_number(self.lr, "--lr", minimum=0, above=True)
+        check_number(self.logit_scale_lr, "--logit-scale-lr", minimum=0)
+        check_number(self.weight_decay, "--weight-decay", minimum=0)
+        check_seed(self.seed)
 
 
 def build_model(config: dict, *, seed: int = 0):

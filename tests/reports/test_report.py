@@ -68,7 +68,7 @@ def inputs(tmp_path):
 
 def test_report_has_every_section_and_escapes_inputs(inputs):
     root, paths, set_path = inputs
-    page = build_report(load_inputs(paths), root / "report", sets=[set_path])
+    page = build_report(load_inputs(paths), root / "report", sets=[set_path], images=root / "images")
     text = page.read_text()
     for heading in ("Gap overview", "Geometry", "Alignment comparison", "Captioning", "Mixup", "Samples"):
         assert f"<h2>{heading}" in text
@@ -83,7 +83,7 @@ def test_report_has_every_section_and_escapes_inputs(inputs):
 
 def test_every_inlined_figure_decodes(inputs):
     root, paths, set_path = inputs
-    page = build_report(load_inputs(paths), root / "report", sets=[set_path]).read_text()
+    page = build_report(load_inputs(paths), root / "report", sets=[set_path], images=root / "images").read_text()
     uris = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
     assert len(uris) >= 6
     for data in uris:
@@ -118,7 +118,7 @@ def test_bad_inputs_are_refused_and_nothing_is_written(tmp_path, inputs):
     other.mkdir()
     (other / "thesis.tex").write_text("precious")
     for args, message in (([str(unknown)], "unknown kind"), ([str(old)], "version 99"),
-                          ([str(paths[0]), "-o", str(other)], "something other than a gaptools report")):
+                          ([str(paths[0]), "-o", str(other)], "not a report folder written by gaptools")):
         if "-o" not in args:
             args = args + ["-o", str(tmp_path / "new_report")]
         result = runner.invoke(app, ["report", *args])
