@@ -47,7 +47,7 @@ def soft_projection(queries: np.ndarray, memory: np.ndarray, temperature: float)
     """
     memory = np.asarray(memory, dtype=np.float32)
     # 1/τ goes on the (chunk, D) queries rather than the (chunk, m) similarities (m > D: one
-    # pass fewer over the large array); capped so that |logits| <= D·1e30 stays finite.
+    # pass fewer over the large array); capped so that |logits| <= 1e30 (unit rows) stays finite.
     scale = np.float32(min(1.0 / temperature, 1e30))
     out = np.empty((len(queries), memory.shape[1]), dtype=np.float32)
     step = max(1, CHUNK_ELEMENTS // len(memory))
