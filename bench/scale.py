@@ -164,7 +164,10 @@ def main() -> None:
     parser.add_argument("--shard-rows", type=int, default=100_000)
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="cluster sizes timed at the smallest N")
-    parser.add_argument("--equal-pairs", type=int, default=100_000)
+    parser.add_argument("--kinds", default="read,loop,threads,workers",
+                        help="what to time, in order (read is the baseline and always runs first); 'workers' is "
+                             "every --workers size at the smallest N and the largest size above it")
+    parser.add_argument("--equal-pairs", type=int, default=100_000, help="0: skip the equality check")
     parser.add_argument("--dir", type=Path, default=None, help="where the shards are written (default: a temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the shards")
     parser.add_argument("--data", type=Path, default=None,
@@ -192,33 +195,32 @@ def main() -> None:
             start = time.perf_counter()
             generate(work / "all", sizes[-1], args.shard_rows)
             print(f"generated {sizes[-1]} pairs in {time.perf_counter() - start:.0f} s")
-        equal_shards = max(1, args.equal_pairs // args.shard_rows)
-        link_prefix(work / "all", work / "equal", equal_shards)
-        result = child("equal", work / "equal", args.bootstrap)
-        worst = max(result["diffs"].items(), key=lambda kv: min(kv[1]["abs"], kv[1]["rel"]))
-        print(f"\nequality, streaming vs in-memory on {equal_shards * args.shard_rows} pairs "
-              f"(bootstrap {args.bootstrap}):")
-        for key, d in result["diffs"].items():
-            print(f"  {key:22s} {d['streaming']:.10g}  {d['in_memory']:.10g}  |diff| {d['abs']:.2e}  rel {d['rel']:.2e}")
-        print(f"  top_gap_dims: same dims {result['top_gap_dims_same']}, largest share diff "
-              f"{result['top_gap_share_abs']:.2e}; worst: {worst[0]} (min(abs, rel) "
-              f"{min(worst[1]['abs'], worst[1]['rel']):.2e})")
-
+        equal_shards = args.equal_pairs // args.shard_rows
+        if equal_shards:
+            equality(work, equal_shards, args)
+        wanted = [k for k in args.kinds.split(",") if k != "read"]
+        available = len(list((work / "all" / "img_emb").glob("img_emb_*.npy")))
         for n in sizes:
-            folder = work / "all" if n == sizes[-1] else work / f"n{n}"
-            if n != sizes[-1]:
-                link_prefix(work / "all", folder, -(-n // args.shard_rows))
-            kinds = ["read", "threads"] + ([f"workers={k}" for k in args.workers] if n == sizes[0] else
-                                           [f"workers={max(args.workers)}"])
-            if n == sizes[0]:
-                kinds.insert(1, "loop")
+            need = -(-n // args.shard_rows)
+            if need > available:
+                raise SystemExit(f"{args.data} holds {available} shards, {n} pairs need {need}")
+            folder = work / "all" if need == available else work / f"n{n}"
+            if need != available:
+                link_prefix(work / "all", folder, need)
+            kinds = ["read"]
+            for kind in wanted:
+                if kind == "workers":
+                    kinds += [f"workers={k}" for k in (args.workers if n == sizes[0] else [max(args.workers)])]
+                elif kind != "loop" or n == sizes[0]:
+                    kinds.append(kind)
             print(f"\n{n} pairs ({-(-n // args.shard_rows)} shards), load average {os.getloadavg()[0]:.1f}:")
             rows = {}
             for kind in kinds:
                 rows[kind] = r = child(kind, folder, args.bootstrap)
                 ratio = r["seconds"] / rows["read"]["seconds"]
                 workers = f", largest worker {r['worker_rss_mb']:.0f} MB" if "worker_rss_mb" in r else ""
-                print(f"  {kind:10s} {r['seconds']:8.1f} s  {ratio:5.2f}x read   peak RSS {r['rss_mb']:.0f} MB{workers}")
+                print(f"  {kind:10s} {r['seconds']:8.1f} s  {ratio:5.2f}x read   peak RSS {r['rss_mb']:.0f} MB{workers}"
+                      f"   (load {os.getloadavg()[0]:.1f})", flush=True)
             one, many = (f"workers={min(args.workers)}", f"workers={max(args.workers)}")
             if one in rows and many in rows and one != many:
                 print(f"  speed-up of {many} over {one}: {rows[one]['seconds'] / rows[many]['seconds']:.2f}x")
@@ -227,6 +229,19 @@ def main() -> None:
             print(f"kept {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def equality(work: Path, shards: int, args) -> None:
+    """Print streaming against in-memory point estimates on the first ``shards`` shards."""
+    link_prefix(work / "all", work / "equal", shards)
+    result = child("equal", work / "equal", args.bootstrap)
+    worst = max(result["diffs"].items(), key=lambda kv: min(kv[1]["abs"], kv[1]["rel"]))
+    print(f"\nequality, streaming vs in-memory on {shards * args.shard_rows} pairs (bootstrap {args.bootstrap}):")
+    for key, d in result["diffs"].items():
+        print(f"  {key:22s} {d['streaming']:.10g}  {d['in_memory']:.10g}  |diff| {d['abs']:.2e}  rel {d['rel']:.2e}")
+    print(f"  top_gap_dims: same dims {result['top_gap_dims_same']}, largest share diff "
+          f"{result['top_gap_share_abs']:.2e}; worst: {worst[0]} (min(abs, rel) "
+          f"{min(worst[1]['abs'], worst[1]['rel']):.2e})", flush=True)
 
 
 if __name__ == "__main__":
