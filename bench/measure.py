@@ -15,9 +15,13 @@ import time
 
 import numpy as np
 
+from busy import busy, load_average
 from gaptools import metrics as M
 from gaptools.measure import measure
 from gaptools.synthetic import planted_gap
+from gaptools.threads import configure
+
+THREAD_SETTINGS = configure()  # the command line's thread policy (gaptools.threads)
 
 
 def timed(fn, repeat=3):
@@ -36,12 +40,15 @@ def main() -> None:
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--dim-ablation", action="store_true", help="also time the suite with the opt-in dimension ablation")
+    parser.add_argument("--busy", type=int, default=0, metavar="N",
+                        help="also time the suite while N competing CPU-bound processes run (bench/busy.py)")
     args = parser.parse_args()
     n = 20_000 if args.quick else args.pairs
     s = planted_gap(n, args.dim, shift=0.5, seed=0)
     img, txt = s.image, s.text
     print(f"machine: {platform.processor() or platform.machine()}, {__import__('os').cpu_count()} cores; "
-          f"{n} pairs x {args.dim} dims")
+          f"{n} pairs x {args.dim} dims; thread settings: "
+          f"{', '.join(f'{k}={v}' for k, v in THREAD_SETTINGS.items()) or 'all set by the user'}")
 
     base = timed(lambda: (img.sum(axis=0), txt.sum(axis=0)))
     print(f"baseline numpy pass (sum of both modalities): {base * 1e3:.1f} ms")
@@ -59,12 +66,18 @@ def main() -> None:
     t = time.perf_counter()
     measure(s, bootstrap=args.bootstrap)
     quiet = time.perf_counter() - t
-    print(f"full measure suite (bootstrap {args.bootstrap}): {quiet:.1f} s")
+    print(f"full measure suite (bootstrap {args.bootstrap}): {quiet:.1f} s ({load_average()} before)")
     if args.dim_ablation:
         t = time.perf_counter()
         measure(s, bootstrap=args.bootstrap, dim_ablation=True)
         ablated = time.perf_counter() - t
         print(f"  with --dim-ablation (gallery {min(n, 5000)} images): {ablated:.1f} s = {ablated / quiet:.2f}x")
+    if args.busy:
+        with busy(args.busy):
+            t = time.perf_counter()
+            measure(s, bootstrap=args.bootstrap)
+            loaded = time.perf_counter() - t
+        print(f"  with {args.busy} competing CPU-bound processes: {loaded:.1f} s = {loaded / quiet:.2f}x")
 
 
 if __name__ == "__main__":

@@ -17,10 +17,13 @@ from typer.core import TyperGroup
 from typer.exceptions import Abort, Exit, TyperException
 
 from gaptools.errors import GapToolsError
+from gaptools.threads import configure as configure_threads
 
 # gaptools hands POT numpy arrays only; without this, `import ot` imports torch (seconds, ~600 MB)
 # in commands such as `measure` that need no torch. Set before any command imports ot.
 os.environ.setdefault("POT_BACKEND_DISABLE_PYTORCH", "1")
+# thread counts and wait policies that stay fast on a shared machine; before torch starts its threads
+configure_threads()
 
 console = Console()
 err_console = Console(stderr=True)
