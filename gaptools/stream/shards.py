@@ -44,6 +44,7 @@ import numpy as np
 from gaptools.atomic import atomic_write
 from gaptools.errors import InputError
 from gaptools.io import EmbeddingSet, load_npz
+from gaptools.limits import check_dimension
 from gaptools.validation import check_embeddings
 
 CLIP_RETRIEVAL = "clip-retrieval"
@@ -215,7 +216,9 @@ def open_folder(path: str | os.PathLike) -> ShardFolder:
                             image_offset=n_img, text_offset=n_txt, dtype=entry["dtype"]))
         n_img += entry["n_image"]
         n_txt += entry["n_text"]
-    return ShardFolder(path=str(root), layout=layout, shards=tuple(shards), dim=dims.pop())
+    dim = dims.pop()
+    check_dimension(dim, source=str(root))  # every task holds a few D x D moments
+    return ShardFolder(path=str(root), layout=layout, shards=tuple(shards), dim=dim)
 
 
 def _natural_key(name: str) -> list:

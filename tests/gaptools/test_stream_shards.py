@@ -178,6 +178,14 @@ def test_npz_shard_problems(set_folder, tmp_path):
         open_folder(root)
 
 
+def test_a_dimension_over_the_memory_budget_is_refused_from_the_headers(clip_folder, pairs, monkeypatch):
+    image, text = pairs
+    root = clip_folder(image, text, [230])
+    monkeypatch.setenv("GAPTOOLS_MEMORY_LIMIT", "1K")  # 12 x 12 float64 matrices and their copies exceed it
+    with pytest.raises(InputError, match="12 x 12"):
+        open_folder(root)
+
+
 def test_missing_extra_is_one_line_naming_it(monkeypatch):
     real = engine.importlib.util.find_spec
     monkeypatch.setattr(engine.importlib.util, "find_spec", lambda name: None if name == "distributed" else real(name))
