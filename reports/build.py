@@ -23,7 +23,7 @@ from gaptools.errors import InputError
 from gaptools.io import EmbeddingSet, load_set
 from gaptools.outputs import REPORT, building_folder, check_output_folder
 from gaptools.validation import contained_path
-from reports import figures, tables
+from reports import figures, reproduction, tables
 from reports.inputs import ReportInputs, eval_rows
 from reports.render import Figure, Section, page_html, page_markdown
 
@@ -100,6 +100,8 @@ def build_report(
         sections.append(_geometry_section(eset, i, aligner, "umap" if umap else "pca", seed, cache))
     for doc in inputs.compares:
         sections.append(_alignment_section(doc, inputs.evals))
+    for doc in inputs.results:
+        sections += reproduction.sections(doc)
     if inputs.evals:
         cap = tables.captioning_table(inputs.evals)
         sections.append(Section("Captioning", "Scores ×100 (pycocoevalcap); best value per column marked.",

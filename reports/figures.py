@@ -128,17 +128,47 @@ def gap_dimensions(image, text, k: int = 10) -> bytes:
     return _png(fig)
 
 
-def mixup_curve(table: pd.DataFrame, metric: str) -> bytes:
-    """The paper's Fig. 3: a captioning metric against the mixup text share λ, one line per run."""
+def mixup_curve(table: pd.DataFrame, metric: str, *, low: pd.DataFrame | None = None,
+                high: pd.DataFrame | None = None) -> bytes:
+    """The paper's Fig. 3: a captioning metric against the mixup text share λ, one line per run.
+
+    ``low``/``high`` (same shape as ``table``), when given, are drawn as an interval band.
+    """
     fig, ax = plt.subplots(figsize=(WIDTH, 4))
     markers = "osD^v<>p"
     for i, run in enumerate(table.columns):
         series = table[run].dropna()
-        ax.plot(series.index, series.values, marker=markers[i % len(markers)], color=OKABE_ITO[i % len(OKABE_ITO)],
-                label=run)
+        colour = OKABE_ITO[i % len(OKABE_ITO)]
+        ax.plot(series.index, series.values, marker=markers[i % len(markers)], color=colour, label=run)
+        if low is not None and high is not None and run in low:
+            ax.fill_between(series.index, low[run].reindex(series.index), high[run].reindex(series.index),
+                            color=colour, alpha=0.15, linewidth=0)
     ax.set_xlabel("λ, text share of the input (0 = image, 1 = caption)")
     ax.set_ylabel(f"{metric} (×100)")
     ax.set_xlim(-0.03, 1.03)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return _png(fig)
+
+
+def dimension_ablation(ablation: dict) -> bytes:
+    """R@1 both ways and the centroid gap against k, removing the top-k gap dimensions or k random ones.
+
+    ``ablation`` is the ``dim_ablation`` entry of a measured set (:func:`gaptools.metrics.gap_dimension_ablation`).
+    """
+    fig, (left, right) = plt.subplots(1, 2, figsize=(WIDTH, 3.5))
+    ks = ablation["ks"]
+    for curve, style in (("top", "-"), ("random", "--")):
+        for key, colour in (("recall@1_i2t", IMAGE), ("recall@1_t2i", TEXT)):
+            left.plot(ks, ablation[curve][key], style, marker="o", color=colour, label=f"{key}, {curve} dims")
+        right.plot(ks, ablation[curve]["centroid_gap"], style, marker="o", color=ALIGNED, label=f"{curve} dims")
+    left.set_xlabel("dimensions removed (k)")
+    left.set_ylabel("R@1")
+    right.set_xlabel("dimensions removed (k)")
+    right.set_ylabel("centroid gap")
+    for ax in (left, right):
+        ax.set_xscale("symlog", base=2, linthresh=1)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    return _png(fig)
+

@@ -19,7 +19,9 @@ MEASURE, COMPARE = measure.RESULT_KIND, COMPARE_KIND
 # caption.eval_run.RESULT_KIND/VERSION: reports read result files and never import caption (a test holds
 # the two in step)
 EVAL = "caption.eval"
-SUPPORTED = {MEASURE: measure.RESULT_VERSION, COMPARE: COMPARE_VERSION, EVAL: 1}
+# reproduce.results.RESULT_KIND/VERSION (the application layer's document; same rule, same test)
+RESULTS = "gaptools.reproduce.results"
+SUPPORTED = {MEASURE: measure.RESULT_VERSION, COMPARE: COMPARE_VERSION, EVAL: 1, RESULTS: 1}
 EVAL_FILE = "metrics.json"
 
 
@@ -29,17 +31,18 @@ class ReportInputs:
 
     Attributes
     ----------
-    measures, compares, evals : list of dict
+    measures, compares, evals, results : list of dict
         Documents of each kind; each has an added ``"_file"`` key (its path).
     """
 
     measures: list[dict] = dataclasses.field(default_factory=list)
     compares: list[dict] = dataclasses.field(default_factory=list)
     evals: list[dict] = dataclasses.field(default_factory=list)
+    results: list[dict] = dataclasses.field(default_factory=list)  # reproductions over seeds
 
     @property
     def files(self) -> list[str]:
-        return [d["_file"] for d in (*self.measures, *self.compares, *self.evals)]
+        return [d["_file"] for d in (*self.measures, *self.compares, *self.evals, *self.results)]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -167,5 +170,6 @@ def load_inputs(paths: list[Path]) -> ReportInputs:
     for path in paths:
         path = Path(path)
         doc = read_document(path / EVAL_FILE if path.is_dir() else path)
-        {MEASURE: inputs.measures, COMPARE: inputs.compares, EVAL: inputs.evals}[doc["kind"]].append(doc)
+        {MEASURE: inputs.measures, COMPARE: inputs.compares, EVAL: inputs.evals,
+         RESULTS: inputs.results}[doc["kind"]].append(doc)
     return inputs

@@ -15,10 +15,12 @@ CAPTION_HEADERS = {"Bleu_1": "BLEU-1", "Bleu_2": "BLEU-2", "Bleu_3": "BLEU-3", "
                    "METEOR": "METEOR", "ROUGE_L": "ROUGE-L", "CIDEr": "CIDEr", "SPICE": "SPICE",
                    "world_exact_scene": "scene exact (world)", "world_object_f1": "object F1 (world)"}
 #: Columns of the alignment table, in order (those a compare document has).
-ALIGNMENT_COLUMNS = ("centroid_gap", "matched_cosine", "relative_gap", "linear_separability", "wasserstein2",
+ALIGNMENT_COLUMNS = ("centroid_gap", "frechet_mean_term", "frechet_cov_term", "wasserstein2_centred",
+                     "matched_cosine", "relative_gap", "linear_separability", "wasserstein2",
                      "recall@1_i2t", "recall@1_t2i", "fit_seconds", "apply_seconds")
 #: Gap metrics where smaller means a smaller gap (the rest: larger is better aligned).
-LOWER_IS_CLOSER = {"centroid_gap", "relative_gap", "linear_separability", "mmd_rbf", "wasserstein2", "frechet"}
+LOWER_IS_CLOSER = {"centroid_gap", "relative_gap", "linear_separability", "mmd_rbf", "wasserstein2", "frechet",
+                   "frechet_mean_term", "frechet_cov_term", "wasserstein2_centred"}
 
 
 def format_value(entry: dict) -> str:

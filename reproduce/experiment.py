@@ -5,12 +5,16 @@
    the test split.
 2. Measure the gap on the test split; fit every aligner on the fitting split and compare
    them on the test split.
-3. Train Unsupervised-ClipCap (text, matched captions), the ablation (text, same caption),
-   the same with CapDec noise, and supervised ClipCap (images).
-4. Evaluate each on the test images without correction and, for the text-trained ones,
-   with each aligner; on the test captions' own embeddings; the mixup sweep for the
-   supervised and the unsupervised model.
-5. Write the report.
+3. For each training seed: train Unsupervised-ClipCap (text, matched captions), the ablation
+   (text, same caption), the ablation with CapDec noise, matched captions with CapDec noise
+   (a combination none of the papers ran), and supervised ClipCap (images).
+4. For each seed: evaluate each captioner on the test images without correction and, for the
+   text-trained ones, with each aligner (``memory-projection``, DeCap's training-free
+   projection, among them); on the test captions' own embeddings; the mixup sweep for the
+   supervised and the unsupervised model. Inputs made from a test caption are scored against
+   the other references of their image (leave-one-out).
+5. Combine the seeds (mean ± sd, a bootstrap interval over test images of the seed-mean) and
+   judge the paper's claims (:mod:`reproduce.claims`); write the report.
 
 Every step is cached in the output folder (:class:`~reproduce.steps.StepRunner`).
 """
@@ -25,14 +29,29 @@ from typing import Callable
 from caption.config import CAPDEC_NOISE_VARIANCE, TrainConfig
 from reproduce.steps import StepRunner
 
-#: name -> caption-train settings of the four captioners (the paper's Table 1 rows).
+
+@dataclasses.dataclass(frozen=True)
+class Captioner:
+    """How one captioner of the plan is trained (``caption train`` settings)."""
+
+    source: str  # "text" or "image"
+    target: str | None = None  # text source: "matched" or "same"
+    noise: bool = False  # CapDec's input noise while training
+
+
+#: name -> the captioners of our Table 1.
 CAPTIONERS = {
-    "uclipcap": {"source": "text", "target": "matched"},
-    "same-caption": {"source": "text", "target": "same"},
-    "capdec-noise": {"source": "text", "target": "same", "noise": True},
-    "clipcap": {"source": "image"},
+    "uclipcap": Captioner("text", "matched"),
+    "same-caption": Captioner("text", "same"),
+    "capdec-noise": Captioner("text", "same", noise=True),
+    "matched-noise": Captioner("text", "matched", noise=True),
+    "clipcap": Captioner("image"),
 }
 MIXUP_RUNS = ("uclipcap", "clipcap")
+#: Unsupervised-ClipCap is evaluated with every aligner; the other text-trained captioners with these
+#: (the paper's correction and the strongest training-free one), to keep the plan's time in bounds.
+SIDE_ALIGNERS = ("mean", "memory-projection")
+RESULTS_FILE = "captioning.json"  # under results/: the seeds combined and the claims judged
 
 
 @dataclasses.dataclass
@@ -45,7 +64,7 @@ class Experiment:
     pretrained: str | None = "openai"  # pretrained tag or checkpoint file
     model_config: str | None = None  # open_clip model-config JSON of a custom CLIP
     decoder: str = "gpt2"  # caption decoder: hub id or local folder
-    train_split: str = "train"
+    train_split: str = "train"  # Karpathy split(s) the captioners train on ("train+restval": COCO's 113k images)
     fit_split: str = "val"  # aligners are fitted here, never on test
     test_split: str = "test"
     max_train_images: int | None = None  # cap on training images (quick runs)
@@ -59,9 +78,19 @@ class Experiment:
     aligners: tuple[str, ...] | None = None  # aligners evaluated with the captioners (None: every method)
     mixup: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
     beam: int = 1
-    max_length: int = 30  # new tokens per generated caption
-    seed: int = 0
+    max_length: int = 30  # new tokens per generated caption (our choice: captions here are short)
+    seed: int = 0  # first training seed; also which test caption feeds --input text and mixup
+    seeds: int = 1  # captioners are trained with seeds seed, seed+1, ..., on the same data
+    bootstrap: int = 1000  # image resamples of the intervals
     device: str = "auto"
+
+    def training_seeds(self) -> list[int]:
+        return [self.seed + k for k in range(self.seeds)]
+
+    def methods(self) -> tuple[str, ...]:
+        from gaptools.align import METHODS
+
+        return tuple(METHODS) if self.aligners is None else tuple(self.aligners)
 
 
 def run_experiment(exp: Experiment, out: Path, *, resume: bool = False,
@@ -73,7 +102,8 @@ def run_experiment(exp: Experiment, out: Path, *, resume: bool = False,
     ----------
     exp : Experiment
     out : Path
-        The experiment folder: ``sets/``, ``results/``, ``aligners/``, ``runs/``, ``evals/``, ``report/``.
+        The experiment folder: ``sets/``, ``results/``, ``aligners/``, ``runs/s<seed>/``,
+        ``evals/s<seed>/``, ``report/``.
     resume : bool
         Continue an interrupted experiment in ``out`` (finished steps are skipped).
     on_step : callable(name, seconds), optional
@@ -83,6 +113,10 @@ def run_experiment(exp: Experiment, out: Path, *, resume: bool = False,
     """
     from transformers.utils import logging as hf_logging
 
+    if exp.seeds < 1:
+        from gaptools.errors import InputError
+
+        raise InputError(f"--seeds must be at least 1, got {exp.seeds}")
     hf_logging.disable_progress_bar()  # one line per step is enough
     out = Path(out)
     runner = StepRunner(out, dataclasses.asdict(exp), resume=resume, on_step=on_step)
@@ -95,20 +129,38 @@ def run_experiment(exp: Experiment, out: Path, *, resume: bool = False,
     runner.run("embed", lambda: _embed_all(exp, paths))
     runner.run("measure", lambda: _measure(paths["test"], out / "results" / "gap.json"))
     runner.run("align", lambda: _align(paths["fit"], paths["test"], out, exp.seed))
-    for name, spec in CAPTIONERS.items():
-        data = paths["train" if spec["source"] == "image" else "train_text"]
-        runner.run(f"train {name}", lambda name=name, spec=spec, data=data: _train(exp, name, spec, data, out))
-    evals = eval_plan(exp, out, paths["test"])
-    for name, config in evals.items():
-        runner.run(f"eval {name}", lambda name=name, config=config: _evaluate(config, out / "evals" / name))
+    for seed in exp.training_seeds():
+        for name, captioner in CAPTIONERS.items():
+            data = paths["train" if captioner.source == "image" else "train_text"]
+            runner.run(f"train {name} s{seed}",
+                       lambda name=name, captioner=captioner, data=data, seed=seed:
+                       _train(exp, captioner, data, run_folder(out, name, seed), seed))
+    plans = {seed: eval_plan(exp, out, paths["test"], seed) for seed in exp.training_seeds()}
+    for seed, plan in plans.items():
+        for name, config in plan.items():
+            runner.run(f"eval {name} s{seed}",
+                       lambda config=config, folder=eval_folder(out, name, seed): _evaluate(config, folder))
+    results = out / "results" / RESULTS_FILE
+    runner.run("combine seeds", lambda: _combine(exp, out, plans, paths, results))
     report = out / "report"
     timings = runner.timings()
     total = time.perf_counter() - runner.started
     footer = [f"Experiment wall time so far: {sum(timings.values()):.0f} s over {len(timings)} steps "
               f"(this invocation {total:.0f} s)."]
     footer += [f"Step {name}: {seconds:.1f} s" for name, seconds in timings.items()]
-    _report(out, paths["test"], evals, report, footer)
-    return {"report": report / "index.html", "timings": runner.timings()}
+    first = exp.training_seeds()[0]
+    _report(out, paths["test"], [eval_folder(out, name, first) for name in plans[first]], results, report, footer)
+    return {"report": report / "index.html", "timings": runner.timings(), "results": results}
+
+
+def run_folder(out: Path, name: str, seed: int) -> Path:
+    """The run folder of captioner ``name`` trained with ``seed``."""
+    return out / "runs" / f"s{seed}" / name
+
+
+def eval_folder(out: Path, name: str, seed: int) -> Path:
+    """The eval folder ``name`` (``<captioner>-<input>``) of the captioners trained with ``seed``."""
+    return out / "evals" / f"s{seed}" / name
 
 
 def _embed_all(exp: Experiment, paths: dict[str, Path]) -> None:
@@ -136,7 +188,7 @@ def _measure(test: Path, out: Path) -> None:
     from gaptools.io import load_set
     from gaptools.measure import measure, measure_document
 
-    write_json(out, measure_document([measure(load_set(test))]))
+    write_json(out, measure_document([measure(load_set(test), dim_ablation=True)]))
 
 
 def _align(fit: Path, test: Path, out: Path, seed: int) -> None:
@@ -151,48 +203,75 @@ def _align(fit: Path, test: Path, out: Path, seed: int) -> None:
         save_aligner(fit_on_set(method, fit_set), out / "aligners" / f"{method}.aligner", train=train_summary(fit_set))
 
 
-def _train(exp: Experiment, name: str, spec: dict, data: Path, out: Path) -> None:
-    from caption.train import TrainConfig, train
+def _train(exp: Experiment, captioner: Captioner, data: Path, folder: Path, seed: int) -> None:
+    from caption.train import train
 
     config = TrainConfig(
-        data=str(data), output=str(out / "runs" / name), source=spec["source"], target=spec.get("target"),
-        noise_variance=exp.noise_variance if spec.get("noise") else 0.0, decoder=exp.decoder,
+        data=str(data), output=str(folder), source=captioner.source, target=captioner.target,
+        noise_variance=exp.noise_variance if captioner.noise else 0.0, decoder=exp.decoder,
         prefix_length=exp.prefix_length, lr=exp.lr, warmup=exp.warmup, batch_size=exp.batch_size,
-        epochs=exp.epochs, seed=exp.seed, device=exp.device,
+        epochs=exp.epochs, seed=seed, device=exp.device,
     )
-    train(config, overwrite=True, say=lambda line: None)
+    train(config, overwrite=True)
 
 
-def eval_plan(exp: Experiment, out: Path, test: Path) -> dict:
-    """Eval folder name -> :class:`caption.eval_run.EvalConfig` keyword arguments."""
-    from gaptools.align import METHODS
+def eval_plan(exp: Experiment, out: Path, test: Path, seed: int) -> dict:
+    """Eval folder name -> :class:`caption.eval_run.EvalConfig` for the captioners trained with ``seed``.
 
-    methods = METHODS if exp.aligners is None else exp.aligners
-    common = dict(set=str(test), beam=exp.beam, max_length=exp.max_length, seed=exp.seed, device=exp.device)
+    Every training seed is evaluated on the same inputs: the test caption that feeds ``--input
+    text`` and mixup is drawn with ``exp.seed``, so rows of different seeds pair image by image.
+    Every row, image input included, is scored against the same leave-one-out references (that
+    caption removed), so image, text and mixup rows compare like with like; absolute scores are a
+    little lower than against all references.
+    """
+    from caption.eval_run import EvalConfig
+
+    common = dict(set=str(test), beam=exp.beam, max_length=exp.max_length, seed=exp.seed, device=exp.device,
+                  references="leave-one-out", bootstrap=0)  # intervals come from combining the seeds
     plan = {}
-    for name, spec in CAPTIONERS.items():
-        run = str(out / "runs" / name)
-        plan[f"{name}-image"] = dict(run=run, **common)
-        plan[f"{name}-text"] = dict(run=run, input="text", **common)
-        if spec["source"] == "text":
-            plan[f"{name}-aligned"] = dict(run=run, aligners=[str(out / "aligners" / f"{m}.aligner") for m in methods],
-                                           **common)
+    for name, captioner in CAPTIONERS.items():
+        run = str(run_folder(out, name, seed))
+        plan[f"{name}-image"] = EvalConfig(run=run, **common)
+        plan[f"{name}-text"] = EvalConfig(run=run, input="text", **common)
+        methods = [m for m in exp.methods() if name == "uclipcap" or m in SIDE_ALIGNERS]
+        if captioner.source == "text" and methods:
+            plan[f"{name}-aligned"] = EvalConfig(
+                run=run, aligners=[str(out / "aligners" / f"{m}.aligner") for m in methods], **common)
         if name in MIXUP_RUNS:
-            plan[f"{name}-mixup"] = dict(run=run, mixup=list(exp.mixup), **common)
+            plan[f"{name}-mixup"] = EvalConfig(run=run, mixup=list(exp.mixup), **common)
     return plan
 
 
-def _evaluate(config: dict, folder: Path) -> None:
-    from caption.eval_run import EvalConfig, run_eval
+def _evaluate(config, folder: Path) -> None:
+    from caption.eval_run import run_eval
 
-    run_eval(EvalConfig(**config), folder, overwrite=True)
+    run_eval(config, folder, overwrite=True)
 
 
-def _report(out: Path, test: Path, evals: dict, report: Path, footer: list[str]) -> None:
+def _combine(exp: Experiment, out: Path, plans: dict, paths: dict, path: Path) -> None:
+    from gaptools.atomic import write_json
+    from reproduce.results import combine
+
+    folders = {seed: [eval_folder(out, name, seed) for name in plan] for seed, plan in plans.items()}
+    write_json(path, combine(exp, folders, sets=paths, compare=out / "results" / "compare.json"))
+
+
+def _report(out: Path, test: Path, evals: list[Path], results: Path, report: Path, footer: list[str]) -> None:
     from reports.build import build_report
     from reports.inputs import load_inputs
 
-    inputs = load_inputs([out / "results" / "gap.json", out / "results" / "compare.json",
-                          *[out / "evals" / name for name in evals]])
-    build_report(inputs, report, sets=[test], aligner=out / "aligners" / "mean.aligner",
+    inputs = load_inputs([out / "results" / "gap.json", out / "results" / "compare.json", results, *evals])
+    build_report(inputs, report, sets=[test], aligner=out / "aligners" / "mean.aligner", images=_gallery_folder(test),
                  title="Unsupervised-ClipCap reproduction", extra_footer=footer)
+
+
+def _gallery_folder(test: Path) -> Path | None:
+    """The test images' folder when the set's image ids are its file names (the shapes world), else None."""
+    from gaptools.io import load_set
+
+    eset = load_set(test)
+    folder = eset.meta.get("images")
+    if not folder or eset.image_id is None:
+        return None
+    folder = Path(folder)
+    return folder if all((folder / str(i)).is_file() for i in eset.image_id) else None

@@ -7,6 +7,7 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from gaptools.errors import InputError
+from gaptools.io import load_set
 from reproduce.steps import STEPS_FILE, StepRunner
 
 runner = CliRunner()
@@ -30,7 +31,7 @@ def test_steps_refuse_other_settings_or_foreign_folders(tmp_path):
         StepRunner(tmp_path / "x", {"a": 2}, resume=True)
     (tmp_path / "y").mkdir()
     (tmp_path / "y" / "notes.txt").write_text("mine")
-    with pytest.raises(InputError, match="something other"):
+    with pytest.raises(InputError, match="not an experiment folder written by gaptools"):
         StepRunner(tmp_path / "y", {"a": 1}, resume=False)
 
 
@@ -44,23 +45,36 @@ def test_a_failed_step_is_not_recorded(tmp_path):
 @pytest.mark.slow
 def test_quick_shapes_reproduction_end_to_end_and_resume(tmp_path):
     out = tmp_path / "shapes"
-    result = runner.invoke(app, ["reproduce", "shapes", "--quick", "-o", str(out), "--device", "cpu"])
+    quick = ["reproduce", "shapes", "--quick", "-o", str(out), "--device", "cpu", "--seeds", "2", "--bootstrap", "50"]
+    result = runner.invoke(app, quick)
     assert result.exit_code == 0, result.output
     steps = json.loads((out / STEPS_FILE).read_text())["steps"]
-    for step in ("world", "decoder", "embed", "measure", "align", "train uclipcap", "train clipcap",
-                 "eval uclipcap-aligned", "eval uclipcap-mixup", "eval clipcap-image"):
+    for step in ("world", "decoder", "embed", "measure", "align", "train uclipcap s0", "train clipcap s1",
+                 "train matched-noise s1", "eval uclipcap-aligned s0", "eval uclipcap-mixup s1",
+                 "eval clipcap-image s0", "combine seeds"):
         assert step in steps
     page = (out / "report" / "index.html").read_text()
-    for heading in ("Gap overview", "Alignment comparison", "Captioning", "Mixup", "Samples"):
+    for heading in ("Gap overview", "Gap dimensions removed", "Alignment comparison", "Captioning", "Mixup",
+                    "Samples", "Results over seeds",
+                    "The paper&#x27;s claims", "Corrections for uclipcap", "Mixup over seeds"):
         assert f"<h2>{heading}" in page
-    metrics = json.loads((out / "evals" / "uclipcap-image" / "metrics.json").read_text())
+    metrics = json.loads((out / "evals" / "s0" / "uclipcap-image" / "metrics.json").read_text())
     assert {"Bleu_4", "CIDEr", "METEOR"} <= set(metrics["configurations"][0]["metrics"])
-    weights = (out / "runs" / "uclipcap" / "final" / "model.pt").stat().st_mtime_ns
+    doc = json.loads((out / "results" / "captioning.json").read_text())
+    assert doc["seeds"] == [0, 1] and doc["splits"]["test"]["images"] == load_set(out / "sets" / "test.npz").n_image
+    rows = {row["key"]: row for row in doc["rows"]}
+    assert {row["references"] for row in rows.values()} == {"leave-one-out"}  # every row, the same references
+    cider = rows["clipcap/image"]["metrics"]["CIDEr"]
+    assert len(cider["per_seed"]) == 2 and cider["ci95"][0] <= cider["mean"] <= cider["ci95"][1]
+    assert {"uclipcap/aligner-mean", "uclipcap/aligner-memory-projection"} <= set(rows)
+    assert {c["verdict"] for c in doc["claims"]} <= {"holds", "does not hold", "inconclusive"}
+    assert "equal-on-text" in {c["key"] for c in doc["claims"]}
+    weights = (out / "runs" / "s0" / "uclipcap" / "final" / "model.pt").stat().st_mtime_ns
 
-    again = runner.invoke(app, ["reproduce", "shapes", "--quick", "-o", str(out), "--device", "cpu", "--resume"])
+    again = runner.invoke(app, [*quick, "--resume"])
     assert again.exit_code == 0, again.output
     assert json.loads((out / STEPS_FILE).read_text())["steps"] == steps
-    assert (out / "runs" / "uclipcap" / "final" / "model.pt").stat().st_mtime_ns == weights
+    assert (out / "runs" / "s0" / "uclipcap" / "final" / "model.pt").stat().st_mtime_ns == weights
 
     refused = runner.invoke(app, ["reproduce", "shapes", "--quick", "-o", str(out)])
     assert refused.exit_code == 2 and "--resume" in refused.output
@@ -74,11 +88,10 @@ def test_coco_with_missing_inputs_is_refused_before_anything_is_written(tmp_path
     assert not out.exists()
 
 
-@pytest.mark.slow
-def test_quick_coco_path_on_the_world_as_a_coco_format_set(tmp_path):
+def _karpathy_world(tmp_path, dataset: str):
+    """A small world with a tiny decoder; for Flickr30k its captions file takes that dataset's Karpathy layout."""
     from caption.model import init_decoder
     from caption.tokenizer import train_tokenizer
-    from gaptools.demo import SHAPES_DIR
     from gaptools.world import WorldParams, generate_world, load_captions
 
     world = tmp_path / "world"
@@ -86,12 +99,31 @@ def test_quick_coco_path_on_the_world_as_a_coco_format_set(tmp_path):
     texts = [s["raw"] for item in load_captions(world) for s in item["sentences"]]
     init_decoder(tmp_path / "decoder", train_tokenizer(texts, tmp_path / "decoder", vocab_size=300),
                  n_layer=1, n_embd=32, n_head=2, n_positions=80)
-    out = tmp_path / "coco"
+    annotations = world / "captions.json"
+    if dataset == "flickr30k":  # dataset_flickr30k.json: no filepath, images in one folder
+        doc = json.loads(annotations.read_text())
+        doc["dataset"] = "flickr30k"
+        for image in doc["images"]:
+            image.pop("filepath", None)
+        annotations = tmp_path / "dataset_flickr30k.json"
+        annotations.write_text(json.dumps(doc))
+    return annotations, world / "images", tmp_path / "decoder"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dataset, train_split", [("coco", "train+restval"), ("flickr30k", "train")])
+def test_quick_real_dataset_paths_on_the_world(tmp_path, dataset, train_split):
+    from gaptools.demo import SHAPES_DIR
+
+    annotations, images, decoder = _karpathy_world(tmp_path, dataset)
+    out = tmp_path / dataset
     result = runner.invoke(app, [
-        "reproduce", "coco", "--quick", "--annotations", str(world / "captions.json"), "--images", str(world / "images"),
+        "reproduce", dataset, "--quick", "--annotations", str(annotations), "--images", str(images),
         "--model-config", str(SHAPES_DIR / "model.json"), "--pretrained", str(SHAPES_DIR / "checkpoint.pt"),
-        "--decoder", str(tmp_path / "decoder"), "-o", str(out), "--device", "cpu"])
+        "--decoder", str(decoder), "-o", str(out), "--device", "cpu"])
     assert result.exit_code == 0, result.output
     assert (out / "report" / "index.html").exists()
-    doc = json.loads((out / "evals" / "clipcap-mixup" / "metrics.json").read_text())
+    doc = json.loads((out / "evals" / "s0" / "clipcap-mixup" / "metrics.json").read_text())
     assert [c["mixup"] for c in doc["configurations"]] == [0.0, 1.0]
+    sizes = json.loads((out / "results" / "captioning.json").read_text())["splits"]
+    assert sizes["train"]["split"] == train_split  # COCO's usual training set is train+restval

@@ -1,0 +1,204 @@
+"""The reproduction's results across training seeds: one document with every row, the claims and the corrections.
+
+A *row* is one captioner with one input configuration (``uclipcap/image``,
+``uclipcap/aligner-mean``, ``clipcap/mixup-0.5``, ...). Each eval folder saves, per
+configuration, the per-image statistics of its scores (:mod:`caption.bootstrap`); a row
+combines the files of every training seed: mean ± sd over seeds and a 95% interval over test
+images of the seed-mean (:func:`caption.bootstrap.combine_seeds`). The paper's claims are then
+judged on paired resamples (:mod:`reproduce.claims`), and the aligners are ranked by what they
+do for the text-trained captioners, beside a rank correlation of their held-out gap measures
+with CIDEr.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from gaptools.datasets.files import read_json
+from gaptools.errors import InputError
+from reproduce.claims import CLAIM_METRIC, judge, paper_claims
+
+RESULT_KIND = "gaptools.reproduce.results"
+RESULT_VERSION = 1
+#: eval folder suffixes of the plan (``<captioner>-<suffix>``)
+SUFFIXES = ("-image", "-text", "-aligned", "-mixup")
+#: the row standing for ClipCap's best intermediate λ (chosen on the seed-mean of :data:`CLAIM_METRIC`)
+BEST_INTERMEDIATE = "mixup-best-intermediate"
+#: gap measures of ``align compare`` correlated with CIDEr across aligners: the centroid part, the rest
+GAP_TERMS = ("centroid_gap", "frechet_mean_term", "frechet_cov_term", "wasserstein2_centred")
+
+
+def captioner_of(folder_name: str) -> str:
+    """``uclipcap-aligned`` -> ``uclipcap``."""
+    for suffix in SUFFIXES:
+        if folder_name.endswith(suffix):
+            return folder_name[: -len(suffix)]
+    raise InputError(f"{folder_name}: not an eval folder of the reproduction plan")
+
+
+def collect_rows(folders_by_seed: dict[int, list[Path]]) -> dict[str, dict]:
+    """Row key -> ``{"captioner", "configuration", "input", "aligner", "mixup", "references", "stats": [path per seed]}``.
+
+    Raises
+    ------
+    InputError
+        A configuration without saved per-image statistics, or a row missing for some seed.
+    """
+    rows: dict[str, dict] = {}
+    seeds = sorted(folders_by_seed)
+    for seed in seeds:
+        for folder in folders_by_seed[seed]:
+            doc = read_json(Path(folder) / "metrics.json")
+            for conf in doc["configurations"]:
+                if not conf.get("image_stats"):
+                    raise InputError(f"{folder}: configuration {conf['name']} has no per-image statistics")
+                key = f"{captioner_of(Path(folder).name)}/{conf['name']}"
+                row = rows.setdefault(key, {
+                    "captioner": captioner_of(Path(folder).name), "configuration": conf["name"],
+                    "input": conf.get("input", "image"), "aligner": Path(conf["aligner"]).stem if conf.get("aligner") else None,
+                    "mixup": conf.get("mixup"), "references": conf.get("references", "all"),
+                    "n_images": doc.get("n_images"), "stats": [], "scores": []})
+                row["stats"].append(str(Path(folder) / conf["image_stats"]))
+                row["scores"].append(conf["metrics"])
+    missing = [k for k, r in rows.items() if len(r["stats"]) != len(seeds)]
+    if missing:
+        raise InputError(f"rows missing for some seeds: {', '.join(missing[:5])}")
+    return rows
+
+
+def combine(exp, folders_by_seed: dict[int, list[Path]], *, sets: dict, compare: str | os.PathLike | None = None
+            ) -> dict:
+    """The results document: rows over seeds, the claims judged, the corrections ranked.
+
+    Parameters
+    ----------
+    exp : reproduce.experiment.Experiment
+        For the seeds, bootstrap size and the evaluated aligners and λ values.
+    folders_by_seed : dict of int to list of Path
+        The eval folders of each training seed.
+    sets : dict of str to Path
+        The embedded splits (``train``, ``fit``, ``test``), for their sizes.
+    compare : path-like, optional
+        ``align compare`` results on the test split, for the gap measures of each aligner.
+    """
+    from caption.bootstrap import AVERAGE_KEY, average_label, combine_seeds, load_image_stats
+
+    rows = collect_rows(folders_by_seed)
+    stats = {key: [load_image_stats(p) for p in row["stats"]] for key, row in rows.items()}
+    for key, row in rows.items():
+        row["metrics"] = combine_seeds(stats[key], exp.bootstrap, exp.seed)
+        row["metrics"].update(_seed_only(row.pop("scores"), exclude=row["metrics"]))
+    _add_best_intermediate(rows, stats)
+    claims = [_judge(c, rows, stats, exp) for c in paper_claims(aligners=exp.methods(), mixup=tuple(exp.mixup))
+              if c.a in rows and c.b in rows]
+    some = next(iter(rows.values()))["metrics"]
+    return _json_safe({
+        "kind": RESULT_KIND, "version": RESULT_VERSION, "seeds": exp.training_seeds(),
+        "bootstrap": {"resamples": exp.bootstrap, "seed": exp.seed, "unit": "test image"},
+        "average_label": average_label(some), "average_key": AVERAGE_KEY,
+        "splits": _split_sizes(sets),
+        "rows": [{"key": key, **{k: v for k, v in row.items() if k != "stats"}} for key, row in rows.items()],
+        "claims": claims,
+        "corrections": _corrections(rows, stats, exp, compare),
+    })
+
+
+def _json_safe(obj):
+    """NaN and infinities (an interval over too few images, a score of nothing) become None."""
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    return obj
+
+
+def _seed_only(scores: list[dict], exclude: dict) -> dict:
+    """Mean ± sd over seeds of the scores that have no per-image statistics (the shapes world's scene checks)."""
+    out = {}
+    for key in scores[0]:
+        values = [s.get(key) for s in scores]
+        if key in exclude or not all(isinstance(v, (int, float)) for v in values):
+            continue
+        values = np.array(values, dtype=np.float64)
+        out[key] = {"mean": float(values.mean()), "sd": float(values.std(ddof=1)) if len(values) > 1 else None,
+                    "per_seed": values.tolist(), "ci95": None}
+    return out
+
+
+def _add_best_intermediate(rows: dict, stats: dict) -> None:
+    """The row ``clipcap/mixup-best-intermediate``: ClipCap's best λ strictly between 0 and 1 (by seed-mean)."""
+    middle = [k for k, r in rows.items() if r["captioner"] == "clipcap" and r["mixup"] is not None
+              and 0.0 < r["mixup"] < 1.0]
+    if not middle:
+        return
+    best = max(middle, key=lambda k: rows[k]["metrics"][CLAIM_METRIC]["mean"])
+    rows[f"clipcap/{BEST_INTERMEDIATE}"] = {**rows[best], "configuration": BEST_INTERMEDIATE, "chosen": best}
+    stats[f"clipcap/{BEST_INTERMEDIATE}"] = stats[best]
+
+
+def _paired_means(stats: dict, a: str, b: str, n_boot: int, seed: int) -> tuple[dict, dict]:
+    """Seed-mean draws of rows ``a`` and ``b`` on the same image resamples."""
+    from caption.bootstrap import bootstrap_draws
+
+    draws = bootstrap_draws([*stats[a], *stats[b]], n_boot, seed)
+    k = len(stats[a])
+    mean = lambda part: {key: np.mean([d[key] for d in part], axis=0) for key in part[0]}  # noqa: E731
+    return mean(draws[:k]), mean(draws[k:])
+
+
+def _judge(claim, rows: dict, stats: dict, exp) -> dict:
+    a, b = _paired_means(stats, claim.a, claim.b, exp.bootstrap, exp.seed)
+    point = lambda key: rows[key]["metrics"][claim.metric]["mean"]  # noqa: E731
+    return judge(claim, a[claim.metric], b[claim.metric], point(claim.a), point(claim.b))
+
+
+def _corrections(rows: dict, stats: dict, exp, compare) -> dict:
+    """For each text-trained captioner: CIDEr gained by each aligner (paired interval), best first;
+    and across aligners, Spearman's rank correlation of CIDEr with each held-out gap measure."""
+    from scipy.stats import spearmanr
+
+    gaps = {}
+    if compare is not None and Path(compare).is_file():
+        gaps = read_json(compare).get("methods", {})
+    out = {}
+    for captioner in sorted({r["captioner"] for r in rows.values()}):
+        base = f"{captioner}/image"
+        aligned = [k for k, r in rows.items() if r["captioner"] == captioner and r["aligner"]]
+        if base not in rows or not aligned:
+            continue
+        gains = []
+        for key in aligned:
+            a, b = _paired_means(stats, key, base, exp.bootstrap, exp.seed)
+            diff = a[CLAIM_METRIC] - b[CLAIM_METRIC]
+            lo, hi = np.percentile(diff[np.isfinite(diff)], [2.5, 97.5])
+            gain = rows[key]["metrics"][CLAIM_METRIC]["mean"] - rows[base]["metrics"][CLAIM_METRIC]["mean"]
+            gains.append({"aligner": rows[key]["aligner"], "gain": float(gain), "ci95": [float(lo), float(hi)],
+                          "separates": bool(lo > 0 or hi < 0)})
+        gains.sort(key=lambda g: -g["gain"])
+        correlations = {}
+        points = [g for g in gains if g["aligner"] in gaps]
+        cider = [rows[f"{captioner}/aligner-{g['aligner']}"]["metrics"][CLAIM_METRIC]["mean"] for g in points]
+        for term in GAP_TERMS:
+            values = [gaps[g["aligner"]].get(term) for g in points]
+            usable = [(c, v) for c, v in zip(cider, values) if isinstance(v, (int, float)) and np.isfinite(v)]
+            if len(usable) >= 3 and len({v for _, v in usable}) > 1 and len({c for c, _ in usable}) > 1:
+                rho, p = spearmanr([c for c, _ in usable], [v for _, v in usable])
+                correlations[term] = {"rho": float(rho), "p": float(p), "n": len(usable)}
+        out[captioner] = {"gains": gains, "rank_correlation_with_cider": correlations}
+    return out
+
+
+def _split_sizes(sets: dict) -> dict:
+    from gaptools.io import load_set
+
+    sizes = {}
+    for name in ("train", "fit", "test"):
+        if name in sets and Path(sets[name]).is_file():
+            eset = load_set(sets[name])
+            sizes[name] = {"images": eset.n_image, "captions": eset.n_text, "split": eset.meta.get("split")}
+    return sizes

@@ -1,0 +1,21 @@
+"""Result documents: the kinds and versions a reader accepts are those their writers write."""
+
+from __future__ import annotations
+
+from caption import eval_run
+from gaptools import measure
+from gaptools.align.compare import RESULT_KIND as COMPARE_KIND
+from gaptools.align.compare import RESULT_VERSION as COMPARE_VERSION
+from reports import inputs
+from reproduce import results
+
+
+def test_the_report_reads_what_each_writer_writes():
+    assert inputs.SUPPORTED == {measure.RESULT_KIND: measure.RESULT_VERSION, COMPARE_KIND: COMPARE_VERSION,
+                                eval_run.RESULT_KIND: eval_run.RESULT_VERSION,
+                                results.RESULT_KIND: results.RESULT_VERSION}
+
+
+def test_measure_document_is_the_one_measure_writes():
+    doc = measure.measure_document([{"source": "x"}])
+    assert (doc["kind"], doc["version"], doc["sets"]) == (measure.RESULT_KIND, measure.RESULT_VERSION, [{"source": "x"}])
