@@ -95,7 +95,8 @@ def write_marker(folder: str | os.PathLike, kind: str) -> None:
 
     if kind not in KINDS:
         raise ValueError(f"unknown output kind {kind!r}")
-    write_json(Path(folder) / MARKER, {"kind": kind, "version": MARKER_VERSION, "created_by": f"gaptools {__version__}"})
+    write_json(Path(folder) / MARKER,
+               {"kind": kind, "version": MARKER_VERSION, "created_by": f"gaptools {__version__}"})
 
 
 def resolved(path: str | os.PathLike) -> Path:
@@ -131,8 +132,8 @@ def check_not_input(path: str | os.PathLike, inputs: Iterable, *, option: str | 
             continue
         if is_within(item, path):
             relation = "is" if resolved(item) == resolved(path) else "holds"
-            raise OutputError(f"{_named(option, path)}: {relation} the input {item}; a command never writes over what it reads",
-                              hint="choose another output path")
+            raise OutputError(f"{_named(option, path)}: {relation} the input {item}; "
+                              "a command never writes over what it reads", hint="choose another output path")
 
 
 def check_writable(path: str | os.PathLike, *, option: str | None = None) -> None:

@@ -93,9 +93,8 @@ def test_eval_overwrite_never_removes_a_folder_of_user_files(sweep, caption_file
 def test_eval_overwrite_never_replaces_the_run_it_reads(sweep, caption_files):
     run = caption_files["run"]
     before = sorted(p.name for p in run.iterdir())
-    sweep.refused(sweep.invoke(caption_app, "eval", run, caption_files["set"], "-o", run, "--overwrite"), "is the input")
-    sweep.refused(sweep.invoke(caption_app, "eval", run, caption_files["set"], "-o", run.parent, "--overwrite"),
-                    "holds the input")
+    for out, relation in ((run, "is the input"), (run.parent, "holds the input")):
+        sweep.refused(sweep.invoke(caption_app, "eval", run, caption_files["set"], "-o", out, "--overwrite"), relation)
     assert sorted(p.name for p in run.iterdir()) == before
 
 
@@ -117,8 +116,8 @@ def test_train_overwrite_never_removes_a_lone_config_json_of_the_user(sweep, cap
     out = tmp_path / "notarun"
     out.mkdir()
     (out / "config.json").write_text('{"my": "settings"}')
-    result = sweep.invoke(caption_app, "train", caption_files["set"], "-o", out, *sweep.train_args(caption_files["decoder"]),
-                    "--overwrite")
+    result = sweep.invoke(caption_app, "train", caption_files["set"], "-o", out,
+                          *sweep.train_args(caption_files["decoder"]), "--overwrite")
     sweep.refused(result, "not a run folder", "never replaces it")
     assert json.loads((out / "config.json").read_text()) == {"my": "settings"}
 
@@ -158,8 +157,8 @@ def test_world_generate_refuses_a_run_folder(sweep, caption_files):
 def test_bad_settings_leave_no_folder(sweep, caption_files, tmp_path):
     for bad in (["--lr", "nan"], ["--max-tokens", "0"], ["--weight-decay", "inf"]):
         out = tmp_path / "run"
-        result = sweep.invoke(caption_app, "train", caption_files["set"], "-o", out, *sweep.train_args(caption_files["decoder"]),
-                        *bad)
+        result = sweep.invoke(caption_app, "train", caption_files["set"], "-o", out,
+                              *sweep.train_args(caption_files["decoder"]), *bad)
         sweep.refused(result, bad[0])
         assert not out.exists(), bad
 

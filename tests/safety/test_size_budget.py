@@ -65,7 +65,8 @@ def test_a_header_claiming_hundreds_of_gib_is_refused(sweep, tmp_path, text_part
 def test_a_header_within_the_file_but_over_the_budget_is_refused(sweep, tmp_path, monkeypatch):
     np.save(tmp_path / "stack.npy", np.ones((2, 64, 64), np.float32))
     monkeypatch.setenv(ENV, "16K")
-    sweep.refused(sweep.invoke(app, "measure", tmp_path / "stack.npy"), "32.0 KiB, more than the memory budget of 16.0 KiB")
+    sweep.refused(sweep.invoke(app, "measure", tmp_path / "stack.npy"),
+                  "32.0 KiB, more than the memory budget of 16.0 KiB")
 
 
 def test_a_huge_dimension_is_refused_before_its_covariance_is_allocated(sweep, tmp_path, monkeypatch):

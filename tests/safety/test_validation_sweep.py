@@ -152,7 +152,9 @@ def test_non_boolean_flags_on_the_command_line_are_refused(sweep, planted, tmp_p
 
 @pytest.mark.parametrize("seed, limit", [("-1", "greater than or equal to 0"), (str(2**40), "4294967295")])
 def test_seeds_out_of_range_are_refused(sweep, planted, tmp_path, seed, limit):
-    for args in (["measure", planted], ["align", "compare", planted, planted], ["world", "generate", "-o", tmp_path / "w"]):
+    commands = (["measure", planted], ["align", "compare", planted, planted],
+                ["world", "generate", "-o", tmp_path / "w"])
+    for args in commands:
         result = sweep.invoke(app, *args, "--seed", seed)
         assert result.exit_code == 2 and "--seed" in result.output and limit in result.output, result.output
 
@@ -184,7 +186,8 @@ def test_prefix_plus_tokens_beyond_the_decoders_positions_are_cut_up_front(sweep
     rng = np.random.default_rng(0)
     long = save_set(EmbeddingSet(image=rng.normal(size=(2, 8)), text=rng.normal(size=(4, 8)), text_image=np.repeat(
         np.arange(2), 2), caption=np.array(["cat dog " * 20, "a cat", "a dog", "dog cat " * 20])), tmp_path / "l.npz")
-    result = sweep.invoke(caption_app, "train", long, "-o", tmp_path / "long", *sweep.train_args(caption_files["decoder"]))
+    result = sweep.invoke(caption_app, "train", long, "-o", tmp_path / "long",
+                          *sweep.train_args(caption_files["decoder"]))
     assert result.exit_code == 0, result.output
     assert "captions are cut at 30 tokens (2 of 4 captions are longer)" in " ".join(result.output.split())
     result = sweep.invoke(caption_app, "train", caption_files["set"], "-o", tmp_path / "run2",
@@ -204,7 +207,8 @@ def test_empty_captions_are_refused_for_training_and_as_references(sweep, captio
     rng = np.random.default_rng(0)
     blank = save_set(EmbeddingSet(image=rng.normal(size=(6, 8)), text=rng.normal(size=(12, 8)),
                                   text_image=np.repeat(np.arange(6), 2), caption=captions), tmp_path / "blank.npz")
-    result = sweep.invoke(caption_app, "train", blank, "-o", tmp_path / "run", *sweep.train_args(caption_files["decoder"]))
+    result = sweep.invoke(caption_app, "train", blank, "-o", tmp_path / "run",
+                          *sweep.train_args(caption_files["decoder"]))
     sweep.refused(result, "blank.npz", "1 empty caption(s), first at caption row 0")
     result = sweep.invoke(caption_app, "eval", caption_files["run"], blank, "-o", tmp_path / "ev", "--max-length", 4,
                           "--device", "cpu")
