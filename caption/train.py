@@ -74,7 +74,7 @@ class _Dist:
 
 def _init_distributed(device: torch.device) -> _Dist:
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world == 1:
+    if world == 1 and "TORCHELASTIC_RUN_ID" not in os.environ:  # torchrun with one process still takes the DDP path
         return _Dist()
     owns = not dist.is_initialized()
     if owns:
@@ -324,7 +324,7 @@ class _TrainState:
         config, device = job.config, job.device
         self.job, self.run_dir, self.ctx, self.step, self.on_step = job, run_dir, ctx, step, on_step
         self.ddp = job.model
-        if ctx.world > 1:
+        if dist.is_initialized():
             self.ddp = torch.nn.parallel.DistributedDataParallel(
                 job.model, device_ids=[device.index] if device.type == "cuda" else None)
         self.data = _tensors(job.eset, config, job.tokenizer, job.mean, device)

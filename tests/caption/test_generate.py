@@ -170,3 +170,34 @@ def test_static_step_has_no_host_synchronisation(decoder, prefix):
 def test_unknown_cache_is_an_input_error(decoder, prefix):
     with pytest.raises(InputError, match="unknown cache 'paged'"):
         generate(decoder, prefix, eos_token_id=1, cache="paged")
+
+
+def test_static_step_run_eagerly_calls_no_op_that_waits_for_the_device(decoder, prefix):
+    """What a CUDA-graph capture records is the eager step: none of its operators may read a value
+    back to the host (``.item()``, ``bool()``, ``nonzero``...), which would fail the capture."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    waits = {"aten._local_scalar_dense.default", "aten.nonzero.default", "aten.is_nonzero.default",
+             "aten.equal.default", "aten.item.default"}
+
+    class Operators(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.seen = set()
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.seen.add(str(func))
+            return func(*args, **(kwargs or {}))
+
+    spy = Operators()
+
+    def watched(fn):
+        with spy:
+            fn()
+        return fn
+
+    got, steps = _static(decoder, prefix[:3], eos=None, beam=2, max_length=6, window=4, capture=watched)
+    assert "aten.scaled_dot_product_attention.default" in spy.seen or "aten.bmm.default" in spy.seen  # it saw the model
+    assert "aten.index_copy_.default" in spy.seen  # ... writing the static cache
+    assert not spy.seen & waits
+    assert got == generate(decoder, prefix[:3], eos_token_id=None, beam=2, max_length=6)
