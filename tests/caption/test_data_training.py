@@ -25,14 +25,6 @@ WORDS = ["red", "blue", "green", "big", "small", "round", "square", "bright", "d
 CAPTIONS = [" ".join(WORDS[(i + j) % 10] for j in range(1 + (i * 7) % 9)) for i in range(32)]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("grouped")

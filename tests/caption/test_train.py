@@ -31,15 +31,6 @@ def planted_set(n_captions=24, per_image=3, dim=16, seed=0):
                         meta={"dataset": "planted"})
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Two threads on a shared 2-core machine spin against each other: 20x slower tiny steps."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def decoder_dirs(tmp_path_factory):
     """Two tiny GPT-2 folders sharing one tokenizer trained here: with dropout 0.1 and without."""
