@@ -245,7 +245,7 @@ def step_train(args, device) -> dict:
                              batch_size=batch, epochs=1, warmup=0, log_every=10**9, device=str(device))
         n = timed_steps(config, len(lengths), steps)
         try:
-            samples, tokens = trainer_speed(config, lengths, n)
+            samples, tokens, _ = trainer_speed(config, lengths, n)
         except torch.OutOfMemoryError:
             results[batch] = "out of memory"
         if results.get(batch) == "out of memory":

@@ -18,7 +18,8 @@ a whole epoch sees. The ways, all in this run on the same model shape:
   code does (the same model stepped by hand).
 
 captions/s = captions / seconds over the timed steps (each run's first step warms up and is not
-counted); target tokens include EOS. Threads: the CLI's policy (:mod:`gaptools.threads`) is applied
+counted); target tokens include EOS. captions/CPU-s divides by the CPU seconds of this process (all
+its threads) instead: on a shared machine it measures the work a way needs, whatever the load. Threads: the CLI's policy (:mod:`gaptools.threads`) is applied
 first; set ``OMP_NUM_THREADS`` etc. to override it.
 """
 
@@ -74,8 +75,9 @@ def timed_steps(config: TrainConfig, n_pairs: int, steps: int) -> int:
     return max(1, min(steps, -(-n_pairs // config.batch_size) - 2))
 
 
-def trainer_speed(config: TrainConfig, lengths: np.ndarray, steps: int) -> tuple[float, float]:
-    """Captions/s and target tokens/s of the real trainer over ``steps`` steps after a warm-up step.
+def trainer_speed(config: TrainConfig, lengths: np.ndarray, steps: int) -> tuple[float, float, float]:
+    """Captions/s, target tokens/s and captions per CPU second of the real trainer over ``steps`` steps
+    after a warm-up step (CPU seconds of this process, all its threads: a load-independent measure of work).
 
     ``lengths`` (n_pairs,) are the target lengths of the pairs (``target="same"``: of the captions);
     the timed batches are the epoch's 2nd to ``steps + 1``-th. The clock reads after the device has
@@ -88,7 +90,7 @@ def trainer_speed(config: TrainConfig, lengths: np.ndarray, steps: int) -> tuple
         if event["step"] in (1, steps + 1):
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
-            marks[event["step"]] = time.perf_counter()
+            marks[event["step"]] = (time.perf_counter(), time.process_time())
             if event["step"] == steps + 1:
                 raise _Enough
 
@@ -98,14 +100,15 @@ def trainer_speed(config: TrainConfig, lengths: np.ndarray, steps: int) -> tuple
         pass
     if steps + 1 not in marks:
         raise RuntimeError(f"the epoch ended before step {steps + 1}: use fewer steps")
-    seconds = marks[steps + 1] - marks[1]
+    seconds, cpu = (b - a for a, b in zip(marks[1], marks[steps + 1]))
     batches = epoch_batches(len(lengths), config.batch_size, seed=config.seed, epoch=0, lengths=lengths,
                             window=config.length_window)[1 : steps + 1]
-    return sum(len(b) for b in batches) / seconds, sum(int(lengths[b].sum()) for b in batches) / seconds
+    captions = sum(len(b) for b in batches)
+    return captions / seconds, sum(int(lengths[b].sum()) for b in batches) / seconds, captions / cpu
 
 
-def global_padding_speed(config: TrainConfig, eset: EmbeddingSet, tokenizer, steps: int, device) -> float:
-    """Captions/s of steps padded to the dataset's longest caption (the reference's way), same model shape."""
+def global_padding_speed(config: TrainConfig, eset: EmbeddingSet, tokenizer, steps: int, device) -> tuple[float, float]:
+    """Captions/s and per CPU second of steps padded to the dataset's longest caption (the reference's way)."""
     ids, lengths = encode_captions(tokenizer, eset.caption, max_tokens=config.max_tokens)
     ids_t = torch.from_numpy(ids).long().to(device)
     mask_t = torch.from_numpy((np.arange(ids.shape[1]) < lengths[:, None]).astype(np.int64)).to(device)
@@ -115,10 +118,10 @@ def global_padding_speed(config: TrainConfig, eset: EmbeddingSet, tokenizer, ste
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=2e-5)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
     order = np.random.default_rng(0).permutation(len(ids))
-    seconds = 0.0
+    seconds = cpu = 0.0
     for step in range(steps + 1):
         rows = torch.from_numpy(order[step * config.batch_size : (step + 1) * config.batch_size]).to(device)
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         with autocast:
             _, loss = model(x[rows], ids_t[rows], mask_t[rows])
         loss.backward()
@@ -127,7 +130,8 @@ def global_padding_speed(config: TrainConfig, eset: EmbeddingSet, tokenizer, ste
         loss.item()  # wait for the device
         if step:  # the first step warms up
             seconds += time.perf_counter() - start
-    return config.batch_size * steps / seconds
+            cpu += time.process_time() - start_cpu
+    return config.batch_size * steps / seconds, config.batch_size * steps / cpu
 
 
 def main() -> None:
@@ -170,12 +174,12 @@ def main() -> None:
         for name, window in (("grouped by length", TrainConfig.length_window), ("per-batch padding", 0)):
             batches = epoch_batches(len(lengths), args.batch_size, seed=0, epoch=0, lengths=lengths, window=window)
             rows.append((name, *trainer_speed(config(window), lengths, steps), padding_fraction(batches, lengths)))
-        glob = global_padding_speed(grouped, eset, tokenizer, steps, device)
-        rows.append(("global padding", glob, float("nan"), 1 - lengths.mean() / lengths.max()))
+        glob, glob_cpu = global_padding_speed(grouped, eset, tokenizer, steps, device)
+        rows.append(("global padding", glob, float("nan"), glob_cpu, 1 - lengths.mean() / lengths.max()))
         if args.busy:
             with busy(args.busy):
                 loaded = trainer_speed(grouped, lengths, steps)
-            rows.append((f"grouped, {args.busy} busy processes", *loaded, rows[0][3]))
+            rows.append((f"grouped, {args.busy} busy processes", *loaded, rows[0][4]))
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else \
         f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} torch threads"
     policy = ", ".join(f"{k}={v}" for k, v in THREAD_SETTINGS.items()) or "all set by the user"
@@ -183,9 +187,11 @@ def main() -> None:
     print(f"decoder: GPT-2 {'small' if not shape else shape} (random weights), batch {args.batch_size}, prefix "
           f"{PREFIX_LENGTH}, MLP mapper; {steps} timed steps per way; Flickr8k target tokens (EOS included): "
           f"mean {lengths.mean():.1f}, max {lengths.max()}; length window {TrainConfig.length_window} batches")
-    print(f"{'way':<36}{'captions/s':>12}{'tokens/s':>11}{'padding':>9}{'vs per-batch':>14}")
-    for name, samples, tokens, padding in rows:
-        print(f"{name:<36}{samples:>12.1f}{tokens:>11.0f}{padding:>8.0%}{samples / rows[1][1]:>13.2f}x")
+    print(f"{'way':<36}{'captions/s':>12}{'tokens/s':>11}{'padding':>9}{'vs per-batch':>14}"
+          f"{'captions/CPU-s':>16}{'vs per-batch':>14}")
+    for name, samples, tokens, per_cpu, padding in rows:
+        print(f"{name:<36}{samples:>12.1f}{tokens:>11.0f}{padding:>8.0%}{samples / rows[1][1]:>13.2f}x"
+              f"{per_cpu:>16.2f}{per_cpu / rows[1][3]:>13.2f}x")
     if args.busy:
         print(f"busy / quiet (grouped): {rows[-1][1] / rows[0][1]:.2f} of the quiet speed "
               f"({rows[0][1] / rows[-1][1]:.2f}x slower)")

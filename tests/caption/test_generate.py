@@ -134,6 +134,14 @@ def test_graph_rehearsal_gives_the_same_tokens(decoder, prefix, eos, beam):
     # greedy needs one step shape; beam search one per reordering window (4, 8, 12: the cache holds 3 + t - 1)
     assert sorted(steps.graphs) == ([0] if beam == 1 else [0, 4, 8, 12])
     assert len(calls) == len(steps.graphs)
+    # the next batch of the same size reuses the cache and the 'graphs': nothing captured again
+    from caption.generate import _cut_at_eos, _search
+
+    again = prefix[[8, 7, 6, 5, 4, 3, 2, 1, 0]]
+    with torch.inference_mode():
+        tokens = _search(steps, again, beam=beam, eos_token_id=eos, max_length=10, check_every=3)
+    assert _cut_at_eos(tokens, eos) == [got[i] for i in [8, 7, 6, 5, 4, 3, 2, 1, 0]]
+    assert len(calls) == len(steps.graphs)
 
 
 def test_finished_captions_leave_the_dynamic_batch(decoder, prefix, eos, monkeypatch):
