@@ -17,8 +17,9 @@ from gaptools.errors import GapToolsError, InputError
 
 #: The extra that brings Dask, distributed and pyarrow.
 EXTRA = "scale"
-#: Partial results merged by one node of the reduction tree.
-SPLIT_EVERY = 8
+#: Partial results merged by one node of the reduction tree (each ~40 MB at D = 512 with the default
+#: sample, gallery and bootstrap sizes, so a merge holds at most ~160 MB of them).
+SPLIT_EVERY = 4
 
 ProgressFn = Callable[[int, int], None]
 
