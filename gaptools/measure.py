@@ -6,7 +6,8 @@ The bootstrap resamples *images* with replacement, each bringing all its caption
 computed from per-image sums with one weighted matrix product per chunk of resamples,
 so it costs a few passes over the data rather than ``bootstrap`` full recomputations.
 Sample metrics run once on seeded subsamples (their size is reported as ``n``) and
-carry ``ci95: null``.
+carry ``ci95: null``. Conformity (each embedding's mean cosine to the others of its modality)
+is computed for every row; its entries give the median as ``value`` and the quantiles beside it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from gaptools import metrics as M
+from gaptools.errors import InputError
 from gaptools.io import EmbeddingSet
 from gaptools.limits import check_measure
 
@@ -43,12 +45,19 @@ METRIC_KEYS = (
     "frechet_cov_term",
     *[f"recall@{k}_{d}" for d in ("i2t", "t2i") for k in M.RECALL_KS],
     "alignment",
+    "alignment_noise_variance",
+    "conformity_image",
+    "conformity_text",
+    "conformity_w1",
     "uniformity_image",
     "uniformity_text",
     "effective_rank_image",
     "effective_rank_text",
     "top_gap_dims",
 )
+
+#: Percentiles of the conformity distributions reported under ``quantiles``.
+CONFORMITY_QUANTILES = (5, 25, 50, 75, 95)
 
 _NEEDS_PAIRS = "needs both image and text embeddings"
 _TOO_FEW = "n too small (not defined on this few rows)"
@@ -92,7 +101,10 @@ def measure(
         ``{"source", "meta", "n_image", "n_text", "dim", "normalized", "bootstrap",
         "seed", "metrics": {key: {"value", "ci95", ...}}, "dim_ablation", "path"}`` with keys
         :data:`METRIC_KEYS`; a metric a one-modality set cannot have is ``{"value": None,
-        "ci95": None, "unavailable": reason}``. ``dim_ablation`` is
+        "ci95": None, "unavailable": reason}``. ``conformity_image`` and ``conformity_text``
+        hold the median as ``value``, the mean, and ``quantiles`` ({"5": .., "25": .., "50": ..,
+        "75": .., "95": ..}, :data:`CONFORMITY_QUANTILES`); ``conformity_w1`` is the
+        1-Wasserstein distance between the two distributions. ``dim_ablation`` is
         :meth:`gaptools.metrics.DimAblation.to_dict` when asked for (and the set has
         pairs), else None. ``path`` is ``"in-memory"`` (:func:`gaptools.stream.measure_folder`
         returns the same document with ``"streaming"``).
@@ -114,13 +126,14 @@ def measure(
         n_groups=n_groups,
         unit_image=unit_img,
         unit_text=unit_txt,
+        pair_images=eset.has_pairs,
     )
     formulas = {"image_cone": M.image_cone_from_sums} if has_img else {}
     if has_txt:
         formulas["text_cone"] = M.text_cone_from_sums
     gallery = ablation = None
     if eset.has_pairs:
-        formulas = dict(M.SUMMABLE_FORMULAS)
+        formulas = {**M.SUMMABLE_FORMULAS, "alignment_noise_variance": M.alignment_noise_variance_from_sums}
         unit_i, unit_t = (image, text) if normalize else (unit_img, unit_txt)
         chosen, caps, caption_image = _gallery(eset.text_image, n_groups, max_gallery, rng)
         _add_recall_stats(stats, unit_i, unit_t, eset.text_image, chosen, caps, caption_image)
@@ -142,6 +155,8 @@ def measure(
             out[name]["gallery_images"] = gallery
     with np.errstate(invalid="ignore", divide="ignore"):  # undefined on tiny sets: reported as unavailable below
         out.update(_sample_metrics(eset, image, text, max_points, seed))
+        out.update(_conformity_metrics(image if unit_img is None else unit_img,
+                                       text if unit_txt is None else unit_txt, eset.text_image))
     for key in METRIC_KEYS:
         out.setdefault(key, {"value": None, "ci95": None, "unavailable": _NEEDS_PAIRS})
     for entry in out.values():  # a statistic undefined on this set (a variance of one row, ...): say so
@@ -197,8 +212,8 @@ def _bootstrap_intervals(stats: M.PairSums, formulas, n_boot, rng, chunk: int = 
 
     Each resample draws G images with replacement; its statistics are the per-image
     statistics weighted by the draw counts w, one (chunk, G) @ (G, ·) product per
-    chunk. Sums weighted by w² (:attr:`PairSums.w2`) let formulas leave out combinations
-    of copies of one image.
+    chunk (an array held by two statistics is multiplied once). Sums weighted by w²
+    (:attr:`PairSums.w2`) let formulas leave out combinations of copies of one image.
     """
     if n_boot <= 0 or not formulas:
         return {}
@@ -206,6 +221,7 @@ def _bootstrap_intervals(stats: M.PairSums, formulas, n_boot, rng, chunk: int = 
     g = len(present[0])
     scalar_mat = np.stack([v for v in present if v.ndim == 1], axis=1).astype(np.float32)  # (G, S)
     stats32 = stats.map(lambda v: v if v.ndim == 1 else v.astype(np.float32, copy=False))
+    vectors = [v for v in stats32.arrays() if v.ndim == 2]
     draws = {name: [] for name in formulas}
     for start in range(0, n_boot, chunk):
         b = min(chunk, n_boot - start)
@@ -213,7 +229,11 @@ def _bootstrap_intervals(stats: M.PairSums, formulas, n_boot, rng, chunk: int = 
         weights = np.bincount(idx.ravel(), minlength=b * g).reshape(b, g).astype(np.float32)  # (b, G)
         s_w = iter(((weights @ scalar_mat).astype(np.float64)).T)  # columns (b,), in stats order
         s_w2 = iter((((weights * weights) @ scalar_mat).astype(np.float64)).T)
-        sums = stats32.map(lambda v: next(s_w) if v.ndim == 1 else (weights @ v).astype(np.float64))
+        products = {}  # one product per array: pair_img may be the unit images themselves
+        for v in vectors:
+            if id(v) not in products:
+                products[id(v)] = (weights @ v).astype(np.float64)
+        sums = stats32.map(lambda v: next(s_w) if v.ndim == 1 else products[id(v)])
         sums.w2 = stats32.map(lambda v: next(s_w2) if v.ndim == 1 else None)
         for name, f in formulas.items():
             draws[name].append(f(sums))
@@ -224,6 +244,68 @@ def _bootstrap_intervals(stats: M.PairSums, formulas, n_boot, rng, chunk: int = 
         if values.size:
             lo, hi = np.percentile(values, [2.5, 97.5])
             out[name] = [float(lo), float(hi)]
+    return out
+
+
+def noise_variance_estimate(eset: EmbeddingSet, *, bootstrap: int = 1000, seed: int = 0) -> dict:
+    """``alignment_noise_variance`` of a set's true pairs with its cluster-bootstrap interval, alone.
+
+    What ``caption train --noise-variance auto`` reads from a small paired calibration set:
+    the same formula and image-level bootstrap as :func:`measure`, without the rest of the suite.
+
+    Parameters
+    ----------
+    eset : EmbeddingSet
+        Needs images and captions; every (caption, its image) is a pair.
+    bootstrap, seed : int
+        Image resamples of the 95% interval (0: none) and their seed.
+
+    Returns
+    -------
+    dict
+        ``{"value", "ci95", "n_pairs", "n_images", "bootstrap", "seed", "source"}``.
+
+    Raises
+    ------
+    InputError
+        The set has fewer than 2 pairs (no images, no captions, or one pair).
+    """
+    n_pairs = eset.n_text if eset.has_pairs else 0
+    if n_pairs < 2:
+        raise InputError(f"{eset.source}: {n_pairs} image-caption pair(s); the noise estimate needs at least 2",
+                         hint="calibrate on a set with image and caption embeddings of the same images")
+    image, text = M.l2_normalize(eset.image), M.l2_normalize(eset.text)
+    stats = M.group_sums(image, text, eset.text_image, n_groups=eset.n_image, pair_images=True)
+    formulas = {"alignment_noise_variance": M.alignment_noise_variance_from_sums}
+    with np.errstate(invalid="ignore", divide="ignore"):
+        value = float(M.alignment_noise_variance_from_sums(M.total(stats)))
+        interval = _bootstrap_intervals(stats, formulas, bootstrap, np.random.default_rng(seed))
+    return {"value": value, "ci95": interval.get("alignment_noise_variance"), "n_pairs": n_pairs,
+            "n_images": int(np.unique(eset.text_image).size), "bootstrap": bootstrap, "seed": seed,
+            "source": eset.source}
+
+
+def _conformity_metrics(image: np.ndarray, text: np.ndarray, text_image: np.ndarray) -> dict:
+    """Conformity of every image and caption (unit rows) and the W1 distance between the two."""
+    out: dict[str, dict] = {}
+    values = {}
+    for side, x, groups in (("image", image, None), ("text", text, text_image)):
+        if len(x) == 0:
+            out[f"conformity_{side}"] = {"value": None, "ci95": None, "unavailable": f"no {side} embeddings"}
+            continue
+        c = M.conformity(x, groups)
+        c = c[np.isfinite(c)]  # a caption whose image holds every caption has no others to compare with
+        if not c.size:
+            out[f"conformity_{side}"] = {"value": None, "ci95": None, "unavailable": _TOO_FEW}
+            continue
+        values[side] = c
+        quantiles = np.percentile(c, CONFORMITY_QUANTILES)
+        out[f"conformity_{side}"] = {"value": float(np.median(c)), "ci95": None, "mean": float(c.mean()),
+                                     "quantiles": {str(q): float(v) for q, v in zip(CONFORMITY_QUANTILES, quantiles)}}
+    if len(values) == 2:
+        from scipy.stats import wasserstein_distance
+
+        out["conformity_w1"] = {"value": float(wasserstein_distance(values["image"], values["text"])), "ci95": None}
     return out
 
 

@@ -23,6 +23,9 @@ Wang & Isola 2020, "Understanding Contrastive Representation Learning through Al
 and Uniformity on the Hypersphere".
 Schrodi et al. 2025, "Two Effects, One Trigger" (relative modality gap, gap dimension ablation).
 Roy & Vetterli 2007, "The effective rank".
+Levi & Gilboa 2025, "The Double-Ellipsoid Geometry of CLIP" (conformity).
+Nukrai et al. 2022, "Text-Only Training for Image Captioning using Noise-Injected CLIP" (CapDec:
+noise injection); Zhang et al. 2024, "Connect, Collapse, Corrupt" (C3: the gap's "alignment noise").
 Gretton et al. 2012, "A Kernel Two-Sample Test" (MMD).
 """
 
@@ -94,6 +97,10 @@ class PairSums:
         ``n_txt²``.
     matched_cos : ndarray, (G,)
         Summed cosines of true pairs (caption, its image).
+    pair_img : ndarray, (G, D) or None
+        Σ over a group's captions of its unit image vector, ``n_txt · x̂``: the image side of
+        the true pairs, each pair once. Gathered on request (:func:`group_sums`'s
+        ``pair_images``); when every image has one caption it is the unit image array itself.
     gallery_img, gallery_txt : ndarray, (G,)
         Images (0/1) and captions of each group in the retrieval gallery.
     hits_i2t, hits_t2i : dict of int to ndarray, (G,)
@@ -113,6 +120,7 @@ class PairSums:
     self_txt: np.ndarray | None = None
     n_txt_sq: np.ndarray | None = None
     matched_cos: np.ndarray | None = None
+    pair_img: np.ndarray | None = None
     gallery_img: np.ndarray | None = None
     gallery_txt: np.ndarray | None = None
     hits_i2t: dict[int, np.ndarray] = field(default_factory=dict)
@@ -172,6 +180,7 @@ def group_sums(
     n_groups: int,
     unit_image: np.ndarray | None = None,
     unit_text: np.ndarray | None = None,
+    pair_images: bool = False,
 ) -> PairSums:
     """Per-image sufficient statistics of a set.
 
@@ -187,6 +196,9 @@ def group_sums(
         G, the number of groups.
     unit_image, unit_text : ndarray, optional
         Unit-norm versions; default: ``image``/``text`` are already unit norm.
+    pair_images : bool
+        Also gather ``pair_img`` (what :func:`alignment_noise_variance_from_sums` reads;
+        one more (G, D) statistic to resample when images have several captions).
 
     Returns
     -------
@@ -213,6 +225,8 @@ def group_sums(
         identity = len(text_image) == n_groups and np.array_equal(text_image, np.arange(n_groups))
         cos = np.einsum("nd,nd->n", ui if identity else ui[text_image], ut).astype(np.float64)
         s.matched_cos = np.bincount(text_image, weights=cos, minlength=n_groups)
+        if pair_images:  # one caption each: the unit images themselves (one array, resampled once)
+            s.pair_img = ui if np.all(s.n_txt == 1) else ui * s.n_txt[:, None].astype(ui.dtype)
     return s
 
 
@@ -279,6 +293,21 @@ def text_cone_from_sums(s: PairSums) -> np.ndarray:
 def alignment_from_sums(s: PairSums) -> np.ndarray:
     """Wang & Isola alignment, E‖x̂ − ŷ‖² over true pairs (α = 2) = 2 − 2·matched cosine."""
     return 2.0 - 2.0 * matched_cosine_from_sums(s)
+
+
+def alignment_noise_variance_from_sums(s: PairSums) -> np.ndarray:
+    """The gap's noise: mean over dimensions of the per-dimension variance of the pair residuals.
+
+    Over the true pairs (each once; unit vectors), ε = (x̂ − μ_img) − (ŷ − μ_txt) with μ the
+    means over the same pairs; its population variance averaged over the D dimensions is
+    (E‖x̂ − ŷ‖² − ‖μ_img − μ_txt‖²) / D = (alignment − ‖μ_img − μ_txt‖²) / D: the variance of
+    the variance an isotropic Gaussian needs to match the pairs' spread once the mean shift is
+    removed, what noise injection imitates (CapDec's N(0, v) on the inputs; C3's "alignment
+    noise"). Needs ``pair_img``.
+    """
+    n_pairs = s.n_txt[..., None]
+    diff = s.pair_img / n_pairs - s.unit_txt / n_pairs
+    return (alignment_from_sums(s) - _dot(diff, diff)) / s.pair_img.shape[-1]
 
 
 def relative_gap_from_sums(s: PairSums) -> np.ndarray:
@@ -370,6 +399,58 @@ def cone(x: np.ndarray) -> float:
     u = column_sum(l2_normalize(x))
     n = np.float64(x.shape[0])
     return float(_cone(u, n, n, n))
+
+
+def alignment_noise_variance(image: np.ndarray, text: np.ndarray, text_image: np.ndarray | None = None) -> float:
+    """The gap's noise over the true pairs (see :func:`alignment_noise_variance_from_sums`).
+
+    Parameters
+    ----------
+    image : ndarray, shape (N_img, D)
+    text : ndarray, shape (N_txt, D)
+    text_image : ndarray, shape (N_txt,), optional
+        Image row of each caption (default row i ↔ row i); an image with k captions is in k pairs.
+    """
+    text_image = np.arange(text.shape[0]) if text_image is None else np.asarray(text_image)
+    sums = group_sums(l2_normalize(image), l2_normalize(text), text_image, n_groups=len(image), pair_images=True)
+    return float(alignment_noise_variance_from_sums(total(sums)))
+
+
+def conformity(x: np.ndarray, groups: np.ndarray | None = None) -> np.ndarray:
+    """Each row's conformity: its mean cosine to the rows of the other groups (Levi & Gilboa 2025).
+
+    Exact in O(N·D) from the column sum S of the unit rows: for row i of group g,
+    (x̂_i · S − x̂_i · S_g) / (N − n_g), with S_g the sum of group g's rows (itself included).
+    With one group per row (images) that is (x̂_i · S − 1) / (N − 1), whose mean is
+    :func:`cone`; captions grouped by image count only the captions of *other* images, as
+    :func:`text_cone_from_sums` does, and their mean is the text cone when every image has
+    the same number of captions.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, D)
+    groups : ndarray, shape (N,), optional
+        Group (image) of each row; default: each row its own group.
+
+    Returns
+    -------
+    ndarray, shape (N,), float64
+        NaN for a row whose group holds every row (no other rows to compare with).
+    """
+    u = l2_normalize(x)
+    column = column_sum(u).astype(np.float32)
+    n = len(u)
+    if groups is None:
+        own, n_own = np.einsum("nd,nd->n", u, u), 1.0
+    else:
+        groups = np.asarray(groups)
+        n_groups = int(groups.max()) + 1 if n else 0
+        n_own = np.bincount(groups, minlength=n_groups)[groups].astype(np.float64)
+        own = np.einsum("nd,nd->n", u, _group_rows(u, groups, n_groups)[groups])
+    others = np.broadcast_to(np.float64(n) - n_own, (n,))
+    out = np.full(n, np.nan)
+    np.divide((u @ column - own).astype(np.float64), others, out=out, where=others > 0)
+    return out
 
 
 def top_gap_dims(image: np.ndarray, text: np.ndarray, k: int = 5) -> list[list]:
