@@ -25,6 +25,9 @@ Every input then goes through the run's own input transform (:func:`caption.data
 normalisation and the C3 text mean, never the training noise), the mapper, and
 :func:`caption.generate.generate`; captions are scored by :func:`caption.evaluate.score_captions`,
 and, for a shapes-world set, against the true scenes (:func:`gaptools.world.score_captions`).
+Each configuration also gets the :func:`caption.evaluate.diversity` of its captions, with
+``novel_fraction`` against the run's training captions when its training set is still where the
+run recorded it.
 
 The eval folder (written to a temporary folder, then renamed into place)::
 
@@ -32,8 +35,8 @@ The eval folder (written to a temporary folder, then renamed into place)::
                                   "configurations": [{"name", "input", "aligner", "mixup", "beam",
                                                       "references", "metrics", "ci95", "n_scored",
                                                       "unscored", "reference_counts",
-                                                      "caption_average_of", "predictions",
-                                                      "image_stats"}]}
+                                                      "caption_average_of", "diversity",
+                                                      "predictions", "image_stats"}]}
     config.json                  every setting, the run's input transform, the captions drawn
     predictions.json             COCO results [{"image_id", "caption"}] (one configuration), or
     predictions_<name>.json      one per configuration
@@ -316,6 +319,7 @@ def _run_eval(config: EvalConfig, out: Path, overwrite: bool, say: Callable[[str
         raise InputError(f"{eset.source}: every image has one caption, so leave-one-out references ({empty[0]}) "
                          "leave nothing to score against", hint="use a set with several captions per image")
     say(f"{len(data.groups)} images, {len(configurations)} configuration(s), beam {config.beam}, on {device}")
+    train_captions, train_tokens = _training_tokens(run_config, say)
     scenes = _world_scenes(eset, say)
     files, entries = {}, []
     for configuration, x in zip(configurations, inputs):
@@ -326,7 +330,8 @@ def _run_eval(config: EvalConfig, out: Path, overwrite: bool, say: Callable[[str
         say(f"{configuration['name']}: captioned; scoring")
         scored, stats = score_with_intervals(dict(zip(data.keys, captions)), references[configuration["name"]],
                                              spice=config.spice, source=configuration["name"],
-                                             n_boot=config.bootstrap, seed=config.bootstrap_seed)
+                                             n_boot=config.bootstrap, seed=config.bootstrap_seed,
+                                             train_tokens=train_tokens)
         if scenes is not None:
             scored["metrics"].update(world_metrics(scenes, predictions, configuration["name"]))
         suffix = "" if len(configurations) == 1 else f"_{configuration['name']}"
@@ -339,12 +344,28 @@ def _run_eval(config: EvalConfig, out: Path, overwrite: bool, say: Callable[[str
     files["config.json"] = {
         "eval": dataclasses.asdict(config), "device": device, "gaptools_version": __version__,
         "run_input_transform": {k: run_config.get(k) for k in ("source", "target", "normalize", "subtract_text_mean")},
-        "set_meta": eset.meta, "image_ids": data.ids,
+        "set_meta": eset.meta, "image_ids": data.ids, "training_captions": train_captions,
         "caption_of_image": data.chosen.tolist() if (config.input == "text" or config.mixup or any(
             c["references"] == LEAVE_ONE_OUT for c in configurations)) else None,
     }
     _write_folder(out, files, overwrite)
     return doc
+
+
+def _training_tokens(run_config: dict, say: Callable[[str], None]) -> tuple[str | None, set[str] | None]:
+    """The run's training set and its captions, PTB-tokenised (``novel_fraction``); (None, None),
+    said, when the set is not where the run recorded it or cannot be read."""
+    from caption.evaluate import read_caption_corpus, tokenize
+
+    data = (run_config.get("train") or {}).get("data")
+    if not data or not Path(data).is_file():
+        say(f"the run's training set ({data}) is not here: no novel_fraction")
+        return None, None
+    try:
+        return str(data), set(tokenize(read_caption_corpus(data)))
+    except InputError as exc:
+        say(f"the run's training set could not be read ({exc}): no novel_fraction")
+        return None, None
 
 
 def _world_scenes(eset: EmbeddingSet, say: Callable[[str], None]) -> list[dict] | None:

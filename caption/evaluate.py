@@ -6,14 +6,18 @@ request (it needs Stanford CoreNLP 3.6.0, which pycocoevalcap downloads on first
 Scores are returned x100, as in the papers' tables. The tokenizer, METEOR and SPICE run
 in Java. :func:`score_captions_per_image` also returns what each metric needs of each image
 (:mod:`caption.bootstrap`), from which :func:`score_with_intervals` adds 95% bootstrap
-intervals over the test images.
+intervals over the test images, and :func:`diversity` what the captions themselves are
+(distinct captions, vocabulary, lengths, copies of training captions) from the same tokens,
+so a collapsed captioner is seen whatever its scores.
 
 File formats read here:
 
 - predictions: COCO results JSON, ``[{"image_id": ..., "caption": "..."}, ...]``,
   one caption per image;
 - references: ``{image_id: [caption, ...]}`` JSON, or an official COCO captions
-  annotation file (``{"annotations": [{"image_id": ..., "caption": ...}, ...], ...}``).
+  annotation file (``{"annotations": [{"image_id": ..., "caption": ...}, ...], ...}``);
+- a caption corpus (the training captions of :func:`diversity`'s ``novel_fraction``): either
+  references format, an embedding set ``.npz`` (its ``caption`` array) or UTF-8 text, one per line.
 
 Image ids are matched as strings, so ``42`` and ``"42"`` are the same image.
 """
@@ -24,6 +28,7 @@ import contextlib
 import functools
 import io
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -31,10 +36,12 @@ from pathlib import Path
 from caption.bootstrap import (AVERAGE_KEY, ImageStats, average_label, bootstrap_scores, caption_average, image_stats,
                                point_scores)
 from gaptools.datasets import read_coco_results
-from gaptools.datasets.files import read_json
+from gaptools.datasets.files import read_json, read_text
 from gaptools.errors import GapToolsError, InputError
 
 METRIC_KEYS = ("Bleu_1", "Bleu_2", "Bleu_3", "Bleu_4", "METEOR", "ROUGE_L", "CIDEr")
+#: ``distinct_fraction`` below this is reported as mode collapse (:func:`diversity`).
+COLLAPSE_FRACTION = 0.2
 JAVA_HINT = "install a Java runtime (Java 8 or newer), e.g. `apt-get install default-jre-headless` or `conda install openjdk`"
 
 
@@ -59,7 +66,26 @@ def score_captions(
     dict of str to float
         ``Bleu_1 .. Bleu_4, METEOR, ROUGE_L, CIDEr`` (and ``SPICE``), each x100.
     """
-    return _score(predictions, references, spice=spice, source=source, per_image=False)[0]
+    return _score(*_tokenized(predictions, references, source=source), spice=spice, per_image=False)[0]
+
+
+def score_with_diversity(predictions: dict[str, str], references: dict[str, list[str]], *, spice: bool = False,
+                         source: str = "predictions", train_tokens: set[str] | None = None) -> tuple[dict, dict]:
+    """:func:`score_captions` and the :func:`diversity` of the same tokenised captions.
+
+    Parameters
+    ----------
+    train_tokens : set of str, optional
+        The training captions, tokenised by :func:`tokenize`: gives ``novel_fraction``.
+
+    Returns
+    -------
+    scores : dict of str to float
+    diversity : dict
+    """
+    gts, res = _tokenized(predictions, references, source=source)
+    scores = _score(gts, res, spice=spice, per_image=False)[0]
+    return scores, diversity([res[i][0] for i in res], list(gts.values()), train_tokens)
 
 
 def score_captions_per_image(
@@ -75,7 +101,11 @@ def score_captions_per_image(
         Per-image statistics of the same tokenised captions; their point scores are checked
         against ``scores`` here, so a pycocoevalcap that scores differently fails loudly.
     """
-    scores, stats = _score(predictions, references, spice=spice, source=source, per_image=True)
+    return _checked_per_image(*_tokenized(predictions, references, source=source), spice=spice)
+
+
+def _checked_per_image(gts: dict, res: dict, *, spice: bool) -> tuple[dict[str, float], ImageStats]:
+    scores, stats = _score(gts, res, spice=spice, per_image=True)
     again = point_scores(stats)
     off = {k: (v, again[k]) for k, v in scores.items() if abs(v - again[k]) > 1e-6 * max(1.0, abs(v))}
     if off:
@@ -85,7 +115,8 @@ def score_captions_per_image(
 
 
 def score_with_intervals(predictions: dict[str, str], references: dict[str, list[str]], *, spice: bool = False,
-                         source: str = "predictions", n_boot: int, seed: int) -> tuple[dict, ImageStats]:
+                         source: str = "predictions", n_boot: int, seed: int,
+                         train_tokens: set[str] | None = None) -> tuple[dict, ImageStats]:
     """Score the images that have references, with bootstrap intervals; report the others.
 
     Parameters
@@ -97,6 +128,8 @@ def score_with_intervals(predictions: dict[str, str], references: dict[str, list
         scored but listed in ``unscored``.
     n_boot, seed : int
         Image resamples of the 95% intervals (0: no intervals) and their seed.
+    train_tokens : set of str, optional
+        The training captions, tokenised by :func:`tokenize`: gives ``novel_fraction``.
 
     Returns
     -------
@@ -104,47 +137,146 @@ def score_with_intervals(predictions: dict[str, str], references: dict[str, list
         ``metrics`` (x100, with :data:`caption.bootstrap.AVERAGE_KEY`), ``ci95`` (metric -> [lo, hi],
         or None), ``bootstrap`` (n_boot), ``n_scored``, ``unscored`` (image ids), ``reference_counts``
         ({"number of references": images}, over all predicted images), ``caption_average_of``
-        (the average's name, e.g. "mean of 7 (no SPICE)").
+        (the average's name, e.g. "mean of 7 (no SPICE)"), ``diversity`` (:func:`diversity` of every
+        prediction, scored or not).
     stats : caption.bootstrap.ImageStats
     """
     counts = [len(references.get(key) or []) for key in predictions]
-    scored = {key: caption for key, caption in predictions.items() if references.get(key)}
-    metrics, stats = score_captions_per_image(scored, references, spice=spice, source=source)
+    gts, res = _tokenized(predictions, references, source=source, need_references=False)
+    scored = [key for key in predictions if references.get(key)]
+    if not scored:
+        raise InputError(f"{source}: no predicted image has references to score against")
+    metrics, stats = _checked_per_image({k: gts[k] for k in scored}, {k: res[k] for k in scored}, spice=spice)
     metrics[AVERAGE_KEY] = caption_average(metrics)
     ci = None
     if n_boot:
         ci = {key: None if iv is None else list(iv) for key, iv in bootstrap_scores(stats, n_boot, seed).items()}
     histogram = {str(n): counts.count(n) for n in sorted(set(counts))}
     return {"metrics": metrics, "ci95": ci, "bootstrap": n_boot, "n_scored": len(scored),
-            "unscored": [key for key in predictions if key not in scored], "reference_counts": histogram,
-            "caption_average_of": average_label(metrics)}, stats
+            "unscored": [key for key in predictions if key not in set(scored)], "reference_counts": histogram,
+            "caption_average_of": average_label(metrics),
+            "diversity": diversity([res[k][0] for k in res], list(gts.values()), train_tokens)}, stats
 
 
-def _score(predictions, references, *, spice: bool, source: str, per_image: bool):
+def _tokenized(predictions: dict[str, str], references: dict[str, list[str]], *, source: str,
+               need_references: bool = True) -> tuple[dict, dict]:
+    """PTB tokens of each predicted image's references and of its prediction, in one Java start.
+
+    Returns ``gts`` (image id -> tokenised references, [] for an image without any when
+    ``need_references`` is False) and ``res`` (image id -> [tokenised prediction]).
+    """
     if not predictions:
         raise InputError(f"{source}: no predictions to score")
     missing = [key for key in predictions if not references.get(key)]
-    if missing:
+    if missing and need_references:
         raise InputError(
             f"{source}: {len(missing)} of {len(predictions)} predicted image id(s) have no references, "
             f"first {missing[0]!r}",
             hint="predictions and references must use the same image ids",
         )
+    ids = list(predictions)
+    both = {("ref", i): [{"caption": c} for c in references.get(i) or []] for i in ids}
+    both.update({("pred", i): [{"caption": predictions[i]}] for i in ids})
+    tokens = _ptb(both)  # one Java start for both sides
+    return {i: tokens.get(("ref", i), []) for i in ids}, {i: tokens.get(("pred", i), [""]) for i in ids}
+
+
+def _ptb(captions: dict) -> dict:
+    """pycocoevalcap's PTBTokenizer on ``{key: [{"caption": ...}]}``: lower case, punctuation removed."""
     require_java()
+    from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
+
+    with _quiet_fd2():
+        return PTBTokenizer().tokenize(captions)
+
+
+def tokenize(captions) -> list[str]:
+    """PTB-tokenise captions as the scorer does (one Java start): lower case, punctuation removed.
+
+    Parameters
+    ----------
+    captions : iterable of str
+
+    Returns
+    -------
+    list of str
+        Space-separated tokens of each caption, in order.
+    """
+    captions = [str(c) for c in captions]
+    if not captions:
+        return []
+    tokens = _ptb({"corpus": [{"caption": c} for c in captions]})["corpus"]
+    return tokens + [""] * (len(captions) - len(tokens))  # trailing empty captions give no output line
+
+
+def plain_tokens(caption: str) -> str:
+    """A caption lower-cased with punctuation removed, tokens joined by single spaces (no Java).
+
+    Close to the PTB tokens (:func:`tokenize`) for telling captions apart (``"A dog."`` and
+    ``"a dog"`` are one caption); for the training log, where Java may be missing. It splits
+    contractions differently ("dog's" stays one token), so its counts are not the scorer's.
+    """
+    return " ".join(re.findall(r"[a-z0-9]+(?:'[a-z0-9]+)*", caption.lower()))
+
+
+def diversity(captions: list[str], references=None, train_tokens: set[str] | None = None) -> dict:
+    """What a set of generated captions is, beside its scores: repeats, words, lengths, copies.
+
+    Parameters
+    ----------
+    captions : list of str
+        Generated captions, one per image, already tokenised (:func:`tokenize`, or
+        :func:`plain_tokens`): tokens separated by spaces.
+    references : iterable of list of str, optional
+        Each image's references, tokenised the same way: gives ``reference_mean_length``.
+    train_tokens : set of str, optional
+        The training captions, tokenised the same way: gives ``novel_fraction``.
+
+    Returns
+    -------
+    dict
+        ``n_captions``; ``distinct_captions`` and ``distinct_fraction`` (distinct ÷ generated);
+        ``vocabulary`` (distinct tokens used); ``mean_length`` (tokens per caption);
+        ``reference_mean_length`` (tokens per reference, None without references);
+        ``novel_fraction`` (share of captions not among the training captions, None without
+        them); ``mode_collapse`` (``distinct_fraction`` < :data:`COLLAPSE_FRACTION`). With no
+        captions the counts are 0, the fractions and means 0.0, and ``mode_collapse`` False.
+    """
+    n = len(captions)
+    lengths = [len(c.split()) for c in captions]
+    distinct = len(set(captions))
+    refs = [r for group in references for r in group] if references is not None else None
+    fraction = distinct / n if n else 0.0
+    return {
+        "n_captions": n,
+        "distinct_captions": distinct,
+        "distinct_fraction": fraction,
+        "vocabulary": len({t for c in captions for t in c.split()}),
+        "mean_length": sum(lengths) / n if n else 0.0,
+        "reference_mean_length": None if refs is None else (
+            sum(len(r.split()) for r in refs) / len(refs) if refs else 0.0),
+        "novel_fraction": None if train_tokens is None else (
+            sum(c not in train_tokens for c in captions) / n if n else 0.0),
+        "mode_collapse": bool(n) and fraction < COLLAPSE_FRACTION,
+    }
+
+
+def collapse_warning(name: str, stats: dict) -> str | None:
+    """``"NAME: mode collapse: 3 distinct captions for 500 images"`` when :func:`diversity` says so, else None."""
+    if not stats.get("mode_collapse"):
+        return None
+    distinct = stats["distinct_captions"]
+    return f"{name}: mode collapse: {distinct} distinct caption{'' if distinct == 1 else 's'} for {stats['n_captions']} images"
+
+
+def _score(gts: dict, res: dict, *, spice: bool, per_image: bool):
+    """pycocoevalcap's scores (x100) of tokenised predictions ``res`` against references ``gts``."""
     if spice:
         require_spice()
     from pycocoevalcap.bleu.bleu import Bleu
     from pycocoevalcap.cider.cider import Cider
     from pycocoevalcap.rouge.rouge import Rouge
-    from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
 
-    ids = list(predictions)
-    both = {("ref", i): [{"caption": c} for c in references[i]] for i in ids}
-    both.update({("pred", i): [{"caption": predictions[i]}] for i in ids})
-    with _quiet_fd2():
-        tokens = PTBTokenizer().tokenize(both)  # one Java start for both sides
-    gts = {i: tokens[("ref", i)] for i in ids}
-    res = {i: tokens[("pred", i)] for i in ids}
     scores: dict[str, float] = {}
     bleu, _ = Bleu(4).compute_score(gts, res, verbose=0)
     scores.update(zip(METRIC_KEYS[:4], bleu))
@@ -238,6 +370,22 @@ def read_predictions(path: str | os.PathLike) -> dict[str, str]:
                              hint="score one caption per image")
         predictions[key] = entry["caption"]
     return predictions
+
+
+def read_caption_corpus(path: str | os.PathLike) -> list[str]:
+    """Every caption of a corpus file: an embedding set ``.npz`` (its ``caption`` array), references
+    JSON (:func:`read_references`: every caption of every image) or UTF-8 text (one per non-blank line)."""
+    suffix = Path(path).suffix.lower()
+    if suffix == ".npz":
+        from gaptools.io import load_set
+
+        eset = load_set(path)
+        if eset.caption is None:
+            raise InputError(f"{path}: the embedding set has no caption strings")
+        return [str(c) for c in eset.caption]
+    if suffix == ".json":
+        return [c for captions in read_references(path).values() for c in captions]
+    return [line.strip() for line in read_text(path).splitlines() if line.strip()]
 
 
 def read_references(path: str | os.PathLike) -> dict[str, list[str]]:

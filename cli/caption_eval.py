@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from caption.eval_run import EvalConfig
@@ -48,6 +49,8 @@ def eval_command(
     doc = run_eval(config, out, overwrite=overwrite, say=lambda line: console.print(f"[dim]{line}[/dim]"))
     console.print(render_table(doc["configurations"], title=f"{run.name} on {eval_set.name} ({doc['n_images']} images)"))
     for entry in doc["configurations"]:
+        print_diversity(entry["name"], entry["diversity"])
+    for entry in doc["configurations"]:
         if entry.get("unscored"):
             console.print(f"{entry['name']}: {len(entry['unscored'])} image(s) had no reference left "
                           f"({entry['references']}) and were not scored; first {entry['unscored'][0]!r}")
@@ -62,20 +65,42 @@ def eval_command(
 def score_command(
     predictions: Path = typer.Argument(..., help="COCO results JSON: [{\"image_id\": ..., \"caption\": ...}]."),
     references: Path = typer.Argument(..., help="{image_id: [captions]} JSON or a COCO captions annotation file."),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the scores here as JSON."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the scores (and 'diversity') here as JSON."),
     spice: bool = typer.Option(False, "--spice", help="Also SPICE (Java 8 + a Stanford CoreNLP download on first use)."),
+    train_captions: Optional[Path] = typer.Option(
+        None, "--train-captions", help="The captioner's training captions (references JSON, an embedding set .npz, "
+        "or text, one per line): adds novel_fraction, the share of captions not copied verbatim from them."),
 ) -> None:
-    """Score any captions file against references: BLEU-1..4, METEOR, ROUGE-L, CIDEr (x100)."""
-    from caption.evaluate import read_predictions, read_references, score_captions
+    """Score any captions file against references: BLEU-1..4, METEOR, ROUGE-L, CIDEr (x100), and its diversity."""
+    from caption.evaluate import read_caption_corpus, read_predictions, read_references, score_with_diversity, tokenize
 
     if json_out is not None:
-        check_output_file(json_out, option="--json", inputs=[predictions, references])
+        check_output_file(json_out, option="--json", inputs=[predictions, references, train_captions])
     preds, refs = read_predictions(predictions), read_references(references)
-    scores = score_captions(preds, refs, spice=spice, source=str(predictions))
+    train = None if train_captions is None else set(tokenize(read_caption_corpus(train_captions)))
+    scores, diversity = score_with_diversity(preds, refs, spice=spice, source=str(predictions), train_tokens=train)
     console.print(render_table([{"name": predictions.name, "metrics": scores}], title=f"{len(preds)} images"))
+    print_diversity(predictions.name, diversity)
     if json_out is not None:
-        write_json(json_out, scores)
+        write_json(json_out, {**scores, "diversity": diversity})
         console.print(f"Wrote {json_out}")
+
+
+def print_diversity(name: str, diversity: dict) -> None:
+    """One dim line of a configuration's :func:`caption.evaluate.diversity`, and the yellow collapse warning."""
+    from caption.evaluate import collapse_warning
+
+    d = diversity
+    line = (f"{name}: {d['distinct_captions']} distinct of {d['n_captions']} captions "
+            f"({d['distinct_fraction']:.0%}), vocabulary {d['vocabulary']}, mean length {d['mean_length']:.1f} tokens")
+    if d.get("reference_mean_length") is not None:
+        line += f" (references {d['reference_mean_length']:.1f})"
+    if d.get("novel_fraction") is not None:
+        line += f", {d['novel_fraction']:.0%} not among the training captions"
+    console.print(f"[dim]{escape(line)}[/dim]", soft_wrap=True, highlight=False)
+    warning = collapse_warning(name, d)
+    if warning is not None:
+        console.print(f"[yellow]{escape(warning)}[/yellow]", soft_wrap=True, highlight=False)
 
 
 def parse_lambdas(text: str | None) -> list[float] | None:

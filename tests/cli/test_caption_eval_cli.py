@@ -7,6 +7,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from caption.evaluate import tokenize
 from caption.model import init_decoder
 from caption.tokenizer import train_tokenizer
 from cli.caption import app
@@ -79,9 +80,12 @@ def test_score_writes_exactly_the_coco_keys(tmp_path):
     result = runner.invoke(app, ["score", str(preds), str(refs), "--json", str(out)])
     assert result.exit_code == 0, result.output
     scores = json.loads(out.read_text())
+    diversity = scores.pop("diversity")
     assert list(scores) == ["Bleu_1", "Bleu_2", "Bleu_3", "Bleu_4", "METEOR", "ROUGE_L", "CIDEr"]
     assert all(0 <= v <= 100 for k, v in scores.items() if k != "CIDEr") and scores["CIDEr"] >= 0  # CIDEr-D: 0..1000
     assert scores["Bleu_1"] > 50
+    assert diversity["distinct_fraction"] == 1.0 and diversity["novel_fraction"] is None
+    assert "mode collapse" not in result.output
 
 
 def test_score_refuses_predictions_of_unknown_images(tmp_path):
@@ -91,3 +95,36 @@ def test_score_refuses_predictions_of_unknown_images(tmp_path):
     result = runner.invoke(app, ["score", str(preds), str(coco), "--json", str(out)])
     assert result.exit_code == 2 and "have no references, first '3'" in result.output
     assert "Traceback" not in result.output and not out.exists()
+
+
+def test_score_warns_of_a_collapse_and_counts_copies_of_the_training_captions(tmp_path):
+    preds, refs, train, out = tmp_path / "p.json", tmp_path / "r.json", tmp_path / "train.txt", tmp_path / "s.json"
+    preds.write_text(json.dumps([{"image_id": i, "caption": "A dog on the grass."} for i in range(6)]))
+    refs.write_text(json.dumps({str(i): [f"a {w} on the grass"] for i, w in enumerate(WORDS)}))
+    train.write_text("a dog on the grass\na cat\n")
+    result = runner.invoke(app, ["score", str(preds), str(refs), "--train-captions", str(train), "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.output.splitlines() if "mode collapse" in line]
+    assert warnings == ["p.json: mode collapse: 1 distinct caption for 6 images"]
+    diversity = json.loads(out.read_text())["diversity"]
+    assert diversity["distinct_fraction"] == pytest.approx(1 / 6) and diversity["novel_fraction"] == 0.0
+    assert diversity["mode_collapse"] and diversity["reference_mean_length"] == 5.0
+    missing = runner.invoke(app, ["score", str(preds), str(refs), "--train-captions", str(tmp_path / "none.txt")])
+    assert missing.exit_code == 2 and "no such file" in missing.output
+
+
+def test_eval_reports_each_configurations_diversity_against_the_runs_training_captions(run_and_sets, tmp_path):
+    run, data, _ = run_and_sets
+    out = tmp_path / "ev"
+    result = runner.invoke(app, ["eval", run, data, "--mixup", "0,1", "-o", str(out), "--bootstrap", "0"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads((out / "metrics.json").read_text())
+    for entry in doc["configurations"]:
+        d = entry["diversity"]
+        predictions = json.loads((out / entry["predictions"]).read_text())
+        assert d["n_captions"] == len(predictions) == 6
+        assert d["distinct_captions"] == len(set(tokenize([p["caption"] for p in predictions])))
+        assert 0.0 <= d["novel_fraction"] <= 1.0 and d["reference_mean_length"] == 5.0
+        collapsed = [line for line in result.output.splitlines() if line.startswith(f"{entry['name']}: mode collapse")]
+        assert len(collapsed) == (1 if d["mode_collapse"] else 0)
+    assert json.loads((out / "config.json").read_text())["training_captions"] == data
