@@ -23,66 +23,89 @@ def _progress() -> Progress:
                     TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False)
 
 
+PRESET_HELP = "Named world (gaptools.world.presets): clip-like (the calibrated default) or simple (the first world)."
+
+
+def _pick(preset: dict, **given) -> dict:
+    """The preset's settings with every option the user gave in their place."""
+    return {**preset, **{k: v for k, v in given.items() if v is not None}}
+
+
 @world_app.command("generate")
 def generate_command(
     out: Path = typer.Option(..., "-o", "--out", help="Folder to create (absent or empty)."),
-    images: int = typer.Option(6000, "--images", help="Images in the world (all splits)."),
-    seed: int = typer.Option(0, "--seed", min=0, max=MAX_SEED, help="Seed of every random choice."),
-    min_objects: int = typer.Option(1, "--min-objects", help="Fewest objects per image."),
-    max_objects: int = typer.Option(3, "--max-objects", help="Most objects per image (at most 5 fit)."),
-    image_size: int = typer.Option(64, "--image-size", help="Image side in pixels."),
-    captions: int = typer.Option(5, "--captions", help="Captions per image (1-7, each from a different template)."),
+    preset: str = typer.Option("clip-like", "--preset", help=PRESET_HELP),
+    images: Optional[int] = typer.Option(None, "--images", help="Images in the world, all splits (default: the preset's)."),
+    seed: Optional[int] = typer.Option(None, "--seed", min=0, max=MAX_SEED, help="Seed of every random choice."),
+    min_objects: Optional[int] = typer.Option(None, "--min-objects", help="Fewest objects per image."),
+    max_objects: Optional[int] = typer.Option(None, "--max-objects", help="Most objects per image (at most 5 fit)."),
+    image_size: Optional[int] = typer.Option(None, "--image-size", help="Image side in pixels."),
+    captions: Optional[int] = typer.Option(None, "--captions", help="Captions per image (1-7, each from a different template)."),
+    mention: Optional[float] = typer.Option(None, "--mention", help="Chance a caption names each object (at least one)."),
+    clutter: Optional[int] = typer.Option(None, "--clutter", help="Most unnamed marks per image."),
     val: Optional[int] = typer.Option(None, "--val", help="Val images (default images // 12)."),
     test: Optional[int] = typer.Option(None, "--test", help="Test images (default images // 12)."),
 ) -> None:
     """Write images/*.png, captions.json (Karpathy layout), scenes.json (true attributes) and world.json."""
     from gaptools.world import WorldParams, generate_world
+    from gaptools.world.presets import get_preset
 
-    params = WorldParams(n_images=images, seed=seed, min_objects=min_objects, max_objects=max_objects,
-                         image_size=image_size, captions_per_image=captions, n_val=val, n_test=test)
+    params = WorldParams(**_pick(get_preset(preset).world, n_images=images, seed=seed, min_objects=min_objects,
+                                 max_objects=max_objects, image_size=image_size, captions_per_image=captions,
+                                 mention=mention, clutter=clutter, n_val=val, n_test=test))
     with _progress() as bar:
-        task = bar.add_task("drawing", total=images)
+        task = bar.add_task("drawing", total=params.n_images)
         written = generate_world(out, params, progress=lambda k: bar.advance(task, k))
     n_val, n_test = params.split_sizes()
     if not written:
-        console.print(f"{out} already holds this world (seed {seed}, {images} images): nothing rewritten.", soft_wrap=True)
+        console.print(f"{out} already holds this world (seed {params.seed}, {params.n_images} images): nothing rewritten.",
+                      soft_wrap=True)
         return
-    console.print(f"Wrote {out}: {images} images ({images - n_val - n_test} train, {n_val} val, {n_test} test), "
-                  f"{images * captions} captions, seed {seed}.", soft_wrap=True)
+    console.print(f"Wrote {out}: {params.n_images} images ({params.n_images - n_val - n_test} train, {n_val} val, "
+                  f"{n_test} test), {params.n_images * params.captions_per_image} captions, seed {params.seed}.",
+                  soft_wrap=True)
 
 
 @world_app.command("train-clip")
 def train_clip_command(
     world: Path = typer.Argument(..., help="A world folder (from `gaptools world generate`)."),
     out: Path = typer.Option(..., "-o", "--out", help="Folder for model.json, checkpoint.pt, metrics.json."),
-    minutes: Optional[float] = typer.Option(10.0, "--minutes", help="Budget of training-step time in minutes, resumed runs included; 0: none."),
+    preset: str = typer.Option("clip-like", "--preset", help=PRESET_HELP + " Gives the model and the settings below."),
+    minutes: Optional[float] = typer.Option(None, "--minutes", help="Budget of training-step time in minutes, resumed runs included; 0: none."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Budget of steps (resumed runs included)."),
-    batch_size: int = typer.Option(256, "--batch-size", help="Images per step."),
-    lr: float = typer.Option(1e-3, "--lr", help="AdamW learning rate."),
-    logit_scale_lr: float = typer.Option(2e-2, "--logit-scale-lr",
-                                         help="Learning rate of the logit scale (the temperature sets the gap size)."),
-    weight_decay: float = typer.Option(0.1, "--weight-decay", help="AdamW weight decay of weight matrices."),
-    warmup_steps: int = typer.Option(50, "--warmup-steps", min=0, help="Linear learning-rate warm-up."),
-    seed: int = typer.Option(0, "--seed", min=0, max=MAX_SEED, help="Seed of the initial weights and batches."),
-    model_config: Optional[Path] = typer.Option(None, "--model-config", help="open_clip model-config JSON (default: the toy CLIP)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Images per step."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="AdamW learning rate."),
+    logit_scale_lr: Optional[float] = typer.Option(None, "--logit-scale-lr",
+                                                   help="Learning rate of the logit scale (0: fixed at its start)."),
+    init_logit_scale: Optional[float] = typer.Option(None, "--init-logit-scale",
+                                                     help="Logit scale at the start (1/temperature; CLIP: 1/0.07, clamp 100)."),
+    weight_decay: Optional[float] = typer.Option(None, "--weight-decay", help="AdamW weight decay of weight matrices."),
+    warmup_steps: Optional[int] = typer.Option(None, "--warmup-steps", min=0, help="Linear learning-rate warm-up."),
+    seed: Optional[int] = typer.Option(None, "--seed", min=0, max=MAX_SEED, help="Seed of the initial weights and batches."),
+    model_config: Optional[Path] = typer.Option(None, "--model-config", help="open_clip model-config JSON (default: the preset's)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the checkpoint in --out."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1,
                                           help="CPU threads for torch (1 is fastest on a CPU shared with other jobs)."),
 ) -> None:
     """Train a tiny open_clip CLIP with open_clip's ClipLoss; report test retrieval recall@1."""
     from gaptools.world.clip import TrainSettings, load_model_config, train_clip
+    from gaptools.world.presets import get_preset
 
     if threads is not None:
         import torch
 
         torch.set_num_threads(threads)
-    settings = TrainSettings(batch_size=batch_size, lr=lr, logit_scale_lr=logit_scale_lr, weight_decay=weight_decay,
-                             warmup_steps=warmup_steps,
-                             minutes=minutes if minutes and minutes > 0 else None, max_steps=steps, seed=seed)
-    config = load_model_config(model_config) if model_config else None
+    chosen = get_preset(preset)
+    given = _pick(chosen.training, batch_size=batch_size, lr=lr, logit_scale_lr=logit_scale_lr,
+                  init_logit_scale=init_logit_scale, weight_decay=weight_decay, warmup_steps=warmup_steps,
+                  max_steps=steps, seed=seed)
+    if minutes is not None:
+        given["minutes"] = minutes if minutes > 0 else None
+    settings = TrainSettings(**given)
+    config = load_model_config(model_config) if model_config else chosen.model_config
     by_steps = settings.minutes is None
     with _progress() as bar:
-        task = bar.add_task("training", total=steps if by_steps else settings.minutes * 60)
+        task = bar.add_task("training", total=settings.max_steps if by_steps else settings.minutes * 60)
 
         def on_step(info: dict) -> None:
             bar.update(task, completed=info["step"] if by_steps else info["elapsed_s"],

@@ -64,8 +64,11 @@ def _t_position_first(objs, nps, scene, rng):
 
 
 def _t_count(objs, nps, scene, rng):
-    noun = "shape" if len(objs) == 1 else _pick(rng, ("shapes", "objects"))
-    return f"{_COUNT[len(objs)]} {noun}: {_join(nps)}"
+    total = len(scene["objects"])  # the true count, also when the caption names fewer
+    noun = "shape" if total == 1 else _pick(rng, ("shapes", "objects"))
+    if len(objs) == total:
+        return f"{_COUNT[total]} {noun}: {_join(nps)}"
+    return f"{_COUNT[total]} {noun}, among them {_join(nps)}"
 
 
 def _t_background(objs, nps, scene, rng):
@@ -75,7 +78,7 @@ def _t_background(objs, nps, scene, rng):
 TEMPLATES = (_t_list, _t_located, _t_there_is, _t_picture, _t_position_first, _t_count, _t_background)
 
 
-def write_captions(scene: dict, n: int, rng: np.random.Generator) -> list[str]:
+def write_captions(scene: dict, n: int, rng: np.random.Generator, *, mention: float = 1.0) -> list[str]:
     """``n`` captions of one scene, each from a different template.
 
     Parameters
@@ -86,6 +89,9 @@ def write_captions(scene: dict, n: int, rng: np.random.Generator) -> list[str]:
         At most ``len(TEMPLATES)``.
     rng : numpy.random.Generator
         The image's caption stream.
+    mention : float
+        Chance that a caption names each object (at least one is always named); at 1.0 no
+        random number is drawn for it, so captions are those of a world without the option.
 
     Returns
     -------
@@ -95,6 +101,9 @@ def write_captions(scene: dict, n: int, rng: np.random.Generator) -> list[str]:
     for t in rng.permutation(len(TEMPLATES))[:n]:
         template = TEMPLATES[int(t)]
         objs = [scene["objects"][int(k)] for k in rng.permutation(len(scene["objects"]))]
+        if mention < 1.0:  # name a subset (the first object of the random order always)
+            keep = rng.random(len(objs)) < mention
+            objs = [o for k, o in enumerate(objs) if k == 0 or keep[k]]
         with_size = rng.random() < 0.55
         nps = [_noun_phrase(o, rng, size=with_size, colour=rng.random() < 0.93) for o in objs]
         text = template(objs, nps, scene, rng)

@@ -37,16 +37,10 @@ from gaptools.io import read_torch
 from gaptools.resume import check_same_settings
 from gaptools.validation import check_number, check_seed
 from gaptools.world.generate import load_captions, read_manifest
+from gaptools.world.presets import DEFAULT_PRESET, get_preset
 
 CHECKPOINT, MODEL_CONFIG, METRICS = "checkpoint.pt", "model.json", "metrics.json"
-
-#: The default toy CLIP, in open_clip's model-config format.
-DEFAULT_MODEL_CONFIG: dict = {
-    "embed_dim": 64,
-    "vision_cfg": {"image_size": 64, "layers": 4, "width": 128, "head_width": 32, "patch_size": 16},
-    "text_cfg": {"context_length": 40, "vocab_size": 49408, "width": 64, "heads": 4, "layers": 3},
-}
-
+MAX_LOGIT_SCALE = 100.0  # CLIP's clamp of the learned logit scale (temperature 0.01)
 
 @dataclasses.dataclass
 class TrainSettings:
@@ -60,7 +54,9 @@ class TrainSettings:
         AdamW learning rate of every weight but ``logit_scale``.
     logit_scale_lr : float
         Learning rate of ``logit_scale`` (no weight decay; clamped at ln 100). The
-        temperature it learns sets the size of the modality gap.
+        temperature it learns sets the size of the modality gap; 0 keeps it at its start.
+    init_logit_scale : float
+        The logit scale (1/τ) at the start; CLIP's and open_clip's default is 1/0.07.
     weight_decay : float
         AdamW decay of matrices (not of gains, biases, embeddings of position, or the scale).
     warmup_steps : int
@@ -76,6 +72,7 @@ class TrainSettings:
     batch_size: int = 256
     lr: float = 1e-3
     logit_scale_lr: float = 2e-2
+    init_logit_scale: float = 1 / 0.07
     weight_decay: float = 0.1
     warmup_steps: int = 50
     minutes: float | None = 10.0
@@ -93,6 +90,9 @@ class TrainSettings:
             check_number(self.minutes, "--minutes", minimum=0, above=True)
         check_number(self.lr, "--lr", minimum=0, above=True)
         check_number(self.logit_scale_lr, "--logit-scale-lr", minimum=0)
+        check_number(self.init_logit_scale, "--init-logit-scale", minimum=1)
+        if self.init_logit_scale > MAX_LOGIT_SCALE:
+            raise InputError(f"--init-logit-scale {self.init_logit_scale}: CLIP clamps the scale at {MAX_LOGIT_SCALE}")
         check_number(self.weight_decay, "--weight-decay", minimum=0)
         check_seed(self.seed)
 
@@ -216,7 +216,7 @@ def train_clip(
         "epoch", "elapsed_s", "losses"}``, loadable by open_clip) and ``metrics.json``.
     settings : TrainSettings, optional
     model_config : dict, optional
-        open_clip model config; default :data:`DEFAULT_MODEL_CONFIG`.
+        open_clip model config; default: that of the default preset (:mod:`gaptools.world.presets`).
     resume : bool
         Continue the checkpoint in ``out`` (same world, config and settings but the budgets) at
         the start of the next epoch. Without it, a folder that already holds a checkpoint is refused.
@@ -232,7 +232,7 @@ def train_clip(
     """
     world, out = Path(world), Path(out)
     settings = settings or TrainSettings()
-    config = copy.deepcopy(model_config or DEFAULT_MODEL_CONFIG)
+    config = copy.deepcopy(model_config) if model_config else get_preset(DEFAULT_PRESET).model_config
     world_id = _world_id(world)
     progress = _open_checkpoint(out / CHECKPOINT, config, settings, world_id, resume)
     job = _prepare_clip(world, config, settings)
@@ -301,6 +301,7 @@ def _prepare_clip(world: Path, config: dict, settings: TrainSettings) -> _ClipJo
     unused[tokens.unique()] = False
     with torch.no_grad():
         model.token_embedding.weight[unused] = 0.0
+        model.logit_scale.fill_(math.log(settings.init_logit_scale))
     optimizer = torch.optim.AdamW(_param_groups(model, settings), betas=(0.9, 0.98), eps=1e-6)
     n = len(images)
     return _ClipJob(images, tokens, torch.searchsorted(text_image, torch.arange(n)), torch.bincount(text_image, minlength=n),
@@ -331,7 +332,7 @@ def _train_clip_epoch(job: _ClipJob, progress: _ClipProgress, settings: TrainSet
         loss.backward()
         job.optimizer.step()
         with torch.no_grad():
-            job.model.logit_scale.clamp_(0, math.log(100))
+            job.model.logit_scale.clamp_(0, math.log(MAX_LOGIT_SCALE))
         progress.step += 1
         progress.elapsed += time.perf_counter() - t0
         epoch_loss += loss.item()

@@ -10,7 +10,7 @@ from PIL import Image, ImageDraw
 from gaptools.world.vocab import BACKGROUNDS, COLOURS, POSITIONS, SIZES
 
 
-def draw_scene(scene: dict, size: int, rng: np.random.Generator) -> Image.Image:
+def draw_scene(scene: dict, size: int, rng: np.random.Generator, *, clutter: int = 0) -> Image.Image:
     """Render one scene.
 
     Parameters
@@ -20,7 +20,10 @@ def draw_scene(scene: dict, size: int, rng: np.random.Generator) -> Image.Image:
     size : int
         Image side in pixels.
     rng : numpy.random.Generator
-        Randomness of the texture (the image's own drawing stream).
+        Randomness of the texture and the clutter (the image's own drawing stream).
+    clutter : int
+        Most unnamed marks drawn behind the objects (uniform in [0, clutter]); at 0 no random
+        number is drawn for them, so the image is that of a world without the option.
 
     Returns
     -------
@@ -29,6 +32,8 @@ def draw_scene(scene: dict, size: int, rng: np.random.Generator) -> Image.Image:
     """
     image = Image.fromarray(_background(scene["background"], size, rng), mode="RGB")
     pen = ImageDraw.Draw(image)
+    if clutter:
+        _draw_clutter(pen, int(rng.integers(0, clutter + 1)), size, rng)
     for obj in scene["objects"]:
         (fx, fy), _, _ = POSITIONS[obj["position"]]
         radius = SIZES[obj["size"]][0] * size
@@ -47,6 +52,20 @@ def _background(background: dict, size: int, rng: np.random.Generator) -> np.nda
         rows = (np.arange(size)[:, None] + np.arange(size)[None, :] * int(rng.integers(0, 2))) // period % 2
         pixels -= (rows[..., None] * 18).astype(np.int16)
     return np.clip(pixels, 0, 255).astype(np.uint8)
+
+
+def _draw_clutter(pen: ImageDraw.ImageDraw, n: int, size: int, rng: np.random.Generator) -> None:
+    """``n`` strokes and dots of random colour, place and length: content no caption names."""
+    for _ in range(n):
+        rgb = tuple(int(c) for c in rng.integers(0, 256, size=3))
+        x, y = rng.uniform(0, size, size=2)
+        if rng.random() < 0.5:
+            r = rng.uniform(0.01, 0.03) * size
+            pen.ellipse((x - r, y - r, x + r, y + r), fill=rgb)
+        else:
+            length, angle = rng.uniform(0.05, 0.25) * size, rng.uniform(0, math.pi)
+            end = (x + length * math.cos(angle), y + length * math.sin(angle))
+            pen.line([(x, y), end], fill=rgb, width=max(1, round(0.02 * size)))
 
 
 def _regular(cx: float, cy: float, r: float, n: int, phase: float) -> list[tuple[float, float]]:

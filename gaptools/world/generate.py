@@ -23,6 +23,7 @@ from typing import Callable, Iterable, Iterator
 from gaptools.atomic import write_json
 from gaptools.datasets.files import read_json
 from gaptools.errors import InputError
+from gaptools.limits import check_world
 from gaptools.outputs import WORLD, building_folder, check_output_folder
 from gaptools.world.captions import write_captions
 from gaptools.world.draw import draw_scene
@@ -54,8 +55,9 @@ def world_items(params: WorldParams, indices: Iterable[int] | None = None) -> It
             "filename": filename(i),
             "split": params.split_of(i),
             "scene": scene,
-            "captions": write_captions(scene, params.captions_per_image, params.rng(i, CAPTION_STREAM)),
-            "image": draw_scene(scene, params.image_size, params.rng(i, DRAW_STREAM)),
+            "captions": write_captions(scene, params.captions_per_image, params.rng(i, CAPTION_STREAM),
+                                       mention=params.mention),
+            "image": draw_scene(scene, params.image_size, params.rng(i, DRAW_STREAM), clutter=params.clutter),
         }
 
 
@@ -97,9 +99,11 @@ def generate_world(out: str | os.PathLike, params: WorldParams,
     Raises
     ------
     InputError
-        ``out`` holds a different world or other files.
+        ``out`` holds a different world or other files, or the world would not fit the
+        memory budget (:func:`gaptools.limits.check_world`).
     """
     out = Path(out)
+    check_world(params.n_images, params.image_size)  # its memory against the budget, before any work
     if _check_target(out, params):
         return False
     with building_folder(out, kind=WORLD) as tmp:

@@ -16,6 +16,7 @@ from gaptools.world.vocab import BACKGROUNDS, COLOURS, POSITIONS, SHAPES, SIZES,
 
 SPLITS = ("train", "val", "test")
 SCENE_STREAM, DRAW_STREAM, CAPTION_STREAM = 0, 1, 2
+MAX_CLUTTER = 64
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,6 +39,12 @@ class WorldParams:
     n_val, n_test : int or None
         Images in the val and test splits (the last images of the world); None:
         ``n_images // 12`` each, at least 1.
+    mention : float
+        Chance that a caption names each object of its image (at least one is always
+        named); 1.0: every caption names every object. Real captions name part of a scene.
+    clutter : int
+        Most marks (strokes and dots in any colour) drawn into an image that no caption
+        names, drawn uniformly in [0, clutter]; 0: none. Images carry what captions omit.
     """
 
     n_images: int = 6000
@@ -48,6 +55,8 @@ class WorldParams:
     captions_per_image: int = 5
     n_val: int | None = None
     n_test: int | None = None
+    mention: float = 1.0
+    clutter: int = 0
 
     def __post_init__(self) -> None:
         if self.n_images < 3:
@@ -65,6 +74,10 @@ class WorldParams:
             raise InputError(f"--image-size {self.image_size}: images must be at least 32 pixels wide")
         if not 1 <= self.captions_per_image <= 7:
             raise InputError(f"--captions {self.captions_per_image}: between 1 and 7 captions per image")
+        if not 0.0 < self.mention <= 1.0:
+            raise InputError(f"--mention {self.mention}: the chance of naming an object must be in (0, 1]")
+        if not 0 <= self.clutter <= MAX_CLUTTER:
+            raise InputError(f"--clutter {self.clutter}: between 0 and {MAX_CLUTTER} unnamed marks per image")
         val, test = self.split_sizes()
         if val < 1 or test < 1 or val + test >= self.n_images:
             raise InputError(

@@ -47,7 +47,7 @@ def _files(params: WorldParams, split: str) -> list[str]:
 
 
 def build_shapes_demo(world: str | os.PathLike, clip: str | os.PathLike, dest: str | os.PathLike,
-                      *, train_images: int = 1000) -> dict:
+                      *, preset: str, train_images: int = 1000) -> dict:
     """Export the toy CLIP (float16) and embed the world's test split and train captions with it.
 
     Parameters
@@ -58,6 +58,9 @@ def build_shapes_demo(world: str | os.PathLike, clip: str | os.PathLike, dest: s
         A training folder (``gaptools world train-clip``) trained on that world.
     dest : path-like
         Folder receiving the files listed in the module docstring.
+    preset : str
+        The :mod:`gaptools.world.presets` name the world and the toy CLIP were made with (the
+        recipe's commands start from it).
     train_images : int
         Train images whose captions go into ``train_text.npz`` (keeps the package small).
 
@@ -89,13 +92,14 @@ def build_shapes_demo(world: str | os.PathLike, clip: str | os.PathLike, dest: s
         save_set(load_set(dest / name), dest / name, float16=True, compress=True)
     metrics = read_json(clip / METRICS)
     recipe = {
+        "preset": preset,
         "world": read_manifest(world)["params"],
         "train_text_images": train_images,
         "test_pixels_sha256": pixels_sha256(params, "test"),
         "training": {k: metrics[k] for k in ("settings", "steps", "train_seconds", "logit_scale", "test_retrieval")},
         "commands": [
-            f"gaptools world generate -o world --images {params.n_images} --seed {params.seed}",
-            "gaptools world train-clip world -o toyclip " + " ".join(
+            f"gaptools world generate -o world --preset {preset} --images {params.n_images} --seed {params.seed}",
+            f"gaptools world train-clip world -o toyclip --preset {preset} " + " ".join(
                 f"--{k.replace('_', '-').replace('max-steps', 'steps')} {v}"
                 for k, v in metrics["settings"].items() if v is not None),
         ],

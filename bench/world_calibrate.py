@@ -1,0 +1,121 @@
+"""The geometry a world and toy-CLIP setting gives: the research table of the CLIP-like preset.
+
+Generates a world (cached by its params under ``--cache``), trains a toy CLIP on its train split,
+embeds the test split and prints one Markdown row of the figures the calibration targets
+(centroid gap, matched cosine, image/text cone, relative gap, R@1 both ways, logit scale), so
+every setting is chosen on geometry alone, never on captioning scores. ``--json`` appends the
+row, with every setting, to a JSON-lines file.
+
+    python bench/world_calibrate.py --preset clip-like --images 1500 --steps 300 --batch-size 128
+    python bench/world_calibrate.py --preset simple --embed-dim 512 --init-logit-scale 100 --logit-scale-lr 0
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from gaptools.threads import configure  # noqa: E402
+
+
+def _args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--preset", default="clip-like", help="starting point: a gaptools.world preset name")
+    p.add_argument("--images", type=int, help="world images (default: the preset's)")
+    p.add_argument("--seed", type=int, default=1, help="world seed")
+    p.add_argument("--steps", type=int, help="training steps (default: the preset's)")
+    p.add_argument("--batch-size", type=int, help="images per step (default: the preset's)")
+    for name in ("mention", "init-logit-scale", "logit-scale-lr", "lr"):
+        p.add_argument(f"--{name}", type=float)
+    for name in ("clutter", "max-objects", "min-objects", "embed-dim", "vision-layers", "vision-width",
+                 "text-layers", "text-width"):
+        p.add_argument(f"--{name}", type=int)
+    p.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "gaptools-calibrate")
+    p.add_argument("--stages", default="", help="comma-separated step counts: a row after each (resumed training)")
+    p.add_argument("--keep", type=Path, help="keep the training folder here (default: a temporary one)")
+    p.add_argument("--json", type=Path, help="append the row as one JSON line here")
+    p.add_argument("--label", default="", help="name of the row")
+    return p.parse_args()
+
+
+def _setting(args) -> tuple[dict, dict, dict]:
+    from gaptools.world.presets import get_preset
+
+    preset = get_preset(args.preset)
+    world = dict(preset.world, seed=args.seed)
+    for key in ("images", "mention", "clutter", "max_objects", "min_objects"):
+        value = getattr(args, key)
+        if value is not None:
+            world["n_images" if key == "images" else key] = value
+    model = json.loads(json.dumps(preset.model_config))
+    if args.embed_dim is not None:
+        model["embed_dim"] = args.embed_dim
+    for tower, key, field in (("vision_cfg", "vision_layers", "layers"), ("vision_cfg", "vision_width", "width"),
+                              ("text_cfg", "text_layers", "layers"), ("text_cfg", "text_width", "width")):
+        if getattr(args, key) is not None:
+            model[tower][field] = getattr(args, key)
+    training = dict(preset.training, minutes=None)
+    for key, field in (("steps", "max_steps"), ("batch_size", "batch_size"), ("init_logit_scale", "init_logit_scale"),
+                       ("logit_scale_lr", "logit_scale_lr"), ("lr", "lr")):
+        if getattr(args, key) is not None:
+            training[field] = getattr(args, key)
+    return world, model, training
+
+
+def main() -> None:
+    configure()
+    from gaptools.world import WorldParams, generate_world
+    from gaptools.world.clip import TrainSettings, load_toy_clip, train_clip
+
+    args = _args()
+    world_kw, model, training = _setting(args)
+    params = WorldParams(**world_kw)
+    key = "-".join(f"{k}{v}" for k, v in sorted(dataclasses.asdict(params).items()) if v is not None)
+    world = args.cache / key
+    generate_world(world, params)
+    stages = [int(x) for x in args.stages.split(",") if x] or [training["max_steps"]]
+    with tempfile.TemporaryDirectory() as tmp:
+        run = args.keep or Path(tmp)
+        for k, steps in enumerate(stages):
+            t0 = time.perf_counter()
+            metrics = train_clip(world, run, TrainSettings(**dict(training, max_steps=steps)), model_config=model,
+                                 resume=k > 0)
+            _row(args, world, world_kw, model, dict(training, max_steps=steps), metrics, load_toy_clip(run),
+                 time.perf_counter() - t0)
+
+
+def _row(args, world, world_kw, model, training, metrics, clip, seconds) -> None:
+    import torch
+
+    from gaptools.io import EmbeddingSet
+    from gaptools.measure import measure
+    from gaptools.world.clip import _split_data, encode
+
+    images, tokens, text_image = _split_data(world, "test", model)
+    with torch.no_grad():
+        image, text = encode(clip, images, tokens)
+    doc = measure(EmbeddingSet(image=image, text=text, text_image=text_image.numpy()), bootstrap=0)
+    m = {k: doc["metrics"][k]["value"] for k in ("centroid_gap", "matched_cosine", "image_cone", "text_cone",
+                                                 "relative_gap", "recall@1_i2t", "recall@1_t2i")}
+    row = {"label": args.label, "world": world_kw, "model": model, "training": training,
+           "logit_scale": metrics["logit_scale"], "train_seconds": metrics["train_seconds"], **m}
+    print(f"| {args.label} | {training['max_steps']} | {m['centroid_gap']:.3f} | {m['matched_cosine']:.3f} | "
+          f"{m['image_cone']:.3f} / {m['text_cone']:.3f} | {m['relative_gap']:.3f} | "
+          f"{m['recall@1_i2t']:.3f} / {m['recall@1_t2i']:.3f} | {metrics['logit_scale']:.1f} | "
+          f"{metrics['train_seconds']:.0f} s |", flush=True)
+    if args.json:
+        with open(args.json, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(row) + "\n")
+
+if __name__ == "__main__":
+    np.seterr(all="ignore")
+    main()

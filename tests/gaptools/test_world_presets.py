@@ -1,0 +1,104 @@
+"""World presets: named data, regenerated exactly; the calibrated levers do what they say."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from gaptools.errors import InputError
+from gaptools.world import WorldParams, generate_world, world_items
+from gaptools.world.presets import DEFAULT_PRESET, PRESETS, get_preset
+from gaptools.world.shipped import pixels_sha256
+from gaptools.world.vocab import LEXICON
+
+#: SHA-256 of the test pixels of the world every release up to 0.x shipped (6,000 images, seed 0):
+#: the simple preset must keep drawing it.
+SIMPLE_TEST_PIXELS = "76ca5112e55e6948b4a6f887e84e43bcbaf585bab954248a8fe8f847023dcf8c"
+
+
+def _params(name: str, **kw) -> WorldParams:
+    return WorldParams(**{**get_preset(name).world, **kw})
+
+
+def test_the_simple_preset_still_draws_the_first_world():
+    params = _params("simple")
+    assert params == WorldParams(n_images=6000, seed=0)
+    assert pixels_sha256(params, "test") == SIMPLE_TEST_PIXELS
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_a_preset_regenerates_bit_identically_from_its_seed(name, tmp_path):
+    params = _params(name, n_images=24, n_val=2, n_test=2)
+    for out in (tmp_path / "a", tmp_path / "b"):
+        generate_world(out, params)
+    files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*")
+                   if p.is_file() and not p.name.startswith("."))  # the output marker holds a time
+    assert len(files) == 24 + 3
+    assert all((tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes() for f in files)
+    other = dataclasses.replace(params, seed=params.seed + 1)
+    assert pixels_sha256(other, "test") != pixels_sha256(params, "test")
+
+
+def _named_objects(caption: str) -> int:
+    words = caption.lower().replace(",", " ").replace(".", " ").split()
+    return sum(w in LEXICON["shape"] for w in words)
+
+
+def test_mention_names_a_subset_of_each_scene_and_never_nothing():
+    full = list(world_items(WorldParams(n_images=300, seed=3, max_objects=4), range(300)))
+    part = list(world_items(WorldParams(n_images=300, seed=3, max_objects=4, mention=0.5), range(300)))
+    assert [a["scene"] for a in full] == [b["scene"] for b in part]  # the same scenes, fewer words for them
+    named_full = [_named_objects(c) for item in full for c in item["captions"]]
+    named_part = [_named_objects(c) for item in part for c in item["captions"]]
+    counts = [len(item["scene"]["objects"]) for item in full for _ in item["captions"]]
+    assert named_full == counts
+    assert min(named_part) >= 1 and all(p <= c for p, c in zip(named_part, counts))
+    # each object past the first is named with chance 1/2: the mean named count says so
+    expected = np.mean([1 + (c - 1) * 0.5 for c in counts])
+    assert np.mean(named_part) == pytest.approx(expected, abs=0.1)
+
+
+def test_clutter_marks_the_pixels_but_not_the_scene_or_captions():
+    plain = list(world_items(WorldParams(n_images=30, seed=4), range(30)))
+    busy = list(world_items(WorldParams(n_images=30, seed=4, clutter=8), range(30)))
+    assert [a["scene"] for a in plain] == [b["scene"] for b in busy]
+    assert [a["captions"] for a in plain] == [b["captions"] for b in busy]
+    changed = [not np.array_equal(np.asarray(a["image"]), np.asarray(b["image"])) for a, b in zip(plain, busy)]
+    assert 20 <= sum(changed) < 30  # zero marks is one of nine equally likely counts
+
+
+@pytest.mark.parametrize("kw", [{"mention": 0.0}, {"mention": 1.5}, {"clutter": -1}, {"clutter": 10_000}])
+def test_bad_lever_values_are_refused(kw):
+    with pytest.raises(InputError):
+        WorldParams(**kw)
+
+
+def test_unknown_preset_is_one_clear_error():
+    with pytest.raises(InputError, match="unknown world preset 'nope'"):
+        get_preset("nope")
+    assert DEFAULT_PRESET == "clip-like"
+
+
+@pytest.mark.slow
+def test_calibrated_toy_clip_keeps_a_larger_gap_than_the_simple_one(tmp_path):
+    """A direction on a tiny run (a few steps), not the calibrated figures themselves."""
+    from gaptools.metrics import centroid_gap, matched_cosine
+    from gaptools.world.clip import TrainSettings, _split_data, encode, load_toy_clip, train_clip
+
+    figures = {}
+    for name in ("simple", "clip-like"):
+        preset = get_preset(name)
+        world = tmp_path / name / "world"
+        generate_world(world, _params(name, n_images=160, n_val=8, n_test=32))
+        # the preset's embedding width and temperature on one-layer towers, at a higher learning rate
+        config = {**preset.model_config, "vision_cfg": {**preset.model_config["vision_cfg"], "layers": 1, "width": 32,
+                                                        "head_width": 16},
+                  "text_cfg": {**preset.model_config["text_cfg"], "layers": 1, "width": 32, "heads": 2}}
+        settings = TrainSettings(**{**preset.training, "minutes": None, "max_steps": 60, "batch_size": 32,
+                                    "warmup_steps": 5, "lr": 3e-3})
+        train_clip(world, tmp_path / name / "clip", settings, model_config=config)
+        images, tokens, text_image = _split_data(world, "test", config)
+        image, text = encode(load_toy_clip(tmp_path / name / "clip"), images, tokens)
+        figures[name] = (centroid_gap(image, text), matched_cosine(image, text, text_image.numpy()))
+    (gap_simple, cos_simple), (gap_clip, cos_clip) = figures["simple"], figures["clip-like"]
+    assert gap_clip > gap_simple and cos_clip < cos_simple, figures
