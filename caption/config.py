@@ -15,6 +15,10 @@ from gaptools.validation import check_number, check_seed
 #: Noise variance of CapDec (Nukrai et al. 2022): inputs get N(0, 0.016) noise while training.
 CAPDEC_NOISE_VARIANCE = 0.016
 
+#: ``--noise-variance`` value that estimates the variance from ``--noise-pairs``
+#: (:func:`gaptools.measure.noise_variance_estimate`: the gap's noise over true pairs).
+NOISE_AUTO = "auto"
+
 #: Most new tokens per generated caption: the ClipCap reference code's ``entry_length``.
 MAX_NEW_TOKENS = 67
 
@@ -29,7 +33,8 @@ class TrainConfig:
     source: str = "text"  # "text" (Unsupervised-ClipCap, CapDec) or "image" (ClipCap)
     target: str | None = None  # text source: "matched" (another caption of the image) or "same"; None -> matched
     single_caption: str = "skip"  # matched targets, image with one caption: "skip" it or use the "same" caption
-    noise_variance: float = 0.0  # Gaussian noise N(0, v) added to inputs while training (CapDec: CAPDEC_NOISE_VARIANCE)
+    noise_variance: float | str = 0.0  # Gaussian noise N(0, v) added to inputs while training (CapDec: CAPDEC_NOISE_VARIANCE); NOISE_AUTO: estimated from noise_pairs
+    noise_pairs: str | None = None  # paired calibration set (image and caption embeddings) of --noise-variance auto
     subtract_text_mean: bool = False  # C3: subtract the training text mean (stored in the run for eval)
     normalize: bool = True  # L2-normalise inputs before mean subtraction and noise
     decoder: str = "gpt2"  # causal LM: hub id or local folder
@@ -49,6 +54,7 @@ class TrainConfig:
     length_window: int = 16  # batches per window sorted by caption length (caption.data.epoch_batches); 0: plain shuffle
     save_every: int = 0  # also checkpoint every N steps (0: at epoch ends only)
     log_every: int = 50  # steps between log.jsonl records
+    log_captions: int = 8  # held-out (--val) inputs captioned at each validation, logged with their distinct fraction; 0: none
     device: str = "auto"  # "auto" (cuda when present), "cpu", "cuda", ...
 
     def __post_init__(self) -> None:
@@ -66,13 +72,21 @@ class TrainConfig:
                      "mapper_heads", "clip_length"):
             if getattr(self, name) < 1:
                 raise InputError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        for name in ("warmup", "save_every", "length_window"):
+        for name in ("warmup", "save_every", "length_window", "log_captions"):
             if getattr(self, name) < 0:
                 raise InputError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
         check_seed(self.seed)
         check_number(self.lr, "--lr", minimum=0, above=True)
         check_number(self.weight_decay, "--weight-decay", minimum=0)
-        check_number(self.noise_variance, "--noise-variance", minimum=0)
+        if self.noise_variance == NOISE_AUTO:
+            if self.noise_pairs is None:
+                raise InputError("--noise-variance auto needs --noise-pairs PAIRS, a small set of image and caption "
+                                 "embeddings of the same images to estimate the gap's noise from")
+        else:
+            check_number(self.noise_variance, "--noise-variance", minimum=0)
+            if self.noise_pairs is not None:
+                raise InputError(f"--noise-pairs is read by --noise-variance auto only (given {self.noise_variance:g})",
+                                 hint="use --noise-variance auto, or drop --noise-pairs")
 
     def model_config(self, clip_dim: int):
         """The :class:`caption.model.ClipCapConfig` of this run's model, for inputs of ``clip_dim``."""
@@ -81,3 +95,16 @@ class TrainConfig:
         return ClipCapConfig(clip_dim=clip_dim, prefix_length=self.prefix_length, mapper=self.mapper,
                              decoder=self.decoder, freeze_decoder=self.freeze_decoder, mapper_layers=self.mapper_layers,
                              mapper_heads=self.mapper_heads, clip_length=self.clip_length)
+
+
+def parse_noise_variance(text: str | None) -> float | str:
+    """``--noise-variance``: ``"auto"`` (:data:`NOISE_AUTO`) or a number (range checks happen in TrainConfig)."""
+    if text is None:
+        return TrainConfig.noise_variance
+    if text.strip().lower() == NOISE_AUTO:
+        return NOISE_AUTO
+    try:
+        return float(text)
+    except ValueError:
+        raise InputError(f"--noise-variance {text!r}: expected a number (e.g. {CAPDEC_NOISE_VARIANCE}) or "
+                         f"'{NOISE_AUTO}'") from None

@@ -5,6 +5,16 @@ DATA -o RUN [flags]`` (the same flags as ``caption train``). Each rank takes its
 global batch of ``--batch-size`` pairs, rank 0 writes the run folder. The loss is the mean over the
 global batch's tokens whatever the number of ranks, so the loss curve does not depend on it.
 
+Noise: ``--noise-variance v`` adds N(0, v) to every input coordinate while training (CapDec);
+``--noise-variance auto --noise-pairs PAIRS`` takes v from a small paired calibration set, the gap's
+noise over its true pairs (:func:`gaptools.measure.noise_variance_estimate`, unit vectors), and records
+the estimate, its 95% interval and the pair count in the run's ``config.json`` (``noise_estimate``).
+
+At each validation (``--val``) a fixed, seeded handful of held-out inputs (``--log-captions``) is
+captioned greedily; the captions and their distinct fraction go to the validation record of
+``log.jsonl`` (``val_captions``, ``val_distinct_fraction``), so a collapse to one caption shows while
+the run trains.
+
 Determinism: data order, matched partners and noise derive from ``(seed, epoch, batch)``; dropout
 is reseeded from ``(seed, step, rank)`` before every step. A run killed and resumed from its
 last checkpoint therefore ends with the same weights as an uninterrupted one (on CPU).
@@ -33,21 +43,22 @@ from caption.data import (
     shard,
     text_mean,
 )
-from caption.config import TrainConfig
+from caption.config import NOISE_AUTO, TrainConfig
 from caption.model import ClipCapModel, load_decoder
 from caption.tokenizer import encode_captions, load_tokenizer
 from gaptools import __version__
 from gaptools.device import resolve_device
 from gaptools.errors import GapToolsError, InputError
 from gaptools.io import EmbeddingSet, load_set
+from gaptools.measure import noise_variance_estimate
 from gaptools.outputs import run_lock
 from gaptools.resume import check_same_settings
 
 # settings that may change between an interrupted run and its --resume
-RESUMABLE_CHANGES = ("save_every", "log_every", "device", "output")  # output: the run is where it is (moved runs resume)
-RESUME_PATHS = ("data", "val", "decoder")  # compared resolved: a relative and an absolute spelling are one file
+RESUMABLE_CHANGES = ("save_every", "log_every", "log_captions", "device", "output")  # output: the run is where it is (moved runs resume)
+RESUME_PATHS = ("data", "val", "decoder", "noise_pairs")  # compared resolved: a relative and an absolute spelling are one file
 # settings added after runs were recorded without them: what those runs did
-SETTINGS_BEFORE_THEY_EXISTED = {"length_window": 0}
+SETTINGS_BEFORE_THEY_EXISTED = {"length_window": 0, "noise_pairs": None}
 
 __all__ = ["TrainConfig", "lr_factor", "train"]
 
@@ -218,6 +229,9 @@ class _Job:
     steps_per_epoch: int
     model: ClipCapModel
     optimizer: torch.optim.Optimizer
+    noise_variance: float  # the variance of the training noise (config's, or estimated with NOISE_AUTO)
+    noise_estimate: dict | None  # gaptools.measure.noise_variance_estimate of --noise-pairs, or None
+    sample_rows: np.ndarray  # validation input rows captioned at each validation (--log-captions)
 
     @property
     def total_steps(self) -> int:
@@ -245,6 +259,13 @@ def _prepare(config: TrainConfig, ctx: _Dist, device: torch.device, say: Callabl
     if val_plan is not None and len(val_plan) == 0:
         raise InputError(f"{val.source}: no validation pairs (every image has a single caption)")
     mean = text_mean(eset, normalize=config.normalize) if config.subtract_text_mean else None
+    estimate = _noise_estimate(config, eset, say) if config.noise_variance == NOISE_AUTO else None
+    noise_variance = estimate["value"] if estimate is not None else float(config.noise_variance)
+    sample_rows = np.zeros(0, dtype=np.int64)
+    if val_plan is not None and config.log_captions:
+        inputs = np.unique(val_plan.pairs(0)[0])
+        sample_rows = np.sort(np.random.default_rng(config.seed).choice(
+            inputs, size=min(config.log_captions, len(inputs)), replace=False))
     steps_per_epoch = len(epoch_batches(len(plan), config.batch_size, seed=config.seed, epoch=0, world_size=ctx.world))
     torch.manual_seed(config.seed)  # mapper initialisation
     model = ClipCapModel(config.model_config(eset.dim), load_decoder(config.decoder)).to(device)
@@ -252,7 +273,21 @@ def _prepare(config: TrainConfig, ctx: _Dist, device: torch.device, say: Callabl
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay,
                                   fused=device.type == "cuda")
-    return _Job(config, device, eset, val, tokenizer, plan, val_plan, mean, steps_per_epoch, model, optimizer)
+    return _Job(config, device, eset, val, tokenizer, plan, val_plan, mean, steps_per_epoch, model, optimizer,
+                noise_variance, estimate, sample_rows)
+
+
+def _noise_estimate(config: TrainConfig, eset: EmbeddingSet, say: Callable[[str], None]) -> dict:
+    """The gap's noise over the true pairs of ``--noise-pairs`` (:func:`gaptools.measure.noise_variance_estimate`)."""
+    pairs = load_set(config.noise_pairs)
+    if pairs.dim != eset.dim:
+        raise InputError(f"{pairs.source}: --noise-pairs embeddings have dimension {pairs.dim}, "
+                         f"the training set {eset.dim}", hint="calibrate with the training set's CLIP model")
+    estimate = noise_variance_estimate(pairs, seed=config.seed)
+    interval = "" if estimate["ci95"] is None else " (95% CI {:.3g} to {:.3g})".format(*estimate["ci95"])
+    say(f"--noise-variance auto: {estimate['value']:.3g}{interval} from {estimate['n_pairs']} pairs of "
+        f"{estimate['n_images']} images in {pairs.source}")
+    return estimate
 
 
 def _fit_targets(config: TrainConfig, model: ClipCapModel, eset: EmbeddingSet, tokenizer,
@@ -274,12 +309,12 @@ def _open_run(job: _Job, run_dir: Path, ctx: _Dist, *, resume: bool, overwrite: 
               say: Callable[[str], None]) -> int | None:
     """Create the run folder, or reopen it with ``resume``: the step to start at (None: already finished)."""
     config = job.config
-    inputs = [config.data, config.val, config.decoder if Path(config.decoder).exists() else None]
+    inputs = [config.data, config.val, config.noise_pairs, config.decoder if Path(config.decoder).exists() else None]
     _on_main(lambda: checkpoint.prepare_run_dir(run_dir, resume=resume, overwrite=overwrite, inputs=inputs), ctx)
     if not resume:  # prepare_run_dir refuses --resume without a run
         run_config = {
             "train": dataclasses.asdict(config), "source": config.source, "target": config.target,
-            "noise_variance": config.noise_variance, "normalize": config.normalize,
+            "noise_variance": job.noise_variance, "noise_estimate": job.noise_estimate, "normalize": config.normalize,
             "subtract_text_mean": config.subtract_text_mean,
             "text_mean": None if job.mean is None else [float(v) for v in job.mean],
             "clip_dim": job.eset.dim, "data_meta": job.eset.meta,
@@ -350,8 +385,8 @@ def _train_epoch(state: _TrainState, epoch: int, say: Callable[[str], None]) -> 
         mine = shard(batches[b], ctx.rank, ctx.world)
         tokens = int(data.lengths_np[target_rows[batches[b]]].sum())  # global batch
         noise = None
-        if config.noise_variance > 0:
-            noise = shard(batch_noise(len(batches[b]), job.eset.dim, config.noise_variance, seed=config.seed,
+        if job.noise_variance > 0:
+            noise = shard(batch_noise(len(batches[b]), job.eset.dim, job.noise_variance, seed=config.seed,
                                       epoch=epoch, batch=b), ctx.rank, ctx.world)
         x, ids, mask = data.batch(input_rows[mine], target_rows[mine], noise)
         for group in optimizer.param_groups:
@@ -379,11 +414,37 @@ def _train_epoch(state: _TrainState, epoch: int, say: Callable[[str], None]) -> 
             state.on_step({"step": state.step, "total_steps": job.total_steps, "epoch": epoch, **(record or {})})
     if state.val_data is not None:
         val_loss = _validate(state.ddp, state.val_data, job.val_plan, config, ctx, state.autocast)
+        record = {"step": state.step, "epoch": epoch, "val_loss": val_loss}
+        line = f"epoch {epoch + 1}/{config.epochs}: validation loss {val_loss:.4f}"
+        if ctx.main and len(job.sample_rows):
+            record.update(_held_out_captions(job, state.val_data))
+            first = record["val_captions"][0]["caption"]
+            line += (f"; {len(job.sample_rows)} held-out captions, {record['val_distinct_fraction']:.0%} distinct, "
+                     f"e.g. {first[:60] + '…' if len(first) > 60 else first!r}")
         if ctx.main:
-            checkpoint.append_log(state.run_dir, {"step": state.step, "epoch": epoch, "val_loss": val_loss})
-        say(f"epoch {epoch + 1}/{config.epochs}: validation loss {val_loss:.4f}")
+            checkpoint.append_log(state.run_dir, record)
+        say(line)
     if ctx.main:
         state.save()
+
+
+def _held_out_captions(job: _Job, data: _Tensors) -> dict:
+    """Greedy captions of the fixed held-out inputs and their distinct fraction (rank 0, eval mode).
+
+    Captions are told apart after :func:`caption.evaluate.plain_tokens` (lower case, no
+    punctuation; the scorer's PTB tokens need Java, which training does not).
+    """
+    from caption.eval_run import caption_inputs
+    from caption.evaluate import diversity, plain_tokens
+
+    model = job.model
+    model.eval()
+    x = data.inputs[_to_device(job.sample_rows, data.inputs.device)].cpu().numpy()
+    captions = caption_inputs(model, job.tokenizer, x, beam=1, max_length=job.config.max_tokens,
+                              batch_size=len(x), device=data.inputs.device)
+    model.train()
+    return {"val_captions": [{"input": int(r), "caption": c} for r, c in zip(job.sample_rows, captions)],
+            "val_distinct_fraction": diversity([plain_tokens(c) for c in captions])["distinct_fraction"]}
 
 
 def _record(acc: torch.Tensor, ctx: _Dist, run_dir: Path, **fields) -> dict:

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from caption.config import CAPDEC_NOISE_VARIANCE, TrainConfig
+from caption.config import CAPDEC_NOISE_VARIANCE, TrainConfig, parse_noise_variance
 from cli.app import console
 
 
@@ -20,7 +20,13 @@ def train_command(
         TrainConfig.target, help="Text source: 'matched' (another caption of the same image; default) or 'same'."),
     single_caption: str = typer.Option(
         TrainConfig.single_caption, help="Matched targets, images with one caption: 'skip' them or use the 'same' caption."),
-    noise_variance: float = typer.Option(TrainConfig.noise_variance, help=f"Add N(0, v) noise to training inputs (CapDec: {CAPDEC_NOISE_VARIANCE})."),
+    noise_variance: Optional[str] = typer.Option(
+        None, "--noise-variance", show_default=f"{TrainConfig.noise_variance}",
+        help=f"Add N(0, v) noise to training inputs (CapDec: {CAPDEC_NOISE_VARIANCE}); 'auto': v is the gap's noise "
+        "over the true pairs of --noise-pairs (recorded in config.json with its 95% CI)."),
+    noise_pairs: Optional[Path] = typer.Option(
+        TrainConfig.noise_pairs, "--noise-pairs", help="Paired calibration set (.npz or (2, N, D) .npy: images and "
+        "captions of the same images, a handful is enough) for --noise-variance auto."),
     subtract_text_mean: bool = typer.Option(TrainConfig.subtract_text_mean, help="C3: subtract the training text mean (kept for eval)."),
     normalize: bool = typer.Option(TrainConfig.normalize, help="L2-normalise inputs first."),
     decoder: str = typer.Option(TrainConfig.decoder, help="Causal LM: Hugging Face hub id or local folder."),
@@ -41,6 +47,9 @@ def train_command(
         TrainConfig.length_window, help="Batches per window sorted by caption length (less padding, order still random); 0: plain shuffle."),
     save_every: int = typer.Option(TrainConfig.save_every, help="Also checkpoint every N steps (0: each epoch only)."),
     log_every: int = typer.Option(TrainConfig.log_every, help="Steps between log.jsonl records."),
+    log_captions: int = typer.Option(
+        TrainConfig.log_captions, help="Held-out --val inputs captioned at each validation; their captions and "
+        "distinct fraction go to log.jsonl (0: none)."),
     device: str = typer.Option(TrainConfig.device, help="'auto' (cuda when present), 'cpu', 'cuda', ..."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --output from its last checkpoint."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the run in --output."),
@@ -52,11 +61,13 @@ def train_command(
 
     config = TrainConfig(
         data=str(data), output=str(output), val=None if val is None else str(val), source=source, target=target,
-        single_caption=single_caption, noise_variance=noise_variance, subtract_text_mean=subtract_text_mean,
+        single_caption=single_caption, noise_variance=parse_noise_variance(noise_variance),
+        noise_pairs=None if noise_pairs is None else str(noise_pairs), subtract_text_mean=subtract_text_mean,
         normalize=normalize, decoder=decoder, mapper=mapper, prefix_length=prefix_length,
         freeze_decoder=freeze_decoder, mapper_layers=mapper_layers, mapper_heads=mapper_heads, clip_length=clip_length,
         lr=lr, warmup=warmup, weight_decay=weight_decay, batch_size=batch_size, epochs=epochs, max_tokens=max_tokens,
-        seed=seed, length_window=length_window, save_every=save_every, log_every=log_every, device=device,
+        seed=seed, length_window=length_window, save_every=save_every, log_every=log_every,
+        log_captions=log_captions, device=device,
     )
     columns = (TextColumn("[bold]train[/bold] epoch {task.fields[epoch]}"), BarColumn(),
                TextColumn("{task.completed}/{task.total} steps  loss {task.fields[loss]}  {task.fields[speed]}"),

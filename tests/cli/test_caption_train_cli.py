@@ -104,3 +104,58 @@ def test_existing_run_and_corrupt_checkpoint_are_refused_without_loss(paths, tmp
     refused = _train(paths, "full", other, "--overwrite")
     assert refused.exit_code == 2 and "not a run folder" in refused.output
     assert (other / "notes.txt").read_text() == "mine"
+
+
+def test_noise_variance_auto_is_the_gaps_noise_over_the_calibration_pairs(paths, tmp_path):
+    # two pairs, x = e0 | e2 and y = e1 | e3: ‖x − y‖² = 2 per pair, ‖mean(x − y)‖² = 1, so (2 − 1) / D = 1/8
+    pairs = np.zeros((2, 2, 8), np.float32)
+    pairs[0, 0, 0] = pairs[1, 0, 1] = pairs[0, 1, 2] = pairs[1, 1, 3] = 1.0
+    np.save(tmp_path / "pairs.npy", pairs)
+    result = _train(paths, "full", tmp_path / "run", "--noise-variance", "auto", "--noise-pairs", str(tmp_path / "pairs.npy"))
+    assert result.exit_code == 0, result.output
+    assert "--noise-variance auto: 0.125" in result.output and "from 2 pairs of 2 images" in result.output
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["noise_variance"] == pytest.approx(0.125) and config["train"]["noise_variance"] == "auto"
+    estimate = config["noise_estimate"]
+    assert estimate["value"] == pytest.approx(0.125) and estimate["n_pairs"] == 2 and len(estimate["ci95"]) == 2
+    assert estimate["ci95"][0] <= 0.125 + 1e-9 and config["train"]["noise_pairs"] == str(tmp_path / "pairs.npy")
+
+
+@pytest.mark.parametrize("make, extra, message", [
+    (None, ["--noise-variance", "auto"], "--noise-variance auto needs --noise-pairs PAIRS"),
+    ("one", ["--noise-variance", "auto"], "1 image-caption pair(s); the noise estimate needs at least 2"),
+    ("text_only", ["--noise-variance", "auto"], "0 image-caption pair(s)"),
+    ("wide", ["--noise-variance", "auto"], "--noise-pairs embeddings have dimension 6, the training set 8"),
+    ("one", ["--noise-variance", "0.016"], "--noise-pairs is read by --noise-variance auto only"),
+    (None, ["--noise-variance", "lots"], "expected a number (e.g. 0.016) or 'auto'"),
+])
+def test_bad_noise_calibration_is_one_line_and_writes_nothing(paths, tmp_path, make, extra, message):
+    rng = np.random.default_rng(3)
+    sets = {"one": EmbeddingSet(image=rng.normal(size=(1, 8)), text=rng.normal(size=(1, 8)), text_image=np.zeros(1, int)),
+            "wide": EmbeddingSet(image=rng.normal(size=(3, 6)), text=rng.normal(size=(3, 6)), text_image=np.arange(3))}
+    if make is not None:
+        path = paths[make] if make in paths else str(save_set(sets[make], tmp_path / f"{make}.npz"))
+        extra = [*extra, "--noise-pairs", path]
+    result = _train(paths, "full", tmp_path / "run", *extra)
+    assert result.exit_code == 2 and message in " ".join(result.output.split()), result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) <= 2
+    assert not (tmp_path / "run").exists()
+
+
+def test_each_validation_logs_the_captions_of_the_same_held_out_inputs(paths, tmp_path):
+    from caption.evaluate import plain_tokens
+
+    result = _train(paths, "full", tmp_path / "run", "--val", paths["full"], "--log-captions", "3", "--epochs", "2")
+    assert result.exit_code == 0, result.output
+    assert "3 held-out captions" in result.output
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    validations = [r for r in log if "val_loss" in r]
+    assert len(validations) == 2
+    rows = [[c["input"] for c in r["val_captions"]] for r in validations]
+    assert rows[0] == rows[1] and len(set(rows[0])) == 3 and all(0 <= i < 12 for i in rows[0])
+    for r in validations:
+        captions = [plain_tokens(c["caption"]) for c in r["val_captions"]]
+        assert r["val_distinct_fraction"] == pytest.approx(len(set(captions)) / 3)
+    quiet = _train(paths, "full", tmp_path / "quiet", "--val", paths["full"], "--log-captions", "0")
+    assert quiet.exit_code == 0 and "held-out" not in quiet.output
+    assert all("val_captions" not in json.loads(line) for line in (tmp_path / "quiet" / "log.jsonl").read_text().splitlines())
