@@ -149,6 +149,10 @@ def _geometry_section(eset: EmbeddingSet, index: int, aligner: Path | None, meth
                f"{method.upper()} of image and text embeddings ({name})"),
         Figure(f"set{index}_cosines.png", figures.cosine_histograms(eset.image, eset.text, eset.text_image, seed=seed),
                f"Cosine of true vs random pairs ({name})"),
+        Figure(f"set{index}_conformity.png",
+               figures.conformity_histograms(eset.image, eset.text, eset.text_image,
+                                             after=None if after is None else {f"after {aligner.stem}": after}),
+               f"Conformity of images and captions: mean cosine to the others of their modality ({name})"),
         Figure(f"set{index}_gap_dims.png", figures.gap_dimensions(eset.image, eset.text),
                f"Dimensions carrying the centroid gap ({name})"),
     ]

@@ -117,6 +117,36 @@ def cosine_histograms(image, text, text_image, *, seed: int = 0) -> bytes:
     return _png(fig)
 
 
+def conformity_histograms(image, text, text_image, *, after: dict | None = None) -> bytes:
+    """Histograms of every image's and caption's conformity, before and after each aligner.
+
+    Conformity (Levi & Gilboa 2025) is an embedding's mean cosine to the other embeddings of
+    its modality, a caption's to the captions of other images (:func:`gaptools.metrics.conformity`).
+    One panel per set of embeddings, on shared axes.
+
+    Parameters
+    ----------
+    image : ndarray, shape (N_img, D)
+    text : ndarray, shape (N_txt, D)
+    text_image : ndarray, shape (N_txt,)
+    after : dict of str to (ndarray, ndarray), optional
+        Panel title (e.g. ``"after procrustes"``) -> the same images and captions after an aligner.
+    """
+    panels = [("before", image, text), *[(title, i, t) for title, (i, t) in (after or {}).items()]]
+    values = [(title, M.conformity(i), M.conformity(t, text_image)) for title, i, t in panels]
+    finite = np.concatenate([v[np.isfinite(v)] for _, ci, ct in values for v in (ci, ct)])
+    bins = np.linspace(finite.min(), finite.max(), 60) if finite.size else 60
+    fig, axes = plt.subplots(1, len(values), figsize=(WIDTH, 3.6), squeeze=False, sharex=True, sharey=True)
+    for ax, (title, ci, ct) in zip(axes[0], values):
+        ax.hist(ci[np.isfinite(ci)], bins=bins, alpha=0.6, color=IMAGE, label="images", density=True)
+        ax.hist(ct[np.isfinite(ct)], bins=bins, alpha=0.6, color=TEXT, label="captions", density=True)
+        ax.set_title(title)
+        ax.set_xlabel("conformity (mean cosine to the others)")
+        ax.legend(fontsize=8)
+    axes[0, 0].set_ylabel("density")
+    return _png(fig)
+
+
 def gap_dimensions(image, text, k: int = 10) -> bytes:
     """Bar chart of the coordinates carrying most of ‖mean(image) − mean(text)‖²."""
     dims = M.top_gap_dims(M.l2_normalize(image), M.l2_normalize(text), k=k)

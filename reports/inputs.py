@@ -65,6 +65,9 @@ class EvalRow:
     predictions : Path or None
         The predictions file beside the document.
     """
+    diversity : dict or None
+        The configuration's caption diversity (``distinct_captions``, ``n_captions``,
+        ``mode_collapse``, ...), where the eval recorded it.
 
     run: str
     input: str
@@ -74,6 +77,7 @@ class EvalRow:
     metrics: dict
     predictions: Path | None
 
+    diversity: dict | None = None
     @property
     def on_images(self) -> bool:
         """Test images in, with or without an aligner (no mixup, not the captions' own embeddings)."""
@@ -96,7 +100,8 @@ def eval_rows(doc: dict) -> list[EvalRow]:
     return [EvalRow(run=str(doc.get("run", "run")), input=c.get("input", "image"),
                     aligner=str(c["aligner"]) if c.get("aligner") else None, mixup=c.get("mixup"),
                     beam=c.get("beam", 1), metrics=c["metrics"],
-                    predictions=folder / c["predictions"] if c.get("predictions") else None)
+                    predictions=folder / c["predictions"] if c.get("predictions") else None,
+                    diversity=c.get("diversity"))
             for c in doc["configurations"]]
 
 
@@ -161,6 +166,8 @@ def _check_layout(doc: dict, path: Path) -> None:
                  f"configurations[{i}].predictions", "a file name in the eval folder")
             need(c.get("mixup") is None or _is_number(c["mixup"]), f"configurations[{i}].mixup", "a number or null")
             for key in ("input", "aligner", "name"):
+            need(c.get("diversity") is None or isinstance(c["diversity"], dict), f"configurations[{i}].diversity",
+                 "an object or null")
                 need(c.get(key) is None or isinstance(c[key], str), f"configurations[{i}].{key}", "a string")
 
 

@@ -78,12 +78,19 @@ def alignment_table(compare: dict, caption_by_method: dict[str, dict] | None = N
 
 
 def captioning_table(evals: list[dict]) -> pd.DataFrame:
-    """The paper's Table 1 layout: one row per run/configuration, captioning metrics as columns."""
+    """The paper's Table 1 layout: one row per run/configuration, captioning metrics as columns.
+
+    A configuration whose captions collapsed (its eval's ``diversity.mode_collapse``) is flagged
+    in its label with how many distinct captions it wrote.
+    """
     rows, labels = [], []
     for doc in evals:
         for row in eval_rows(doc):
             rows.append({CAPTION_HEADERS[k]: row.metrics[k] for k in CAPTION_METRICS if k in row.metrics})
-            labels.append(configuration_label(row))
+            d = row.diversity or {}
+            flag = (f" ⚠ mode collapse: {d.get('distinct_captions')} distinct captions for {d.get('n_captions')} images"
+                    if d.get("mode_collapse") else "")
+            labels.append(configuration_label(row) + flag)
     if not rows:
         raise InputError("caption eval inputs hold no configurations")
     _overlapping([list(r) for r in rows], "caption eval results", [d["_file"] for d in evals])
