@@ -83,6 +83,8 @@ def build_report(
         _check_image_ids(loaded, Path(images))
     cache = out_dir.parent / ".gaptools-umap-cache" if umap else None
     sections = []
+    for doc in inputs.results:  # a reproduction opens with its answer: the claims and the paper's tables
+        sections += reproduction.sections(doc)
     if inputs.measures:
         overview = tables.gap_overview(inputs.measures)
         sections.append(Section("Gap overview", "Each metric with its 95% bootstrap interval; one column per embedding set.",
@@ -100,8 +102,6 @@ def build_report(
         sections.append(_geometry_section(eset, i, aligner, "umap" if umap else "pca", seed, cache))
     for doc in inputs.compares:
         sections.append(_alignment_section(doc, inputs.evals))
-    for doc in inputs.results:
-        sections += reproduction.sections(doc)
     if inputs.evals:
         cap = tables.captioning_table(inputs.evals)
         sections.append(Section("Captioning", "Scores ×100 (pycocoevalcap); best value per column marked.",

@@ -70,8 +70,11 @@ def table_html(table: pd.DataFrame, best: dict) -> str:
 
 
 def md_escape(text: str) -> str:
-    """Escape Markdown table syntax and HTML in a cell."""
-    return html.escape(str(text)).replace("|", "\\|").replace("\n", " ")
+    """Escape Markdown table syntax, emphasis marks (``T*``, ``MAGIC*``) and HTML (``<``, ``>``, ``&``) in a cell.
+
+    Quotes stay as they are: Markdown text is never an HTML attribute value.
+    """
+    return html.escape(str(text), quote=False).replace("|", "\\|").replace("*", "\\*").replace("\n", " ")
 
 
 def table_markdown(table: pd.DataFrame, best: dict) -> str:

@@ -1,8 +1,11 @@
 """Report sections of a reproduction's results document (``gaptools.reproduce.results``).
 
 The document combines every training seed (see ``reproduce/results.py``): per row the mean ± sd
-over seeds and a 95% interval over test images of the seed-mean; the paper's claims with the
-verdict their intervals decide; and, per text-trained captioner, what each correction gains.
+over seeds and a 95% interval over test images of the seed-mean; the paper's claims, each
+quoted, with the verdict their intervals decide; the rows that stand beside the paper's
+(whose figures are :mod:`gaptools.paper`); and, per text-trained captioner, what each
+correction gains. The sections open with the answer: the claims, then the paper's tables
+beside ours, then every row.
 """
 
 from __future__ import annotations
@@ -10,12 +13,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from gaptools import paper
 from reports import figures
 from reports.render import Figure, Section
 from reports.tables import CAPTION_HEADERS
 
 #: Columns of the seeds table, in order (those the rows have).
 SEED_COLUMNS = ("Bleu_4", "METEOR", "ROUGE_L", "CIDEr", "caption_average", "world_exact_scene", "world_object_f1")
+MEAN_8, MEAN_7 = "mean of 8", "mean of 7 (no SPICE)"
 
 
 def cell(entry: dict | None, *, interval: bool = True) -> str:
@@ -31,40 +36,191 @@ def cell(entry: dict | None, *, interval: bool = True) -> str:
     return text
 
 
-def seeds_table(doc: dict) -> pd.DataFrame:
-    """One row per captioner and input, in the paper's Table 1 layout: mean ± sd over seeds [95% CI]."""
-    headers = {**CAPTION_HEADERS, "caption_average": doc.get("average_label", "average")}
-    rows, index = [], []
-    for row in doc["rows"]:
-        label = row["key"] + (" (leave-one-out refs)" if row.get("references") == "leave-one-out" else "")
-        if row.get("chosen"):
-            label += f" = {row['chosen']}"
-        index.append(label)
-        rows.append({headers[k]: cell(row["metrics"].get(k)) for k in SEED_COLUMNS if k in row["metrics"]})
-    table = pd.DataFrame(rows, index=pd.Index(index, name="captioner / input"))
-    return table
+def _labels(doc: dict) -> dict[str, str]:
+    """Row key -> its label in words (the key where a document has none)."""
+    return {row["key"]: row.get("label") or row["key"] for row in doc["rows"]}
+
+
+def _header(doc: dict, metric: str) -> str:
+    return doc.get("average_label", "average") if metric == doc.get("average_key") else CAPTION_HEADERS.get(metric, metric)
+
+
+def dataset_note(doc: dict) -> str:
+    """Whether our rows are comparable with the paper's, in words (from the test split's dataset)."""
+    info = doc.get("paper", {})
+    dataset = info.get("dataset") or "an unnamed dataset"
+    table = paper.table_for(info.get("dataset"))
+    if table is None:
+        return (f"Our rows are on {dataset}, not on MS-COCO or Flickr30k: the paper's figures are context, not "
+                "targets, and each verdict speaks for this data only.")
+    return (f"Our rows are on {table.dataset}, like the paper's {table.key}: row for row comparable, except that "
+            "every row of ours is scored against leave-one-out references (one caption of each image feeds the text "
+            "and mixup inputs and is left out of its references in every row), which lowers absolute scores a little, "
+            "and that SPICE is scored only where it could run.")
+
+
+# ----------------------------------------------------------------------------- the claims
+
+
+def signed(value: float | None) -> str:
+    """A difference: one decimal, or two significant digits when it would print as ±0.0 without being 0."""
+    if value is None:
+        return "—"
+    return f"{value:+.2g}" if 0 < abs(value) < 0.05 else f"{value:+.1f}"
+
+
+def difference(comparison: dict, relation: str) -> str:
+    """``+d [lo, hi]`` of one comparison, with its band where it has one."""
+    lo, hi = comparison["ci95"]
+    text = f"{signed(comparison['difference'])} [{signed(lo)}, {signed(hi)}]"
+    if comparison.get("margin") is not None:
+        text += f" (band {'±' if relation == 'equal' else '+'}{comparison['margin']:.1f})"
+    return text
+
+
+def _ours(claim: dict) -> str:
+    """Our side of a claim: the two rows, the difference with its interval (and band), or the count of steps."""
+    comparisons = claim["comparisons"]
+    if len(comparisons) == 1:
+        c = comparisons[0]
+        return f"{c['ours_a']:.1f} vs {c['ours_b']:.1f}: {difference(c, claim['relation'])}"
+    counts = {v: sum(c["verdict"] == v for c in comparisons) for v in ("holds", "does not hold", "inconclusive")}
+    parts = [f"{counts['holds']} of {len(comparisons)} comparisons hold"]
+    if counts["does not hold"]:
+        parts.append(f"{counts['does not hold']} do{'es' if counts['does not hold'] == 1 else ''} not")
+    if counts["inconclusive"]:
+        parts.append(f"{counts['inconclusive']} inconclusive")
+    return ", ".join(parts) + " (each below)"
 
 
 def claims_table(doc: dict) -> pd.DataFrame:
-    """Each claim of the paper: its figure, ours (a vs b), the difference with its interval, the verdict."""
-    rows = []
+    """Each claim: the paper's sentence, the reading tested, the paper's figure, ours with its interval, the verdict.
+
+    A sentence read two ways gets one row per reading, the primary one first and marked.
+    """
+    rows, index, seen = [], [], set()
+    readings = {}
     for c in doc["claims"]:
-        lo, hi = c["ci95"]
-        relation = "≈" if c["relation"] == "equal" else ">"
-        rows.append({"claim": c["text"], "where": c["where"], "paper": c["paper"] or "—",
-                     "tested": f"{c['a']} {relation} {c['b']} ({c['metric']})",
-                     "ours": f"{c['ours_a']:.1f} vs {c['ours_b']:.1f}",
-                     "difference [95% CI]": f"{c['difference']:+.1f} [{lo:+.1f}, {hi:+.1f}]"
-                     + (f" (band ±{c['margin']:.1f})" if c.get("margin") is not None else ""),
+        readings[c["statement"]] = readings.get(c["statement"], 0) + 1
+    for c in doc["claims"]:
+        first = c["statement"] not in seen
+        seen.add(c["statement"])
+        index.append(f"“{c['quote']}” ({c['where']})" if first else "″ (the same sentence, another reading)")
+        marker = (" [primary reading]" if c["primary"] else " [other reading]") if readings[c["statement"]] > 1 else ""
+        rows.append({"reading tested": c["reading"] + marker, "paper": c["paper"] or "—", "ours [95% CI]": _ours(c),
                      "verdict": c["verdict"]})
-    return pd.DataFrame(rows).set_index("claim") if rows else pd.DataFrame()
+    return pd.DataFrame(rows, index=pd.Index(index, name="the paper says")) if rows else pd.DataFrame()
+
+
+def comparisons_table(doc: dict) -> pd.DataFrame:
+    """Every comparison of the claims made of several (each step of a sweep, each metric of a table)."""
+    labels = _labels(doc)
+    rows, index = [], []
+    for c in doc["claims"]:
+        if len(c["comparisons"]) < 2:
+            continue
+        for k in c["comparisons"]:
+            index.append(c["reading"])
+            rows.append({"compared": f"{labels.get(k['a'], k['a'])} {c['symbol']} {labels.get(k['b'], k['b'])}",
+                         "metric": _header(doc, k["metric"]), "ours": f"{k['ours_a']:.1f} vs {k['ours_b']:.1f}",
+                         "difference [95% CI]": difference(k, c["relation"]), "verdict": k["verdict"]})
+    return pd.DataFrame(rows, index=pd.Index(index, name="claim")) if rows else pd.DataFrame()
+
+
+# ----------------------------------------------------------------------------- the paper's tables beside ours
+
+
+def _ours_in(doc: dict) -> str:
+    """The paper table our rows stand beside: the comparable one, else Table 1 as context."""
+    table = paper.table_for(doc.get("paper", {}).get("dataset"))
+    return (table or paper.TABLE_1).key
+
+
+def paper_table(doc: dict, table: paper.PaperTable) -> pd.DataFrame:
+    """The paper's ``table`` in its layout, our rows beside the paper's where they belong (:func:`_ours_in`).
+
+    Paper cells as printed (— for a dash); ours mean ± sd over seeds. The two means are over
+    all eight metrics and over the seven without SPICE (a mean with a dash in it is —).
+    """
+    by_key = {row["key"]: row for row in doc["rows"]}
+    ours = doc.get("paper", {}).get("rows", {}) if table.key == _ours_in(doc) else {}
+    where = doc.get("paper", {}).get("dataset") or "ours"
+    n_seeds = len(doc.get("seeds", []))
+    rows, index = [], []
+    for prow in table.rows:
+        values = {CAPTION_HEADERS[m]: ("—" if v is None else f"{v:.1f}") for m, v in prow.as_dict().items()}
+        for name, mean in ((MEAN_8, prow.mean()), (MEAN_7, prow.mean(paper.OFFLINE_METRICS))):
+            values[name] = "—" if mean is None else paper.printed(mean)
+        rows.append({"source": f"paper ({table.dataset})", **values})
+        index.append(prow.label)
+        key = ours.get(prow.method)
+        if key in by_key:
+            metrics = by_key[key]["metrics"]
+            values = {CAPTION_HEADERS[m]: cell(metrics.get(m), interval=False) for m in paper.METRICS}
+            for name, subset in ((MEAN_8, paper.METRICS), (MEAN_7, paper.OFFLINE_METRICS)):
+                present = [metrics[m]["mean"] for m in subset if m in metrics]
+                values[name] = f"{np.mean(present):.2f}" if len(present) == len(subset) else "—"
+            scored = tuple(m for m in paper.METRICS if m in metrics)  # what our average is the mean of
+            column = {paper.METRICS: MEAN_8, paper.OFFLINE_METRICS: MEAN_7}.get(scored)
+            if column and doc.get("average_key") in metrics:  # our average with its sd, in the column it matches
+                values[column] = cell(metrics[doc["average_key"]], interval=False)
+            rows.append({"source": f"ours ({where}, {n_seeds} seed{'s' if n_seeds != 1 else ''})", **values})
+            index.append(by_key[key].get("label") or key)
+    return pd.DataFrame(rows, index=pd.Index(index, name="method"))
+
+
+def averages_note() -> str:
+    """The paper's §5 averages checked against its own Table 1, in words."""
+    parts = []
+    for check in paper.average_check():
+        text = f"{check['method']}'s {check['printed']:.1f} is"
+        parts.append(f"{text} the mean of its eight Table-1 metrics ({paper.printed(check['mean_8'])})" if check["matches"]
+                     else f"{text} not the mean of its eight Table-1 metrics ({paper.printed(check['mean_8'])}), and "
+                     "the paper does not say how it was computed")
+    sevens = " and ".join(f"{paper.printed(c['mean_7'])} ({c['method']})" for c in paper.average_check())
+    return ("§5 compares the corrections by an \"average performance\" it does not define. We checked: "
+            + "; ".join(parts) + ". Our average leaves out SPICE (it cannot run offline); on that scale, the mean of the "
+            f"seven other metrics, the paper's Table-1 rows give {sevens}. The corrected rows' averages (42.1, 15.8, "
+            "0.0) have no per-metric row in the paper, so they exist only as means of eight.")
+
+
+def averages_table(doc: dict) -> pd.DataFrame:
+    """The paper's §5 averages, each beside our rows for it (several where the paper's method reads several ways)."""
+    by_key = {row["key"]: row for row in doc["rows"]}
+    mapping = doc.get("paper", {}).get("averages", {})
+    checks = {c["method"]: c for c in paper.average_check()}
+    table_row = {"image": paper.UCLIPCAP, "clipcap": paper.CLIPCAP}
+    ours_header = f"ours: {doc.get('average_label', 'average')} [95% CI]"
+    rows, index = [], []
+    for average in paper.ALIGNMENT_AVERAGES:
+        check = checks.get(table_row.get(average.key))
+        own = f"{paper.printed(check['mean_8'])} | {paper.printed(check['mean_7'])}" if check else "—"
+        keys = [k for k in mapping.get(average.key, []) if k in by_key] or [None]
+        for key in keys:
+            index.append(average.label)
+            rows.append({"paper: mean of 8": f"{average.value:.1f}", "paper's Table-1 row: mean of 8 | of 7": own,
+                         "ours": by_key[key].get("label", key) if key else "— (not in this plan)",
+                         ours_header: cell(by_key[key]["metrics"].get(doc.get("average_key"))) if key else "—"})
+    return pd.DataFrame(rows, index=pd.Index(index, name="the paper's figure for"))
+
+
+# ----------------------------------------------------------------------------- every row, the corrections, Fig. 3
+
+
+def seeds_table(doc: dict) -> pd.DataFrame:
+    """One row per captioner and input: mean ± sd over seeds [95% CI]."""
+    rows, index = [], []
+    for row in doc["rows"]:
+        index.append(row.get("label") or row["key"])
+        rows.append({_header(doc, k): cell(row["metrics"].get(k)) for k in SEED_COLUMNS if k in row["metrics"]})
+    return pd.DataFrame(rows, index=pd.Index(index, name="captioner, test input"))
 
 
 def corrections_table(doc: dict, captioner: str) -> pd.DataFrame:
     """CIDEr gained over the uncorrected image input by each aligner, best first, with its paired interval."""
     gains = doc["corrections"][captioner]["gains"]
-    return pd.DataFrame([{"aligner": g["aligner"], "CIDEr gain": f"{g['gain']:+.1f}",
-                          "95% CI": f"[{g['ci95'][0]:+.1f}, {g['ci95'][1]:+.1f}]",
+    return pd.DataFrame([{"aligner": g.get("label") or g["aligner"], "method": g["aligner"],
+                          "CIDEr gain": f"{g['gain']:+.1f}", "95% CI": f"[{g['ci95'][0]:+.1f}, {g['ci95'][1]:+.1f}]",
                           "interval excludes 0": "yes" if g["separates"] else "no"} for g in gains]).set_index("aligner")
 
 
@@ -82,7 +238,7 @@ def mixup_means(doc: dict, metric: str = "CIDEr") -> tuple[pd.DataFrame, pd.Data
     """Seed-mean of ``metric`` by λ (rows) and captioner (columns), with the interval's ends."""
     mean, lo, hi = {}, {}, {}
     for row in doc["rows"]:
-        if row.get("mixup") is None or row.get("chosen") or metric not in row["metrics"]:
+        if row.get("mixup") is None or metric not in row["metrics"]:
             continue
         entry = row["metrics"][metric]
         for table, value in ((mean, entry["mean"]), (lo, (entry.get("ci95") or [np.nan, np.nan])[0]),
@@ -95,30 +251,50 @@ def mixup_means(doc: dict, metric: str = "CIDEr") -> tuple[pd.DataFrame, pd.Data
 
 
 def sections(doc: dict) -> list[Section]:
-    """The reproduction's sections: Table 1 over seeds, the claims, the corrections, Fig. 3 with intervals."""
+    """The reproduction's sections: the claims, the paper's tables beside ours, every row, the corrections, Fig. 3."""
     seeds = doc["seeds"]
     boot = doc["bootstrap"]
     splits = "; ".join(f"{name} ({s.get('split')}): {s['images']} images, {s['captions']} captions"
                        for name, s in doc.get("splits", {}).items())
-    out = [Section("Results over seeds",
-                   f"Scores ×100. Mean ± sd over {len(seeds)} training seed(s) {seeds} [95% interval over test images "
-                   f"of the seed-mean, {boot['resamples']} resamples]. Rows marked leave-one-out feed a test caption's "
-                   f"embedding and are scored against that image's other references. Splits: {splits}.",
-                   tables=[("Captioning, all seeds (Table 1 layout)", seeds_table(doc), {})])]
+    out = []
     claims = claims_table(doc)
     if not claims.empty:
-        out.append(Section("The paper's claims",
-                           "Each claim as a paired comparison of two rows on the same image resamples; the verdict "
-                           "is decided by the 95% interval of the difference (holds: it excludes 0 in the claimed "
-                           "direction; does not hold: in the other; inconclusive: it contains 0). 'Roughly equal' "
-                           "holds when the interval lies inside ±10% of the second row. Paper figures are shown "
-                           "only where we have them.", tables=[("Claims", claims, {})]))
-    for captioner in doc.get("corrections", {}):
-        out.append(Section(f"Corrections for {captioner}", correlation_note(doc, captioner),
-                           tables=[(f"CIDEr gain by aligner ({captioner})", corrections_table(doc, captioner), {})]))
+        steps = comparisons_table(doc)
+        out.append(Section(
+            "The paper's claims",
+            f"{dataset_note(doc)} Each claim is a sentence of the paper, read as paired comparisons of our rows on "
+            f"the same {boot['resamples']} resamples of the test images (all {len(seeds)} training seeds in every "
+            "resample); the 95% interval of each difference decides: '>' holds when it lies above 0, does not hold "
+            "below 0, else inconclusive; '≈' holds inside ±10% of the second row, does not hold wholly outside; "
+            "'at most' does not hold when it lies above 0 and holds when it stays under +10%; 'well above' holds "
+            "when it lies above the band. A claim of several comparisons holds when all hold, does not hold when "
+            "any does not, else is inconclusive (with K comparisons a true claim is refuted by chance with "
+            "probability up to K × 2.5%). Where a sentence reads two ways both readings are tested, the primary "
+            "one first. The paper column is the paper's figure for the claim; the verdict is ours.",
+            tables=[("Claims", claims, {})] + ([("Each comparison of the claims made of several", steps, {})]
+                                               if not steps.empty else [])))
+    out.append(Section(
+        "The paper's tables beside ours",
+        f"{dataset_note(doc)} Scores ×100; the paper's as printed (— for a dash; * numbers the paper reports from "
+        f"the cited work), ours mean ± sd over {len(seeds)} seed(s). MAGIC and ESPER are the paper's rows, shown, "
+        f"not tested. {averages_note()}",
+        tables=[(f"{t.key} layout: {t.dataset}" + (" (with our rows)" if t.key == _ours_in(doc) else ""),
+                 paper_table(doc, t), {}) for t in paper.TABLES]
+        + [("§5 average performance, the paper's and ours", averages_table(doc), {})]))
+    out.append(Section("Results over seeds",
+                       f"Scores ×100. Mean ± sd over {len(seeds)} training seed(s) {seeds} [95% interval over test "
+                       f"images of the seed-mean, {boot['resamples']} resamples]. Every row is scored against the "
+                       f"same leave-one-out references (the test caption that feeds the text and mixup inputs is left "
+                       f"out of its image's references). Splits: {splits}.",
+                       tables=[("Captioning, all seeds", seeds_table(doc), {})]))
+    for captioner, entry in doc.get("corrections", {}).items():
+        label = entry.get("label") or captioner
+        out.append(Section(f"Corrections for {label}", correlation_note(doc, captioner),
+                           tables=[(f"CIDEr gain by aligner ({label})", corrections_table(doc, captioner), {})]))
     mean, lo, hi = mixup_means(doc)
     if not mean.empty:
-        out.append(Section("Mixup over seeds", "CIDEr against λ: seed-mean with its 95% interval over test images.",
+        out.append(Section("Mixup over seeds", "CIDEr against λ: seed-mean with its 95% interval over test images "
+                           "(the paper's Fig. 3).",
                            figures=[Figure("mixup_seeds.png", figures.mixup_curve(mean, "CIDEr", low=lo, high=hi),
                                            "CIDEr against mixup λ, seed-mean and 95% interval")]))
     return out

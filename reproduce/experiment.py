@@ -37,15 +37,16 @@ class Captioner:
     source: str  # "text" or "image"
     target: str | None = None  # text source: "matched" or "same"
     noise: bool = False  # CapDec's input noise while training
+    label: str = ""  # what the report calls it (the paper's row names where it has the row)
 
 
 #: name -> the captioners of our Table 1.
 CAPTIONERS = {
-    "uclipcap": Captioner("text", "matched"),
-    "same-caption": Captioner("text", "same"),
-    "capdec-noise": Captioner("text", "same", noise=True),
-    "matched-noise": Captioner("text", "matched", noise=True),
-    "clipcap": Captioner("image"),
+    "uclipcap": Captioner("text", "matched", label="Unsupervised-ClipCap"),
+    "same-caption": Captioner("text", "same", label="− matched captions (decodes the same caption)"),
+    "capdec-noise": Captioner("text", "same", noise=True, label="− matched captions + CapDec noise"),
+    "matched-noise": Captioner("text", "matched", noise=True, label="Unsupervised-ClipCap + CapDec noise"),
+    "clipcap": Captioner("image", label="ClipCap (supervised)"),
 }
 MIXUP_RUNS = ("uclipcap", "clipcap")
 #: Unsupervised-ClipCap is evaluated with every aligner; the other text-trained captioners with these

@@ -1,13 +1,16 @@
 """The reproduction's results across training seeds: one document with every row, the claims and the corrections.
 
 A *row* is one captioner with one input configuration (``uclipcap/image``,
-``uclipcap/aligner-mean``, ``clipcap/mixup-0.5``, ...). Each eval folder saves, per
-configuration, the per-image statistics of its scores (:mod:`caption.bootstrap`); a row
-combines the files of every training seed: mean ± sd over seeds and a 95% interval over test
-images of the seed-mean (:func:`caption.bootstrap.combine_seeds`). The paper's claims are then
-judged on paired resamples (:mod:`reproduce.claims`), and the aligners are ranked by what they
-do for the text-trained captioners, beside a rank correlation of their held-out gap measures
-with CIDEr.
+``uclipcap/aligner-mean``, ``clipcap/mixup-0.5``, ...), with a label in words
+(:func:`row_label`). Each eval folder saves, per configuration, the per-image statistics of
+its scores (:mod:`caption.bootstrap`); a row combines the files of every training seed:
+mean ± sd over seeds and a 95% interval over test images of the seed-mean
+(:func:`caption.bootstrap.combine_seeds`). The paper's claims are then judged on paired
+resamples (:mod:`reproduce.claims`), and the aligners are ranked by what they do for the
+text-trained captioners, beside a rank correlation of their held-out gap measures with CIDEr.
+The document names which of our rows stand beside which of the paper's
+(:data:`PAPER_ROWS`, :data:`PAPER_AVERAGES`; the figures themselves are :mod:`gaptools.paper`)
+and the dataset, which decides whether they are comparable (:func:`gaptools.paper.table_for`).
 """
 
 from __future__ import annotations
@@ -17,18 +20,56 @@ from pathlib import Path
 
 import numpy as np
 
+from gaptools import paper
 from gaptools.datasets.files import read_json
 from gaptools.errors import InputError
-from reproduce.claims import CLAIM_METRIC, judge, paper_claims
+from reproduce.claims import CLAIM_METRIC, judge_claim, paper_claims
+from reproduce.experiment import CAPTIONERS
 
 RESULT_KIND = "gaptools.reproduce.results"
-RESULT_VERSION = 1
+RESULT_VERSION = 2
 #: eval folder suffixes of the plan (``<captioner>-<suffix>``)
 SUFFIXES = ("-image", "-text", "-aligned", "-mixup")
-#: the row standing for ClipCap's best intermediate λ (chosen on the seed-mean of :data:`CLAIM_METRIC`)
-BEST_INTERMEDIATE = "mixup-best-intermediate"
 #: gap measures of ``align compare`` correlated with CIDEr across aligners: the centroid part, the rest
 GAP_TERMS = ("centroid_gap", "frechet_mean_term", "frechet_cov_term", "wasserstein2_centred")
+#: The paper's table rows (:mod:`gaptools.paper`) -> our row beside each.
+PAPER_ROWS = {paper.UCLIPCAP: "uclipcap/image", paper.MATCHED_ABLATION: "same-caption/image",
+              paper.CLIPCAP: "clipcap/image"}
+#: The paper's §5 averages (:data:`gaptools.paper.ALIGNMENT_AVERAGES`) -> our rows beside each, the
+#: primary reading first (:func:`reproduce.claims.paper_claims` says why).
+PAPER_AVERAGES = {
+    "image": ("uclipcap/image",), "mean": ("uclipcap/aligner-mean",),
+    "rotation": ("uclipcap/aligner-pca-rotation-paper", "uclipcap/aligner-pca-rotation"),
+    "ot": ("uclipcap/aligner-ot-paper", "uclipcap/aligner-ot-plan-images", "uclipcap/aligner-ot-exact"),
+    "clipcap": ("clipcap/image",),
+}
+#: How row labels name each aligner (others: "<name> alignment").
+ALIGNER_LABELS = {
+    "mean": "mean alignment", "center": "centring", "standardize": "standardisation", "moment": "moment matching",
+    "realign": "ReAlign", "pca-rotation": "centred PCA rotation",
+    "pca-rotation-paper": "the paper's rotation (uncentred SVD)", "procrustes": "Procrustes (true pairs)",
+    "coral": "CORAL", "ot-exact": "exact OT, barycentric map", "ot-sinkhorn": "Sinkhorn OT, barycentric map",
+    "ot-paper": "the paper's OT, texts multiplied by T*",
+    "ot-plan-images": "the paper's OT, images multiplied by T* (other reading)",
+    "memory-projection": "memory projection (DeCap)",
+}
+
+
+def row_label(captioner: str, configuration: str) -> str:
+    """A row in words: ``Unsupervised-ClipCap, images + mean alignment``."""
+    who = CAPTIONERS[captioner].label if captioner in CAPTIONERS else captioner
+    if configuration == "image":
+        what = "images"
+    elif configuration == "text":
+        what = "its own caption's embedding"
+    elif configuration.startswith("aligner-"):
+        method = configuration[len("aligner-"):]
+        what = "images + " + ALIGNER_LABELS.get(method, f"{method} alignment")
+    elif configuration.startswith("mixup-"):
+        what = f"mixup λ = {configuration[len('mixup-'):]}"
+    else:
+        what = configuration
+    return f"{who}, {what}"
 
 
 def captioner_of(folder_name: str) -> str:
@@ -40,7 +81,8 @@ def captioner_of(folder_name: str) -> str:
 
 
 def collect_rows(folders_by_seed: dict[int, list[Path]]) -> dict[str, dict]:
-    """Row key -> ``{"captioner", "configuration", "input", "aligner", "mixup", "references", "stats": [path per seed]}``.
+    """Row key -> ``{"captioner", "configuration", "label", "input", "aligner", "mixup", "references",
+    "stats": [path per seed]}``.
 
     Raises
     ------
@@ -55,9 +97,10 @@ def collect_rows(folders_by_seed: dict[int, list[Path]]) -> dict[str, dict]:
             for conf in doc["configurations"]:
                 if not conf.get("image_stats"):
                     raise InputError(f"{folder}: configuration {conf['name']} has no per-image statistics")
-                key = f"{captioner_of(Path(folder).name)}/{conf['name']}"
+                captioner = captioner_of(Path(folder).name)
+                key = f"{captioner}/{conf['name']}"
                 row = rows.setdefault(key, {
-                    "captioner": captioner_of(Path(folder).name), "configuration": conf["name"],
+                    "captioner": captioner, "configuration": conf["name"], "label": row_label(captioner, conf["name"]),
                     "input": conf.get("input", "image"), "aligner": Path(conf["aligner"]).stem if conf.get("aligner") else None,
                     "mixup": conf.get("mixup"), "references": conf.get("references", "all"),
                     "n_images": doc.get("n_images"), "stats": [], "scores": []})
@@ -80,7 +123,7 @@ def combine(exp, folders_by_seed: dict[int, list[Path]], *, sets: dict, compare:
     folders_by_seed : dict of int to list of Path
         The eval folders of each training seed.
     sets : dict of str to Path
-        The embedded splits (``train``, ``fit``, ``test``), for their sizes.
+        The embedded splits (``train``, ``fit``, ``test``), for their sizes and the dataset.
     compare : path-like, optional
         ``align compare`` results on the test split, for the gap measures of each aligner.
     """
@@ -91,18 +134,24 @@ def combine(exp, folders_by_seed: dict[int, list[Path]], *, sets: dict, compare:
     for key, row in rows.items():
         row["metrics"] = combine_seeds(stats[key], exp.bootstrap, exp.seed)
         row["metrics"].update(_seed_only(row.pop("scores"), exclude=row["metrics"]))
-    _add_best_intermediate(rows, stats)
-    claims = [_judge(c, rows, stats, exp) for c in paper_claims(aligners=exp.methods(), mixup=tuple(exp.mixup))
-              if c.a in rows and c.b in rows]
+    draws = _seed_mean_draws(stats, exp.bootstrap, exp.seed)
     some = next(iter(rows.values()))["metrics"]
+    scored = tuple(m for m in paper.METRICS if m in some)
+    points = {key: {m: entry["mean"] for m, entry in row["metrics"].items()} for key, row in rows.items()}
+    claims = [judge_claim(c, draws, points)
+              for c in paper_claims(aligners=exp.methods(), mixup=tuple(exp.mixup), metrics=scored)
+              if all(row in draws and cmp.metric in draws[row] for cmp in c.comparisons for row in (cmp.a, cmp.b))]
+    splits = _split_sizes(sets)
     return _json_safe({
         "kind": RESULT_KIND, "version": RESULT_VERSION, "seeds": exp.training_seeds(),
         "bootstrap": {"resamples": exp.bootstrap, "seed": exp.seed, "unit": "test image"},
         "average_label": average_label(some), "average_key": AVERAGE_KEY,
-        "splits": _split_sizes(sets),
+        "splits": splits,
+        "paper": {"dataset": splits.get("test", {}).get("dataset"), "rows": PAPER_ROWS,
+                  "averages": {k: [r for r in v if r in rows] for k, v in PAPER_AVERAGES.items()}},
         "rows": [{"key": key, **{k: v for k, v in row.items() if k != "stats"}} for key, row in rows.items()],
         "claims": claims,
-        "corrections": _corrections(rows, stats, exp, compare),
+        "corrections": _corrections(rows, draws, compare),
     })
 
 
@@ -130,34 +179,24 @@ def _seed_only(scores: list[dict], exclude: dict) -> dict:
     return out
 
 
-def _add_best_intermediate(rows: dict, stats: dict) -> None:
-    """The row ``clipcap/mixup-best-intermediate``: ClipCap's best λ strictly between 0 and 1 (by seed-mean)."""
-    middle = [k for k, r in rows.items() if r["captioner"] == "clipcap" and r["mixup"] is not None
-              and 0.0 < r["mixup"] < 1.0]
-    if not middle:
-        return
-    best = max(middle, key=lambda k: rows[k]["metrics"][CLAIM_METRIC]["mean"])
-    rows[f"clipcap/{BEST_INTERMEDIATE}"] = {**rows[best], "configuration": BEST_INTERMEDIATE, "chosen": best}
-    stats[f"clipcap/{BEST_INTERMEDIATE}"] = stats[best]
+def _seed_mean_draws(stats: dict, n_boot: int, seed: int) -> dict[str, dict[str, np.ndarray]]:
+    """Row key -> metric -> seed-mean of the row on each of the same ``n_boot`` image resamples.
 
-
-def _paired_means(stats: dict, a: str, b: str, n_boot: int, seed: int) -> tuple[dict, dict]:
-    """Seed-mean draws of rows ``a`` and ``b`` on the same image resamples."""
+    One call resamples every row and seed together, so resample r holds the same images in
+    every row (each file's images are put in the order of the first): any two rows pair.
+    """
     from caption.bootstrap import bootstrap_draws
 
-    draws = bootstrap_draws([*stats[a], *stats[b]], n_boot, seed)
-    k = len(stats[a])
-    mean = lambda part: {key: np.mean([d[key] for d in part], axis=0) for key in part[0]}  # noqa: E731
-    return mean(draws[:k]), mean(draws[k:])
+    keys = list(stats)
+    flat = bootstrap_draws([s for key in keys for s in stats[key]], n_boot, seed)
+    out, start = {}, 0
+    for key in keys:
+        part, start = flat[start:start + len(stats[key])], start + len(stats[key])
+        out[key] = {metric: np.mean([d[metric] for d in part], axis=0) for metric in part[0]}
+    return out
 
 
-def _judge(claim, rows: dict, stats: dict, exp) -> dict:
-    a, b = _paired_means(stats, claim.a, claim.b, exp.bootstrap, exp.seed)
-    point = lambda key: rows[key]["metrics"][claim.metric]["mean"]  # noqa: E731
-    return judge(claim, a[claim.metric], b[claim.metric], point(claim.a), point(claim.b))
-
-
-def _corrections(rows: dict, stats: dict, exp, compare) -> dict:
+def _corrections(rows: dict, draws: dict, compare) -> dict:
     """For each text-trained captioner: CIDEr gained by each aligner (paired interval), best first;
     and across aligners, Spearman's rank correlation of CIDEr with each held-out gap measure."""
     from scipy.stats import spearmanr
@@ -166,19 +205,19 @@ def _corrections(rows: dict, stats: dict, exp, compare) -> dict:
     if compare is not None and Path(compare).is_file():
         gaps = read_json(compare).get("methods", {})
     out = {}
-    for captioner in sorted({r["captioner"] for r in rows.values()}):
+    present = {r["captioner"] for r in rows.values()}
+    for captioner in [*(c for c in CAPTIONERS if c in present), *sorted(present - set(CAPTIONERS))]:
         base = f"{captioner}/image"
         aligned = [k for k, r in rows.items() if r["captioner"] == captioner and r["aligner"]]
         if base not in rows or not aligned:
             continue
         gains = []
         for key in aligned:
-            a, b = _paired_means(stats, key, base, exp.bootstrap, exp.seed)
-            diff = a[CLAIM_METRIC] - b[CLAIM_METRIC]
+            diff = draws[key][CLAIM_METRIC] - draws[base][CLAIM_METRIC]
             lo, hi = np.percentile(diff[np.isfinite(diff)], [2.5, 97.5])
             gain = rows[key]["metrics"][CLAIM_METRIC]["mean"] - rows[base]["metrics"][CLAIM_METRIC]["mean"]
-            gains.append({"aligner": rows[key]["aligner"], "gain": float(gain), "ci95": [float(lo), float(hi)],
-                          "separates": bool(lo > 0 or hi < 0)})
+            gains.append({"aligner": rows[key]["aligner"], "label": ALIGNER_LABELS.get(rows[key]["aligner"]),
+                          "gain": float(gain), "ci95": [float(lo), float(hi)], "separates": bool(lo > 0 or hi < 0)})
         gains.sort(key=lambda g: -g["gain"])
         correlations = {}
         points = [g for g in gains if g["aligner"] in gaps]
@@ -189,7 +228,8 @@ def _corrections(rows: dict, stats: dict, exp, compare) -> dict:
             if len(usable) >= 3 and len({v for _, v in usable}) > 1 and len({c for c, _ in usable}) > 1:
                 rho, p = spearmanr([c for c, _ in usable], [v for _, v in usable])
                 correlations[term] = {"rho": float(rho), "p": float(p), "n": len(usable)}
-        out[captioner] = {"gains": gains, "rank_correlation_with_cider": correlations}
+        out[captioner] = {"label": CAPTIONERS[captioner].label if captioner in CAPTIONERS else captioner,
+                          "gains": gains, "rank_correlation_with_cider": correlations}
     return out
 
 
@@ -200,5 +240,6 @@ def _split_sizes(sets: dict) -> dict:
     for name in ("train", "fit", "test"):
         if name in sets and Path(sets[name]).is_file():
             eset = load_set(sets[name])
-            sizes[name] = {"images": eset.n_image, "captions": eset.n_text, "split": eset.meta.get("split")}
+            sizes[name] = {"images": eset.n_image, "captions": eset.n_text, "split": eset.meta.get("split"),
+                           "dataset": eset.meta.get("dataset")}
     return sizes

@@ -22,7 +22,8 @@ FULL = dict(decoder=dict(n_layer=3, n_embd=128, n_head=4, n_positions=80), vocab
             world_images=None, max_test_images=None, aligners=None, mixup=(0.0, 0.25, 0.5, 0.75, 1.0))
 QUICK = dict(decoder=dict(n_layer=2, n_embd=64, n_head=2, n_positions=80), vocab_size=300,
              training=dict(epochs=2, batch_size=32, lr=2e-3, warmup=20, prefix_length=4),
-             world_images=200, max_test_images=30, aligners=("mean", "memory-projection", "ot-paper"),
+             world_images=200, max_test_images=30,
+             aligners=("mean", "memory-projection", "pca-rotation-paper", "ot-paper", "ot-plan-images"),
              mixup=(0.0, 0.5, 1.0))
 
 

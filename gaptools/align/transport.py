@@ -8,10 +8,20 @@ point takes the displacement of its nearest fitted point (POT's ``ot.da`` rule),
 in chunks so no (N, n_fit) matrix larger than :data:`CHUNK_ELEMENTS` is built. A fitted
 point maps exactly to its barycentric image.
 
+The seed paper's OT (§5, "Aligning via Optimal Transport"), in its own words: "For the cost
+matrix, we use the L2 distance between the representations where C_ij represents the
+distance between the i-th image representation and the j-th text representation. We assume
+uniform probability measures p1 and p2. To align the image representations, we multiply
+them by T*." The last sentence reads two ways, both here under names that say what they do:
+``ot-paper`` (:class:`OTPaper`: each image becomes the plan's weighting of the texts, T*·X_txt)
+and ``ot-plan-images`` (:class:`OTPlanImages`: the image matrix multiplied by the plan,
+T*ᵀ·X_img). ``ot-exact`` and ``ot-sinkhorn`` are ours (squared cost, barycentric map).
+
 References
 ----------
 Flamary et al. 2021, "POT: Python Optimal Transport" (``ot.emd``, ``ot.sinkhorn``, ``ot.da``).
 Cuturi 2013, "Sinkhorn Distances: Lightspeed Computation of Optimal Transport".
+"Simple Unsupervised Image Captioning via CLIP's Multimodal Embeddings" (the seed paper), §5.
 """
 
 from __future__ import annotations
@@ -196,7 +206,10 @@ class _Transport(Aligner):
 
 
 class OTExact(_Transport):
-    """Exact optimal transport (the seed paper's OT alignment), barycentric mapping.
+    """Exact optimal transport on the squared Euclidean cost, barycentric mapping (ours).
+
+    The usual OT alignment (POT's ``EMDTransport``); the seed paper's procedure differs in
+    its cost (L2) and in how it applies the plan (:class:`OTPaper`, :class:`OTPlanImages`).
 
     Parameters
     ----------
@@ -279,12 +292,15 @@ RESCALES = ("plan", "barycentric")
 
 
 class OTPaper(OTExact):
-    """The seed paper's OT alignment as the issue reads it: L2 cost, embeddings multiplied by T*.
+    """The seed paper's OT alignment, read as each image replaced by the plan's weighting of the texts.
 
-    We could not consult the paper's text; this follows issue 13's reading of it: an exact
-    plan T* on the Euclidean (not squared) cost ``‖x − y‖``, then "multiply the embeddings
-    by the transport plan T*". With uniform weights on n fitted images and m fitted texts
-    the rows of T* sum to 1/n, so (``rescale="plan"``, the default) fitted image i becomes
+    The paper (§5): "we use the L2 distance between the representations where C_ij
+    represents the distance between the i-th image representation and the j-th text
+    representation. We assume uniform probability measures p1 and p2. To align the image
+    representations, we multiply them by T*." Here: an exact plan T* on the Euclidean (not
+    squared) cost ``‖x − y‖``, and image i becomes row i of T*·X_txt. With uniform weights on
+    n fitted images and m fitted texts the rows of T* sum to 1/n, so (``rescale="plan"``, the
+    default) fitted image i becomes
 
         (T* Y)_i = Σ_j T*_ij y_j = (1/n) · b_i,   b_i = n Σ_j T*_ij y_j,
 
@@ -292,6 +308,12 @@ class OTPaper(OTExact):
     unit-norm texts; with n = m the plan is a permutation / n and b_i is the text assigned
     to image i). Texts map through T*ᵀ, scaled by 1/m. ``rescale="barycentric"`` divides by
     the row mass instead: the barycentric map of ``ot-exact``, on the L2 cost.
+
+    Why this reading leads: it is the one under which the step moves images towards the
+    texts at all, which is what the paper's next sentence expects of it ("optimal transport
+    does not work in aligning the representations since the cost matrix alone ... does not
+    transmit enough information"). The more literal grammar, "multiply them [the image
+    representations] by T*", is :class:`OTPlanImages`.
 
     Renormalisation: with ``renormalize=True`` (the toolkit's default, kept so the method
     honours the shared contract) a fitted point comes out as b_i/‖b_i‖, so on fitted points
@@ -301,12 +323,15 @@ class OTPaper(OTExact):
     ``x + (T*Y)_k − x_k`` for its nearest fitted image x_k: with the 1/n-scaled target the
     residual ``x − x_k`` dominates, so held-out images keep little of where the plan sent
     their neighbour, renormalised or not. (Stored as float32 displacements, a fitted point's
-    1/n-scaled target is exact to ~n·10⁻⁷ relative.)
+    1/n-scaled target is exact to ~n·10⁻⁷ relative.) The paper does not say whether it fitted
+    the plan on the images it then captioned; here, as for every aligner, the plan is fitted
+    on one split and applied to another.
 
-    Can this produce the paper's collapse to 0.0 CIDEr? A decoder that does not renormalise
-    its input (ClipCap's reference ``parse_coco.py`` stores ``encode_image`` outputs as they
-    are) sees inputs ≈ 0 from the literal product, so its prefix hardly depends on the image:
-    about the same caption for every image, CIDEr near zero. Our captioner L2-normalises inputs by default
+    Can this produce the paper's collapse ("drops from 40.8 to 0.0, where the model
+    generates non-sensible text")? A decoder that does not renormalise its input (ClipCap's
+    reference ``parse_coco.py`` stores ``encode_image`` outputs as they are) sees inputs ≈ 0
+    from the literal product, so its prefix hardly depends on the image: about the same
+    caption for every image, CIDEr near zero. Our captioner L2-normalises inputs by default
     (``caption.data.prepare_inputs``), which undoes the 1/n on fitted points but not the
     out-of-sample residual. Whether that is what happened in the paper is not measured here.
 
@@ -331,10 +356,58 @@ class OTPaper(OTExact):
     def _check_params(self):
         super()._check_params()
         if self.rescale not in RESCALES:
-            raise InputError(f"ot-paper: unknown rescale '{self.rescale}'", hint=f"use one of {', '.join(RESCALES)}")
+            raise InputError(f"{self.name}: unknown rescale '{self.rescale}'", hint=f"use one of {', '.join(RESCALES)}")
 
     def _plan(self, xs, xt):
         return exact_plan(xs, xt, solver=self.solver, metric="euclidean")
 
     def _targets(self, plan, y):
         return plan_product(plan, y) if self.rescale == "plan" else super()._targets(plan, y)
+
+
+class OTPlanImages(OTPaper):
+    """The seed paper's OT alignment read literally: the image matrix multiplied by the plan, T*ᵀ·X_img.
+
+    "To align the image representations, we multiply them by T*" (§5). T* is
+    (images × texts), the image matrix X_img (images × D); the product that exists is
+    T*ᵀ·X_img (texts × D): row j is Σ_i T*_ij x_i, the images the plan sends to text j (scaled
+    by 1/m, m texts, for uniform weights). Its rows are indexed by *texts*, so an image gets
+    the row of its own caption: the paper sets X up as "N ... image/caption pairs", and row
+    j of the product is then the new representation of pair j's image. Fit: one caption per
+    image (its first pair), at most ``max_fit_points`` such pairs (seeded), so n = m and T* is
+    a permutation σ / n (image i sent to caption σ(i)); fitted image i becomes
+
+        (T*ᵀ X_img)_i = x_{σ⁻¹(i)} / n,
+
+    the image whose assigned caption is image i's own, scaled by 1/n (``rescale="plan"``, as
+    written; ``"barycentric"`` drops the 1/n). (The other product that type-checks when
+    n = m, n·T*·X_img, gives x_{σ(i)}: the inverse relabelling, with the same set of outputs.)
+    The output is still an image embedding: the image cloud is only re-indexed, so nothing
+    moves towards the text distribution, and where OT recovers the true pairs (σ = identity)
+    every image keeps its own embedding. What changes is which image a caption is made
+    from: where σ is wrong, an image is described by another image's embedding. Texts map
+    symmetrically (text j becomes (T*·X_txt)_j, the caption assigned to its image's row).
+    Out of sample, POT's rule as for :class:`OTPaper` (the displacement of the nearest fitted
+    point); with ``rescale="plan"`` the residual ``x − x_k`` dominates it, as there.
+
+    Supervised in the sense of needing pairs (which caption belongs to which image); the
+    plan itself never sees them.
+
+    Parameters
+    ----------
+    max_fit_points, solver, rescale, random_state, renormalize
+        As :class:`OTPaper`; ``max_fit_points`` counts pairs (images).
+    """
+
+    name = "ot-plan-images"
+    supervised = True
+
+    def _fit(self, X_img, X_txt, pairs):
+        rng = np.random.default_rng(self.random_state)
+        _, first = np.unique(pairs[:, 0], return_index=True)  # one caption per image (its first pair), by image
+        chosen = seeded_rows(pairs[first], self.max_fit_points, rng)
+        xs, xt = X_img[chosen[:, 0]], X_txt[chosen[:, 1]]  # (n, D) each, row i a pair
+        plan = self._plan(xs, xt)
+        self.fit_img_, self.fit_txt_ = xs, xt
+        self.displacement_img_ = (self._targets(plan.T, xs) - xs).astype(np.float32)
+        self.displacement_txt_ = (self._targets(plan, xt) - xt).astype(np.float32)

@@ -55,9 +55,14 @@ def test_quick_shapes_reproduction_end_to_end_and_resume(tmp_path):
         assert step in steps
     page = (out / "report" / "index.html").read_text()
     for heading in ("Gap overview", "Gap dimensions removed", "Alignment comparison", "Captioning", "Mixup",
-                    "Samples", "Results over seeds",
-                    "The paper&#x27;s claims", "Corrections for uclipcap", "Mixup over seeds"):
+                    "Samples", "Results over seeds", "The paper&#x27;s tables beside ours",
+                    "The paper&#x27;s claims", "Corrections for Unsupervised-ClipCap", "Mixup over seeds"):
         assert f"<h2>{heading}" in page
+    md = (out / "report" / "report.md").read_text()
+    assert md.index("## The paper's claims") < md.index("## The paper's tables beside ours") < md.index("## Gap overview")
+    for printed in ("| Unsupervised-ClipCap | paper (MS-COCO) | 65.5 | 46.7 |", "ESPER (Yu et al. 2022)\\*",
+                    "Unsupervised-ClipCap, images + mean alignment", "monotonically decreases", "context, not targets"):
+        assert printed in md, printed
     metrics = json.loads((out / "evals" / "s0" / "uclipcap-image" / "metrics.json").read_text())
     assert {"Bleu_4", "CIDEr", "METEOR"} <= set(metrics["configurations"][0]["metrics"])
     doc = json.loads((out / "results" / "captioning.json").read_text())
@@ -66,9 +71,14 @@ def test_quick_shapes_reproduction_end_to_end_and_resume(tmp_path):
     assert {row["references"] for row in rows.values()} == {"leave-one-out"}  # every row, the same references
     cider = rows["clipcap/image"]["metrics"]["CIDEr"]
     assert len(cider["per_seed"]) == 2 and cider["ci95"][0] <= cider["mean"] <= cider["ci95"][1]
-    assert {"uclipcap/aligner-mean", "uclipcap/aligner-memory-projection"} <= set(rows)
+    assert {"uclipcap/aligner-mean", "uclipcap/aligner-memory-projection", "uclipcap/aligner-pca-rotation-paper",
+            "uclipcap/aligner-ot-paper", "uclipcap/aligner-ot-plan-images"} <= set(rows)
+    assert rows["uclipcap/aligner-mean"]["label"] == "Unsupervised-ClipCap, images + mean alignment"
     assert {c["verdict"] for c in doc["claims"]} <= {"holds", "does not hold", "inconclusive"}
-    assert "equal-on-text" in {c["key"] for c in doc["claims"]}
+    assert {"table-clipcap-above", "fig3-monotone", "fig3-clipcap-half", "fig3-cross-gap-equal", "mean-alignment-helps",
+            "mean-alignment-not-close", "rotation-hurts-pca-rotation-paper", "ot-collapses-ot-paper",
+            "ot-collapses-ot-plan-images", "mean-best"} <= {c["key"] for c in doc["claims"]}
+    assert doc["paper"]["dataset"] == "shapes-world"
     weights = (out / "runs" / "s0" / "uclipcap" / "final" / "model.pt").stat().st_mtime_ns
 
     again = runner.invoke(app, [*quick, "--resume"])
