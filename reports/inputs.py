@@ -21,7 +21,7 @@ MEASURE, COMPARE = measure.RESULT_KIND, COMPARE_KIND
 EVAL = "caption.eval"
 # reproduce.results.RESULT_KIND/VERSION (the application layer's document; same rule, same test)
 RESULTS = "gaptools.reproduce.results"
-SUPPORTED = {MEASURE: measure.RESULT_VERSION, COMPARE: COMPARE_VERSION, EVAL: 1, RESULTS: 1}
+SUPPORTED = {MEASURE: measure.RESULT_VERSION, COMPARE: COMPARE_VERSION, EVAL: 1, RESULTS: 2}
 EVAL_FILE = "metrics.json"
 
 

@@ -1,6 +1,6 @@
 """Aligners by name (the names the command line and saved files use): ``mean``, ``center``,
 ``standardize``, ``moment``, ``realign``, ``pca-rotation``, ``pca-rotation-paper``,
-``procrustes``, ``coral``, ``ot-exact``, ``ot-paper``, ``ot-sinkhorn``, ``memory-projection``."""
+``procrustes``, ``coral``, ``ot-exact``, ``ot-paper``, ``ot-plan-images``, ``ot-sinkhorn``, ``memory-projection``."""
 
 from __future__ import annotations
 
@@ -12,14 +12,14 @@ from gaptools.align.memory import MemoryProjection
 from gaptools.align.moments import MomentMatch, ReAlign, Standardize
 from gaptools.align.rotation import PCARotation, PCARotationPaper, Procrustes
 from gaptools.align.shift import Center, MeanShift
-from gaptools.align.transport import OTExact, OTPaper, OTSinkhorn
+from gaptools.align.transport import OTExact, OTPaper, OTPlanImages, OTSinkhorn
 from gaptools.errors import InputError
 
 #: Registered aligner classes by name, in the order `compare` runs them.
 METHODS: dict[str, type[Aligner]] = {
     cls.name: cls
     for cls in (MeanShift, Center, Standardize, MomentMatch, ReAlign, PCARotation, PCARotationPaper, Procrustes,
-                CORAL, OTExact, OTPaper, OTSinkhorn, MemoryProjection)
+                CORAL, OTExact, OTPaper, OTPlanImages, OTSinkhorn, MemoryProjection)
 }
 
 
