@@ -14,8 +14,8 @@ import platform
 import time
 
 import numpy as np
-
 from busy import busy, load_average
+
 from gaptools import metrics as M
 from gaptools.measure import measure
 from gaptools.synthetic import planted_gap

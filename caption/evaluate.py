@@ -33,8 +33,15 @@ import shutil
 import sys
 from pathlib import Path
 
-from caption.bootstrap import (AVERAGE_KEY, ImageStats, average_label, bootstrap_scores, caption_average, image_stats,
-                               point_scores)
+from caption.bootstrap import (
+    AVERAGE_KEY,
+    ImageStats,
+    average_label,
+    bootstrap_scores,
+    caption_average,
+    image_stats,
+    point_scores,
+)
 from gaptools.datasets import read_coco_results
 from gaptools.datasets.files import read_json, read_text
 from gaptools.errors import GapToolsError, InputError

@@ -34,6 +34,7 @@ import torch
 import torch.distributed as dist
 
 from caption import checkpoint
+from caption.config import NOISE_AUTO, TrainConfig
 from caption.data import (
     PairPlan,
     batch_noise,
@@ -43,7 +44,6 @@ from caption.data import (
     shard,
     text_mean,
 )
-from caption.config import NOISE_AUTO, TrainConfig
 from caption.model import ClipCapModel, load_decoder
 from caption.tokenizer import encode_captions, load_tokenizer
 from gaptools import __version__

@@ -12,8 +12,6 @@ An et al. 2025, "I0T: Embedding Standardization Method Towards Zero Modality Gap
 
 from __future__ import annotations
 
-import numpy as np
-
 from gaptools.align.base import Aligner, check_direction
 
 

@@ -4,9 +4,21 @@ resampled images; intervals cover the point estimate and shrink with more images
 import numpy as np
 import pytest
 
-from caption.bootstrap import (AVERAGE_KEY, AVERAGE_OF, average_label, bootstrap_draws, bootstrap_scores,
-                               caption_average, combine_seeds, image_stats, load_image_stats, point_scores,
-                               resample_counts, save_image_stats, score_draws)
+from caption.bootstrap import (
+    AVERAGE_KEY,
+    AVERAGE_OF,
+    average_label,
+    bootstrap_draws,
+    bootstrap_scores,
+    caption_average,
+    combine_seeds,
+    image_stats,
+    load_image_stats,
+    point_scores,
+    resample_counts,
+    save_image_stats,
+    score_draws,
+)
 from gaptools.errors import InputError
 
 WORDS = "a the man woman dog cat red blue ball grass runs sits on in with near small big two of".split()

@@ -5,8 +5,17 @@ import json
 import numpy as np
 import pytest
 
-from caption.evaluate import (COLLAPSE_FRACTION, collapse_warning, diversity, plain_tokens, read_caption_corpus,
-                              read_references, score_with_diversity, score_with_intervals, tokenize)
+from caption.evaluate import (
+    COLLAPSE_FRACTION,
+    collapse_warning,
+    diversity,
+    plain_tokens,
+    read_caption_corpus,
+    read_references,
+    score_with_diversity,
+    score_with_intervals,
+    tokenize,
+)
 from gaptools.errors import InputError
 from gaptools.io import EmbeddingSet, save_set
 

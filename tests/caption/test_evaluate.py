@@ -82,8 +82,9 @@ def test_java_missing_is_one_clear_error(monkeypatch, tmp_path):
 
 
 def test_spice_without_corenlp_says_what_it_needs():
-    from pycocoevalcap.spice import get_stanford_models
     from pathlib import Path
+
+    from pycocoevalcap.spice import get_stanford_models
 
     jar = Path(get_stanford_models.SPICEDIR) / get_stanford_models.SPICELIB / f"{get_stanford_models.JAR}.jar"
     if jar.exists():

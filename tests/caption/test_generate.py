@@ -97,7 +97,7 @@ def test_bad_arguments_are_input_errors(decoder, prefix):
 
 def _static(decoder, prefix, *, eos, beam, max_length, window=1, capture=None, check_every=1):
     """Decode all of ``prefix`` in one batch through ``_StaticSteps`` (the path cuda takes), eagerly."""
-    from caption.generate import _StaticSteps, _cut_at_eos, _search
+    from caption.generate import _cut_at_eos, _search, _StaticSteps
 
     steps = _StaticSteps(decoder, prefix.shape[1], max_length, window=window, capture=capture)
     with torch.inference_mode():

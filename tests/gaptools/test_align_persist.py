@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 
 from gaptools import __version__
-from gaptools.align import METHODS, apply_to_set, fit_on_set, load_aligner, save_aligner
+from gaptools.align import METHODS, apply_to_set, fit_on_set, load_aligner, make_aligner, save_aligner
 from gaptools.align.sets import train_summary
 from gaptools.errors import InputError, NotFittedError
-from gaptools.align import make_aligner
 from gaptools.synthetic import planted_gap
 
 
