@@ -230,9 +230,14 @@ def group_sums(
     return s
 
 
+def _is_identity(groups: np.ndarray, n_groups: int) -> bool:
+    """True when row i is group i for all ``n_groups`` groups (each row alone)."""
+    return len(groups) == n_groups and np.array_equal(groups, np.arange(n_groups))
+
+
 def _group_rows(x: np.ndarray, groups: np.ndarray, n_groups: int) -> np.ndarray:
     """Sum rows of ``x`` (N, D) by group, shape (n_groups, D), float32."""
-    if len(groups) == n_groups and np.array_equal(groups, np.arange(n_groups)):
+    if _is_identity(groups, n_groups):
         return x
     from scipy.sparse import csr_matrix
 
@@ -440,13 +445,15 @@ def conformity(x: np.ndarray, groups: np.ndarray | None = None) -> np.ndarray:
     u = l2_normalize(x)
     column = column_sum(u).astype(np.float32)
     n = len(u)
+    groups = None if groups is None or _is_identity(np.asarray(groups), n) else np.asarray(groups)
     if groups is None:
         own, n_own = np.einsum("nd,nd->n", u, u), 1.0
     else:
-        groups = np.asarray(groups)
-        n_groups = int(groups.max()) + 1 if n else 0
+        n_groups = int(groups.max()) + 1
         n_own = np.bincount(groups, minlength=n_groups)[groups].astype(np.float64)
-        own = np.einsum("nd,nd->n", u, _group_rows(u, groups, n_groups)[groups])
+        sums, block = _group_rows(u, groups, n_groups), 8192  # each row · its group's sum, a block at a time
+        own = np.concatenate([np.einsum("nd,nd->n", u[i:i + block], sums[groups[i:i + block]])
+                              for i in range(0, n, block)])
     others = np.broadcast_to(np.float64(n) - n_own, (n,))
     out = np.full(n, np.nan)
     np.divide((u @ column - own).astype(np.float64), others, out=out, where=others > 0)
