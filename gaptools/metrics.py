@@ -222,7 +222,7 @@ def group_sums(
     if image is not None and text is not None:
         ui = image if unit_image is None else unit_image
         ut = text if unit_text is None else unit_text
-        identity = len(text_image) == n_groups and np.array_equal(text_image, np.arange(n_groups))
+        identity = _is_identity(text_image, n_groups)
         cos = np.einsum("nd,nd->n", ui if identity else ui[text_image], ut).astype(np.float64)
         s.matched_cos = np.bincount(text_image, weights=cos, minlength=n_groups)
         if pair_images:  # one caption each: the unit images themselves (one array, resampled once)
