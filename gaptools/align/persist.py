@@ -114,7 +114,7 @@ def load_aligner(path: str | os.PathLike) -> SavedAligner:
         if name not in arrays:
             raise InputError(f"{src}: corrupt aligner file, array '{name}' is missing")
         value = arrays[name]
-        expected = _expected_shape(name, dim, arrays)
+        expected = _expected_shape(aligner, name, dim, arrays)
         shape_ok = value.ndim == len(expected) and all(e is None or e == v for e, v in zip(expected, value.shape))
         if value.dtype.kind != "f" or not shape_ok or not value.size or not np.isfinite(value).all():
             want = "(" + ", ".join("n" if e is None else str(e) for e in expected) + ("," if len(expected) == 1 else "") + ")"
@@ -127,13 +127,17 @@ def load_aligner(path: str | os.PathLike) -> SavedAligner:
     return SavedAligner(aligner=aligner, direction=header["direction"], header=header, path=src)
 
 
-def _expected_shape(name: str, dim: int, arrays: dict) -> tuple:
+def _expected_shape(aligner: Aligner, name: str, dim: int, arrays: dict) -> tuple:
     """The shape a learned array must have for the header's ``dim`` (None: any length).
 
-    By the methods' naming: ``weight_``/``components_`` matrices are (D, D); fitted points,
-    their displacements and memories are (n, D), a displacement the shape of its points;
-    every other state (means, shifts, scales) is one vector (D,).
+    An aligner whose state the names below do not describe (a network's weights) declares it:
+    ``aligner.state_shapes(dim)`` gives ``{name: shape}`` from its parameters. Otherwise by the
+    methods' naming: ``weight_``/``components_`` matrices are (D, D); fitted points, their
+    displacements and memories are (n, D), a displacement the shape of its points; every other
+    state (means, shifts, scales) is one vector (D,).
     """
+    if hasattr(aligner, "state_shapes"):
+        return aligner.state_shapes(dim)[name]
     if "weight_" in name or name.startswith("components_"):
         return (dim, dim)
     if name.startswith("displacement_") and ("fit_" + name[len("displacement_"):]) in arrays:

@@ -1,12 +1,14 @@
 """Aligners by name (the names the command line and saved files use): ``mean``, ``center``,
 ``standardize``, ``moment``, ``realign``, ``pca-rotation``, ``pca-rotation-paper``,
-``procrustes``, ``coral``, ``ot-exact``, ``ot-paper``, ``ot-plan-images``, ``ot-sinkhorn``, ``memory-projection``."""
+``procrustes``, ``coral``, ``ot-exact``, ``ot-paper``, ``ot-plan-images``, ``ot-sinkhorn``, ``memory-projection``,
+``diffusion-bridge``."""
 
 from __future__ import annotations
 
 import json
 
 from gaptools.align.base import Aligner
+from gaptools.align.bridge import DiffusionBridge
 from gaptools.align.coral import CORAL
 from gaptools.align.memory import MemoryProjection
 from gaptools.align.moments import MomentMatch, ReAlign, Standardize
@@ -19,7 +21,7 @@ from gaptools.errors import InputError
 METHODS: dict[str, type[Aligner]] = {
     cls.name: cls
     for cls in (MeanShift, Center, Standardize, MomentMatch, ReAlign, PCARotation, PCARotationPaper, Procrustes,
-                CORAL, OTExact, OTPaper, OTPlanImages, OTSinkhorn, MemoryProjection)
+                CORAL, OTExact, OTPaper, OTPlanImages, OTSinkhorn, MemoryProjection, DiffusionBridge)
 }
 
 
