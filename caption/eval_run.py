@@ -355,14 +355,14 @@ def _run_eval(config: EvalConfig, out: Path, overwrite: bool, say: Callable[[str
 def _training_tokens(run_config: dict, say: Callable[[str], None]) -> tuple[str | None, set[str] | None]:
     """The run's training set and its captions, PTB-tokenised (``novel_fraction``); (None, None),
     said, when the set is not where the run recorded it or cannot be read."""
-    from caption.evaluate import read_caption_corpus, tokenize
+    from caption.evaluate import read_caption_corpus, token_set
 
     data = (run_config.get("train") or {}).get("data")
     if not data or not Path(data).is_file():
         say(f"the run's training set ({data}) is not here: no novel_fraction")
         return None, None
     try:
-        return str(data), set(tokenize(read_caption_corpus(data)))
+        return str(data), token_set(read_caption_corpus(data))
     except InputError as exc:
         say(f"the run's training set could not be read ({exc}): no novel_fraction")
         return None, None

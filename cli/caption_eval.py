@@ -72,12 +72,12 @@ def score_command(
         "or text, one per line): adds novel_fraction, the share of captions not copied verbatim from them."),
 ) -> None:
     """Score any captions file against references: BLEU-1..4, METEOR, ROUGE-L, CIDEr (x100), and its diversity."""
-    from caption.evaluate import read_caption_corpus, read_predictions, read_references, score_with_diversity, tokenize
+    from caption.evaluate import read_caption_corpus, read_predictions, read_references, score_with_diversity, token_set
 
     if json_out is not None:
         check_output_file(json_out, option="--json", inputs=[predictions, references, train_captions])
     preds, refs = read_predictions(predictions), read_references(references)
-    train = None if train_captions is None else set(tokenize(read_caption_corpus(train_captions)))
+    train = None if train_captions is None else token_set(read_caption_corpus(train_captions))
     scores, diversity = score_with_diversity(preds, refs, spice=spice, source=str(predictions), train_tokens=train)
     console.print(render_table([{"name": predictions.name, "metrics": scores}], title=f"{len(preds)} images"))
     print_diversity(predictions.name, diversity)
