@@ -205,6 +205,60 @@ def averages_table(doc: dict) -> pd.DataFrame:
     return pd.DataFrame(rows, index=pd.Index(index, name="the paper's figure for"))
 
 
+#: The paper's comparisons as ratios: (what, metric, our numerator rows (first present is used), our
+#: denominator row, the paper's numerator and denominator for Table 1 (MS-COCO) and Table 2 (Flickr30k)).
+#: A paper figure is (table, method, metric) or a §5 average key; None where the paper has none.
+RELATIVE_EFFECTS = (
+    ("Unsupervised-ClipCap ÷ ClipCap, images", "CIDEr", ("uclipcap/image",), "clipcap/image",
+     (("Table 1", paper.UCLIPCAP), ("Table 1", paper.CLIPCAP)), (("Table 2", paper.UCLIPCAP), ("Table 2", paper.CLIPCAP))),
+    ("same caption ÷ matched captions (Unsupervised-ClipCap), images", "CIDEr", ("same-caption/image",),
+     "uclipcap/image", (("Table 1", paper.MATCHED_ABLATION), ("Table 1", paper.UCLIPCAP)), None),
+    ("mean-aligned ÷ raw images (Unsupervised-ClipCap)", "average", ("uclipcap/aligner-mean",), "uclipcap/image",
+     ("mean", "image"), None),
+    ("rotated ÷ raw images (the paper's rotation)", "average", ("uclipcap/aligner-pca-rotation-paper",),
+     "uclipcap/image", ("rotation", "image"), None),
+    ("optimal transport ÷ raw images (the paper's OT, T*·X_txt)", "average", ("uclipcap/aligner-ot-paper",),
+     "uclipcap/image", ("ot", "image"), None),
+    ("optimal transport ÷ raw images (T*ᵀ·X_img, the literal reading)", "average", ("uclipcap/aligner-ot-plan-images",),
+     "uclipcap/image", ("ot", "image"), None),
+)
+
+
+def _paper_ratio(pair) -> float | None:
+    if pair is None:
+        return None
+    if isinstance(pair[0], str):  # two §5 averages
+        return paper.alignment_average(pair[0]).value / paper.alignment_average(pair[1]).value
+    (t_num, m_num), (t_den, m_den) = pair
+    tables = {t.key: t for t in paper.TABLES}
+    return tables[t_num].row(m_num).score("CIDEr") / tables[t_den].row(m_den).score("CIDEr")
+
+
+def relative_effects(doc: dict) -> pd.DataFrame:
+    """Each of the paper's comparisons as a ratio: the paper's on MS-COCO and Flickr30k, and this run's.
+
+    Ratios of seed-means (no interval: the claims table carries the intervals). "average" is
+    §5's average performance for the paper (Table 1's scale) and this run's ``average_key``.
+    """
+    by_key = {row["key"]: row for row in doc["rows"]}
+
+    def ours(keys, den, metric):
+        metric = doc.get("average_key") if metric == "average" else metric
+        num = next((by_key[k] for k in keys if k in by_key), None)
+        if num is None or den not in by_key or metric not in num["metrics"] or metric not in by_key[den]["metrics"]:
+            return "—"
+        return f"{num['metrics'][metric]['mean'] / by_key[den]['metrics'][metric]['mean']:.2f}"
+
+    rows, index = [], []
+    for what, metric, keys, den, coco, flickr in RELATIVE_EFFECTS:
+        index.append(what)
+        rows.append({"metric": metric,
+                     "paper, MS-COCO": "—" if coco is None else f"{_paper_ratio(coco):.2f}",
+                     "paper, Flickr30k": "—" if flickr is None else f"{_paper_ratio(flickr):.2f}",
+                     f"ours ({doc.get('paper', {}).get('dataset') or 'this run'})": ours(keys, den, metric)})
+    return pd.DataFrame(rows, index=pd.Index(index, name="comparison"))
+
+
 # ----------------------------------------------------------------------------- every row, the corrections, Fig. 3
 
 
@@ -282,6 +336,12 @@ def sections(doc: dict) -> list[Section]:
         tables=[(f"{t.key} layout: {t.dataset}" + (" (with our rows)" if t.key == _ours_in(doc) else ""),
                  paper_table(doc, t), {}) for t in paper.TABLES]
         + [("§5 average performance, the paper's and ours", averages_table(doc), {})]))
+    out.append(Section(
+        "Relative effects",
+        "Each comparison of the paper as a ratio of two rows, the paper's beside ours: how much of one row's score the "
+        "other keeps. A world that behaves like CLIP shows the paper's ratios as a result of training, not a target. "
+        "Ratios of seed-means; the intervals are the claims table's.",
+        tables=[("Relative effects", relative_effects(doc), {})]))
     out.append(Section("Results over seeds",
                        f"Scores ×100. Mean ± sd over {len(seeds)} training seed(s) {seeds} [95% interval over test "
                        f"images of the seed-mean, {boot['resamples']} resamples]. Every row is scored against the "
