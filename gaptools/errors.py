@@ -29,7 +29,17 @@ class GapToolsError(Exception):
 
 
 class InputError(GapToolsError, ValueError):
-    """An input file or array is missing, malformed or inconsistent."""
+    """An input file or array is missing, malformed or inconsistent.
+
+    Examples
+    --------
+    >>> import gaptools
+    >>> try:
+    ...     gaptools.load_set("missing.npz")
+    ... except gaptools.InputError as exc:
+    ...     print(exc.message)
+    missing.npz: no such file
+    """
 
 
 class NotFittedError(GapToolsError, RuntimeError):

@@ -58,6 +58,18 @@ class EmbeddingSet:
         Provenance: encoder, model, pretrained, dataset, split, normalized, created_by.
     source : str
         Where the set was read from (for messages); not saved.
+
+    Examples
+    --------
+    >>> import numpy as np, gaptools
+    >>> rng = np.random.default_rng(0)
+    >>> eset = gaptools.EmbeddingSet(
+    ...     image=rng.standard_normal((2, 8)), text=rng.standard_normal((3, 8)),
+    ...     text_image=np.array([0, 0, 1]), caption=np.array(["a cat", "a kitten", "a dog"]))
+    >>> eset.n_image, eset.n_text, eset.dim
+    (2, 3, 8)
+    >>> eset.paired_image().shape  # the image of each caption
+    (3, 8)
     """
 
     image: np.ndarray
@@ -139,6 +151,23 @@ def from_pairs(image: np.ndarray, text: np.ndarray, *, source: str = "<memory>",
     Parameters
     ----------
     image, text : ndarray, shape (N, D)
+    source : str
+        Where the arrays came from, for messages.
+    meta : dict, optional
+        Provenance (JSON-ready).
+
+    Returns
+    -------
+    EmbeddingSet
+        One caption per image: ``text_image`` is ``0 .. N-1``.
+
+    Examples
+    --------
+    >>> import numpy as np, gaptools
+    >>> rng = np.random.default_rng(0)
+    >>> eset = gaptools.from_pairs(rng.standard_normal((4, 8)), rng.standard_normal((4, 8)))
+    >>> eset.text_image
+    array([0, 1, 2, 3])
     """
     image, text = np.asarray(image), np.asarray(text)
     if image.ndim == 2 and text.ndim == 2 and image.shape[0] != text.shape[0]:
@@ -350,14 +379,57 @@ def load_stack(path: str | os.PathLike) -> EmbeddingSet:
 
 
 def load_pair(image_path: str | os.PathLike, text_path: str | os.PathLike) -> EmbeddingSet:
-    """Read two aligned ``.npy`` files: row i of each is a pair."""
+    """Read two aligned ``.npy`` files: row i of each is a pair.
+
+    Parameters
+    ----------
+    image_path, text_path : path-like
+        ``.npy`` files of shape (N, D) each.
+
+    Returns
+    -------
+    EmbeddingSet
+
+    Examples
+    --------
+    >>> import numpy as np, gaptools
+    >>> rng = np.random.default_rng(0)
+    >>> np.save("image.npy", rng.standard_normal((5, 8)))
+    >>> np.save("text.npy", rng.standard_normal((5, 8)))
+    >>> gaptools.load_pair("image.npy", "text.npy").n_text
+    5
+    """
     image = _load_array_file(_require_file(image_path, (".npy",)))
     text = _load_array_file(_require_file(text_path, (".npy",)))
     return from_pairs(image, text, source=f"{image_path} + {text_path}", meta={"source_layout": "pair"})
 
 
 def load_set(path: str | os.PathLike) -> EmbeddingSet:
-    """Read an embedding set from ``.npz`` or a (2, N, D) ``.npy`` stack, by extension."""
+    """Read an embedding set from ``.npz`` or a (2, N, D) ``.npy`` stack, by extension.
+
+    Parameters
+    ----------
+    path : path-like
+        An embedding-set ``.npz`` (see :class:`EmbeddingSet`) or a ``.npy`` of shape
+        (2, N, D): images first, texts second, row i a pair.
+
+    Returns
+    -------
+    EmbeddingSet
+
+    Raises
+    ------
+    InputError
+        A missing, truncated or pickled file, NaN/Inf, zero vectors, mismatched
+        dimensions, out-of-range ``text_image``: the message names the file and the problem.
+
+    Examples
+    --------
+    >>> import gaptools
+    >>> eset = gaptools.load_set(gaptools.demo.SHAPES_TEST)  # the shipped shapes-world test set
+    >>> eset.n_image, eset.n_text, eset.dim
+    (500, 2500, 64)
+    """
     suffix = Path(path).suffix.lower()
     if suffix == ".npy":
         return load_stack(path)
@@ -382,6 +454,13 @@ def save_set(eset: EmbeddingSet, path: str | os.PathLike, *, float16: bool = Fal
     -------
     Path
         The written file.
+
+    Examples
+    --------
+    >>> import gaptools
+    >>> path = gaptools.save_set(gaptools.planted_gap(100, 16), "planted.npz")
+    >>> gaptools.load_set(path).n_image
+    100
     """
     path = Path(path)
     if path.suffix.lower() != ".npz":

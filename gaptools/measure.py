@@ -346,3 +346,103 @@ def _sample_metrics(eset: EmbeddingSet, image, text, max_points: int, seed: int)
     out["frechet_cov_term"] = {"value": frechet.cov_term, "ci95": None}
     out["top_gap_dims"] = {"value": M.top_gap_dims(image, text), "ci95": None}
     return out
+
+
+class MeasureResult:
+    """The metrics of one embedding set: prints as a table, converts to a pandas DataFrame.
+
+    What :func:`gaptools.measure` returns. ``result[key]`` is a metric's value (a float, the
+    ``[[dim, share], ...]`` list of ``top_gap_dims``, or None where unavailable),
+    :meth:`ci95` its interval, :meth:`to_frame` every scalar metric as a DataFrame and
+    :meth:`to_dict` the JSON-ready entry ``gaptools measure --json`` writes for a set.
+
+    Parameters
+    ----------
+    document : dict
+        One set's result, as :func:`measure` or :func:`gaptools.stream.measure_folder` return it.
+
+    Examples
+    --------
+    >>> import gaptools
+    >>> result = gaptools.measure(gaptools.planted_gap(200, 16, shift=0.5), bootstrap=100)
+    >>> print(result)
+    gaptools.measure of synthetic
+      200 images, 200 captions, D=16; L2-normalised; 100 bootstrap resamples, seed 0
+      centroid_gap     0.4349  [0.4277, 0.445]
+      matched_cosine   0.8959  [0.8926, 0.898]
+    ...
+    >>> result.to_frame().loc["centroid_gap", ["value", "ci95_low", "ci95_high"]].round(3).tolist()
+    [0.435, 0.428, 0.445]
+    """
+
+    def __init__(self, document: dict) -> None:
+        self.document = document
+
+    def __getitem__(self, key: str):
+        return self.document["metrics"][key]["value"]
+
+    def keys(self) -> list[str]:
+        """The metric keys, in display order."""
+        return list(self.document["metrics"])
+
+    def ci95(self, key: str) -> tuple[float, float] | None:
+        """The 95% bootstrap interval of metric ``key`` (None for subsample and whole-set metrics)."""
+        interval = self.document["metrics"][key]["ci95"]
+        return None if interval is None else (interval[0], interval[1])
+
+    def to_dict(self) -> dict:
+        """The JSON-ready result (the ``sets`` entry of a ``gaptools.measure`` document)."""
+        return self.document
+
+    def to_frame(self):
+        """Every scalar metric as a pandas DataFrame.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by metric key, with columns ``value``, ``ci95_low``, ``ci95_high`` (NaN
+            without an interval) and ``n`` (the subsample or gallery size, where one applies).
+            ``top_gap_dims`` is a list, not a scalar: it is left out (``result["top_gap_dims"]``).
+        """
+        import pandas as pd
+
+        rows = {}
+        for key, entry in self.document["metrics"].items():
+            if isinstance(entry["value"], list):
+                continue
+            lo, hi = entry["ci95"] or (None, None)
+            rows[key] = {"value": entry["value"], "ci95_low": lo, "ci95_high": hi,
+                         "n": entry.get("n", entry.get("gallery_images"))}
+        frame = pd.DataFrame.from_dict(rows, orient="index", columns=["value", "ci95_low", "ci95_high", "n"])
+        frame = frame.astype({"value": float, "ci95_low": float, "ci95_high": float, "n": "Int64"})
+        frame.index.name = "metric"
+        return frame
+
+    def __str__(self) -> str:
+        doc = self.document
+        lines = [f"gaptools.measure of {doc['source']}",
+                 f"  {doc['n_image']:,} images, {doc['n_text']:,} captions, D={doc['dim']}; "
+                 f"{'L2-normalised' if doc['normalized'] else 'raw vectors'}; "
+                 f"{doc['bootstrap']:,} bootstrap resamples, seed {doc['seed']}"]
+        width = max(len(key) for key in doc["metrics"])
+        for key, entry in doc["metrics"].items():
+            lines.append(f"  {key:<{width}}  {_format_entry(entry)}")
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+
+def _format_entry(entry: dict) -> str:
+    """One metric as text: value (4 significant digits), its interval, its sample size, or why it is missing."""
+    value = entry["value"]
+    if value is None:
+        return f"unavailable ({entry.get('unavailable', 'not computed')})"
+    if isinstance(value, list):  # top_gap_dims: [[dim, share], ...]
+        return ", ".join(f"dim {d}: {share:.0%}" for d, share in value[:3])
+    text = f"{value:.4g}"
+    if entry.get("ci95"):
+        lo, hi = entry["ci95"]
+        text += f"  [{lo:.4g}, {hi:.4g}]"
+    if entry.get("n"):
+        text += f"  (n={entry['n']})"
+    return text

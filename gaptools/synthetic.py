@@ -44,6 +44,13 @@ def planted_gap(
     -------
     EmbeddingSet
         ``image`` (n_images, D), ``text`` (n_images·captions_per_image, D), unit norm.
+
+    Examples
+    --------
+    >>> import gaptools
+    >>> eset = gaptools.planted_gap(1000, 64, shift=0.5)
+    >>> round(gaptools.measure(eset, bootstrap=0)["centroid_gap"], 2)  # about 0.5 / sqrt(1 + 0.5**2)
+    0.44
     """
     rng = np.random.default_rng(seed)
     content = l2_normalize(rng.standard_normal((n_images, dim)))

@@ -9,19 +9,20 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from gaptools import measure
 from gaptools.align.compare import RESULT_KIND as COMPARE_KIND
 from gaptools.align.compare import RESULT_VERSION as COMPARE_VERSION
 from gaptools.datasets.files import read_json
 from gaptools.errors import InputError
+from gaptools.measure import RESULT_KIND as MEASURE_KIND
+from gaptools.measure import RESULT_VERSION as MEASURE_VERSION
 
-MEASURE, COMPARE = measure.RESULT_KIND, COMPARE_KIND
+MEASURE, COMPARE = MEASURE_KIND, COMPARE_KIND
 # caption.eval_run.RESULT_KIND/VERSION: reports read result files and never import caption (a test holds
 # the two in step)
 EVAL = "caption.eval"
 # reproduce.results.RESULT_KIND/VERSION (the application layer's document; same rule, same test)
 RESULTS = "gaptools.reproduce.results"
-SUPPORTED = {MEASURE: measure.RESULT_VERSION, COMPARE: COMPARE_VERSION, EVAL: 1, RESULTS: 2}
+SUPPORTED = {MEASURE: MEASURE_VERSION, COMPARE: COMPARE_VERSION, EVAL: 1, RESULTS: 2}
 EVAL_FILE = "metrics.json"
 
 

@@ -35,6 +35,13 @@ class Aligner:
     ----------
     renormalize : bool
         L2-normalise the mapped embeddings (default True).
+
+    Examples
+    --------
+    >>> import gaptools
+    >>> aligner = gaptools.make_aligner("coral", {"reg": 0.1})
+    >>> isinstance(aligner, gaptools.Aligner), aligner.get_params()
+    (True, {'reg': 0.1, 'renormalize': True})
     """
 
     #: Registry name (``gaptools align fit --method NAME``).

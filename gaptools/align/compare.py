@@ -74,6 +74,14 @@ def compare(
     -------
     dict
         See the module docstring.
+
+    Examples
+    --------
+    >>> import gaptools
+    >>> train, test = gaptools.planted_gap(400, 32, seed=0), gaptools.planted_gap(400, 32, seed=1)
+    >>> doc = gaptools.compare_aligners(train, test, methods=["mean", "coral"])
+    >>> round(doc["baseline"]["centroid_gap"], 2), round(doc["methods"]["mean"]["centroid_gap"], 2)
+    (0.44, 0.01)
     """
     methods = list(methods or METHODS)
     for name in methods:

@@ -46,6 +46,14 @@ class SavedAligner:
     header : dict
         The whole JSON header.
     path : str
+
+    Examples
+    --------
+    >>> import gaptools
+    >>> path = gaptools.save_aligner(gaptools.fit_on_set("mean", gaptools.planted_gap(200, 16)), "mean.aligner")
+    >>> saved = gaptools.load_aligner(path)
+    >>> saved.aligner.name, saved.direction, saved.header["dim"]
+    ('mean', 'image-to-text', 16)
     """
 
     aligner: Aligner
@@ -73,6 +81,18 @@ def save_aligner(
         Default direction of ``gaptools align apply``.
     train : dict, optional
         What it was fitted on: ``{"source", "meta", "n_image", "n_text"}``.
+
+    Returns
+    -------
+    Path
+        The written file.
+
+    Examples
+    --------
+    >>> import gaptools
+    >>> aligner = gaptools.fit_on_set("coral", gaptools.planted_gap(200, 16))
+    >>> gaptools.save_aligner(aligner, "coral.aligner").name
+    'coral.aligner'
     """
     aligner.check_fitted()
     header = {
@@ -94,6 +114,23 @@ def save_aligner(
 
 def load_aligner(path: str | os.PathLike) -> SavedAligner:
     """Read a saved aligner, checking its header and every array.
+
+    Parameters
+    ----------
+    path : path-like
+        A file :func:`save_aligner` (or ``gaptools align fit -o``) wrote.
+
+    Returns
+    -------
+    SavedAligner
+        The fitted aligner, its default direction and the file's header.
+
+    Examples
+    --------
+    >>> import gaptools
+    >>> path = gaptools.save_aligner(gaptools.fit_on_set("mean", gaptools.planted_gap(200, 16)), "mean.aligner")
+    >>> gaptools.load_aligner(path).aligner
+    MeanShift(renormalize=True)
 
     Raises
     ------

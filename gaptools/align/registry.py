@@ -36,11 +36,34 @@ def aligner_class(name: str) -> type[Aligner]:
 def make_aligner(name: str, params: dict | None = None) -> Aligner:
     """A new, unfitted aligner ``name`` with hyper-parameters ``params``.
 
+    Parameters
+    ----------
+    name : str
+        A registered name: a key of :data:`METHODS` (``gaptools.ALIGNERS``).
+    params : dict, optional
+        Keyword hyper-parameters of the method (``{"reg": 0.1}``).
+
+    Returns
+    -------
+    Aligner
+        Not fitted yet: ``fit(X_img, X_txt)`` returns it fitted.
+
     Raises
     ------
     InputError
         Unknown method, or a parameter the method does not take (the error lists the
         ones it does).
+
+    Examples
+    --------
+    >>> import gaptools
+    >>> eset = gaptools.planted_gap(500, 32, shift=0.5)
+    >>> aligner = gaptools.make_aligner("mean").fit(eset.image, eset.text)
+    >>> moved = aligner.transform(eset.image)  # images moved toward the captions
+    >>> round(gaptools.measure(moved, eset.text, bootstrap=0)["centroid_gap"], 2)
+    0.01
+    >>> list(gaptools.ALIGNERS)[:4]
+    ['mean', 'center', 'standardize', 'moment']
     """
     cls = aligner_class(name)
     params = dict(params or {})

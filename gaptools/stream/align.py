@@ -151,6 +151,16 @@ def fit_folder(method: str, path, params: dict | None = None, *, client=None,
         Fitted; equal to ``fit_on_set`` on the folder as one set, up to rounding.
     train : dict
         What a saved aligner records about its training data.
+
+    Examples
+    --------
+    >>> import os, gaptools
+    >>> os.makedirs("shards", exist_ok=True)
+    >>> for k in range(3):  # a folder of three .npz sets
+    ...     _ = gaptools.save_set(gaptools.planted_gap(200, 16, seed=k), f"shards/part{k}.npz")
+    >>> aligner, train = gaptools.fit_folder("coral", "shards")
+    >>> aligner.name, train["n_image"]
+    ('coral', 600)
     """
     check_streamable(method)
     aligner = make_aligner(method, params)
@@ -199,6 +209,18 @@ def apply_folder(saved: SavedAligner, path, out, *, direction: str | None = None
         Bad shards (before any write), a dimension mismatch, an output folder that is the
         input or holds it, or holds something else (another aligner, another input, files
         gaptools did not write).
+
+    Examples
+    --------
+    >>> import os, gaptools
+    >>> os.makedirs("shards", exist_ok=True)
+    >>> for k in range(3):  # a folder of three .npz sets
+    ...     _ = gaptools.save_set(gaptools.planted_gap(200, 16, seed=k), f"shards/part{k}.npz")
+    >>> aligner, train = gaptools.fit_folder("mean", "shards")
+    >>> saved = gaptools.load_aligner(gaptools.save_aligner(aligner, "mean.aligner", train=train))
+    >>> done = gaptools.apply_folder(saved, "shards", "aligned")
+    >>> done["written"], round(gaptools.measure("aligned", bootstrap=0)["centroid_gap"], 2)
+    (3, 0.02)
     """
     require_scale()
     folder = path if isinstance(path, ShardFolder) else open_folder(path)

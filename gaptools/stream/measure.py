@@ -77,6 +77,18 @@ def measure_folder(
     dict
         The :func:`gaptools.measure.measure` result of the folder, plus ``"path":
         "streaming"`` and ``"streaming": {"layout", "shards", "sample", "bootstrap"}``.
+        ``gaptools.MeasureResult(doc)`` prints it as a table (``gaptools.measure(folder)``
+        returns that directly).
+
+    Examples
+    --------
+    >>> import os, gaptools
+    >>> os.makedirs("shards", exist_ok=True)
+    >>> for k in range(3):  # a folder of three .npz sets
+    ...     _ = gaptools.save_set(gaptools.planted_gap(200, 16, seed=k), f"shards/part{k}.npz")
+    >>> doc = gaptools.measure_folder("shards", bootstrap=100)
+    >>> doc["path"], round(doc["metrics"]["centroid_gap"]["value"], 2)
+    ('streaming', 0.43)
     """
     require_scale()
     options = {k: _DEFAULTS[k] if v is None else v for k, v in

@@ -180,6 +180,16 @@ def open_folder(path: str | os.PathLike) -> ShardFolder:
     ------
     InputError
         No shards, or shards whose headers show a problem: all of them in one message.
+
+    Examples
+    --------
+    >>> import os, gaptools
+    >>> os.makedirs("shards", exist_ok=True)
+    >>> for k in range(3):  # a folder of three .npz sets
+    ...     _ = gaptools.save_set(gaptools.planted_gap(200, 16, seed=k), f"shards/part{k}.npz")
+    >>> folder = gaptools.open_folder("shards")
+    >>> folder.layout, len(folder.shards), folder.n_image, folder.dim
+    ('npz sets', 3, 600, 16)
     """
     root = Path(path)
     if not root.exists():
@@ -447,6 +457,24 @@ def folder_to_set(folder: ShardFolder | str | os.PathLike) -> EmbeddingSet:
 
     Shards are concatenated in order; captions of a clip-retrieval folder come from the
     ``caption`` column of its metadata when there is one.
+
+    Parameters
+    ----------
+    folder : ShardFolder or path-like
+        As :func:`open_folder` takes it.
+
+    Returns
+    -------
+    EmbeddingSet
+
+    Examples
+    --------
+    >>> import os, gaptools
+    >>> os.makedirs("shards", exist_ok=True)
+    >>> for k in range(3):  # a folder of three .npz sets
+    ...     _ = gaptools.save_set(gaptools.planted_gap(200, 16, seed=k), f"shards/part{k}.npz")
+    >>> gaptools.folder_to_set("shards").n_text
+    600
     """
     folder = folder if isinstance(folder, ShardFolder) else open_folder(folder)
     images, texts, groups, captions = [], [], [], []
