@@ -37,15 +37,12 @@ text = eset.text / np.linalg.norm(eset.text, axis=1, keepdims=True)
 gap = image.mean(axis=0) - text.mean(axis=0)
 u = gap / np.linalg.norm(gap)
 pooled = np.concatenate([image, text])
-rest = pooled - np.outer(
-    pooled @ u, u
-)  # the pooled embeddings with the gap direction removed
+# the pooled embeddings with the gap direction removed
+rest = pooled - np.outer(pooled @ u, u)
 v = np.linalg.svd(rest - rest.mean(axis=0), full_matrices=False)[2][0]
 img2, txt2 = image @ np.stack([u, v], axis=1), text @ np.stack([u, v], axis=1)
 
-matched = np.sum(
-    text * image[eset.text_image], axis=1
-)  # each caption with its own image
+matched = np.sum(text * image[eset.text_image], axis=1)  # each caption with its own image
 rng = np.random.default_rng(0)
 other = (eset.text_image + rng.integers(1, eset.n_image, eset.n_text)) % eset.n_image
 mismatched = np.sum(text * image[other], axis=1)  # each caption with another image
@@ -53,17 +50,10 @@ mismatched = np.sum(text * image[other], axis=1)  # each caption with another im
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4.2), layout="constrained")
 ax1.scatter(*txt2.T, s=4, alpha=0.35, color="#E69F00", label="captions")
 ax1.scatter(*img2.T, s=6, alpha=0.6, color="#0072B2", label="images")
-ax1.annotate(
-    "",
-    xy=img2.mean(axis=0),
-    xytext=txt2.mean(axis=0),
-    arrowprops={"arrowstyle": "->", "lw": 2, "color": "black"},
-)
-ax1.set(
-    title=f"centroid gap {result['centroid_gap']:.3f}",
-    xlabel="along the gap direction",
-    ylabel="main axis of the rest",
-)
+arrow = {"arrowstyle": "->", "lw": 2, "color": "black"}
+ax1.annotate("", xy=img2.mean(axis=0), xytext=txt2.mean(axis=0), arrowprops=arrow)
+ax1.set(title=f"centroid gap {result['centroid_gap']:.3f}", xlabel="along the gap direction",
+        ylabel="main axis of the rest")
 ax1.legend(loc="best", markerscale=3)
 bins = np.linspace(-0.4, 1.0, 57)
 ax2.hist(mismatched, bins=bins, alpha=0.7, color="#999999", label="mismatched pairs")
