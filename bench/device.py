@@ -45,6 +45,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))  # bench/train.py's helpers, bench/shared_data.py
 from shared_data import DATA  # noqa: E402
+
 STEPS = ("versions", "train", "decode", "embed", "reproduce", "torchrun")
 # seconds per step on the GPU (all together < 8 min) and on the CPU at --quick size
 BUDGET = {"versions": 30, "train": 140, "decode": 90, "embed": 60, "reproduce": 100, "torchrun": 50}
@@ -506,7 +507,7 @@ def step_torchrun(args, device) -> dict:
     if ddp is None or ddp.group(1) != backend:
         raise SystemExit(f"the run did not report DistributedDataParallel on {backend} in {args.out / 'torchrun.log'}")
     nccl = " (NCCL INFO lines in the log)" if "NCCL INFO" in log else ""
-    rows = [(f"torchrun --nproc_per_node 1 caption train", f"ok in {seconds:.1f} s",
+    rows = [("torchrun --nproc_per_node 1 caption train", f"ok in {seconds:.1f} s",
              f"DDP initialised on {ddp.group(1)}{nccl}")]
     return {"rows": rows, "seconds": seconds, "backend": ddp.group(1)}
 

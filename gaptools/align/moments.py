@@ -17,8 +17,8 @@ import numpy as np
 
 from gaptools.align.base import Aligner
 from gaptools.align.shift import Center
-from gaptools.errors import InputError
 from gaptools.align.statistics import ArrayStatistics, FitStatistics
+from gaptools.errors import InputError
 from gaptools.metrics import l2_normalize
 
 
