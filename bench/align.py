@@ -1,12 +1,14 @@
 """Fit and apply time, and peak memory, of every aligner at n = 5,000 and 50,000 (512 dims),
-then ``memory-projection`` apply at 100,000 queries × 10,000 memory × 512.
+then ``memory-projection`` apply at 100,000 queries × 10,000 memory × 512, then the
+``diffusion-bridge`` fit on 100,000 captions and its apply against memory projection's.
 
 Usage::
 
     .venv/bin/python bench/align.py            # n = 5k and 50k, then the memory check (minutes on 2 cores)
     .venv/bin/python bench/align.py --quick    # n = 1k only, memory check at 10k queries × 1k memory
     .venv/bin/python bench/align.py --blas-threads 1   # children use one BLAS thread
-    .venv/bin/python bench/align.py --methods none --blas-threads 1   # the memory check alone
+    .venv/bin/python bench/align.py --methods none --blas-threads 1   # the memory and bridge checks alone
+    .venv/bin/python bench/align.py --methods none --memory-queries 0 --blas-threads 1   # the bridge check alone
 
 Data: ``gaptools.synthetic.planted_gap(n, 512, shift=0.8)`` (one caption per image, so
 ``ot-exact`` takes the assignment path; ``ot-exact[emd]`` forces POT's ``ot.emd``) to fit,
@@ -35,6 +37,15 @@ projection does two such passes plus an exponential, so ≈ 2× is the floor) an
 threadpoolctl reports them in that process, with the CPU time of the apply and the load
 average: on a shared machine wall time follows the load, while with one BLAS thread the CPU
 time is close to what an idle core would take.
+
+The bridge check (issue 25's goals on a 2-core CPU: fit within 10 minutes, apply within 10× memory
+projection's) fits ``diffusion-bridge`` at its default size on ``--bridge-captions`` caption
+embeddings (a planted set, one caption per image) in a fresh process, then times, in the same
+process, its ``transform`` of ``--bridge-queries`` other images and the ``transform`` of the same
+images by ``memory-projection`` fitted on the same set (its default memory of 10,000 captions),
+and prints the ratio. Its fit time does not grow with the caption count (a fixed number of
+steps of a fixed batch); the count only changes what the denoiser can memorise. torch's thread
+count is what ``--blas-threads`` sets (``OMP_NUM_THREADS``), as printed.
 """
 
 from __future__ import annotations
@@ -54,7 +65,7 @@ import numpy as np
 
 DIM = 512
 METHODS = ("mean", "center", "standardize", "moment", "realign", "pca-rotation", "pca-rotation-paper", "procrustes",
-           "coral", "ot-exact", "ot-exact[emd]", "ot-paper", "ot-sinkhorn", "memory-projection")
+           "coral", "ot-exact", "ot-exact[emd]", "ot-paper", "ot-sinkhorn", "memory-projection", "diffusion-bridge")
 
 
 def peak_rss_mb() -> float:
@@ -85,6 +96,8 @@ def run_one(method: str, folder: Path) -> dict:
     if method.startswith("ot"):
         import ot  # noqa: F401  (import time is not fit time)
         import scipy.optimize  # noqa: F401
+    if method == "diffusion-bridge":
+        import diffusers.schedulers  # noqa: F401  (import time is not fit time)
     tracemalloc.start()
     start = time.perf_counter()
     aligner.fit(x_img, x_txt)
@@ -162,6 +175,64 @@ def memory_check(n_queries: int, memory_size: int, env: dict) -> None:
           f"{'met' if r['apply_s'] <= 30 and r['peak_mb'] <= 2048 else 'NOT met'}")
 
 
+def run_bridge(folder: Path) -> dict:
+    """Fit diffusion-bridge on folder/bridge_*.npy, then time its apply and memory projection's to folder/queries.npy."""
+    import diffusers.schedulers  # noqa: F401  (import time is not fit time)
+    import torch
+
+    from gaptools.align import make_aligner
+
+    x_img, x_txt = np.load(folder / "bridge_image.npy"), np.load(folder / "bridge_text.npy")
+    queries = np.load(folder / "queries.npy")
+    bridge = make_aligner("diffusion-bridge")
+    start, cpu_start = time.perf_counter(), time.process_time()
+    bridge.fit(x_img, x_txt)
+    fit_s, fit_cpu_s = time.perf_counter() - start, time.process_time() - cpu_start
+    start, cpu_start = time.perf_counter(), time.process_time()
+    out = bridge.transform(queries)
+    apply_s, apply_cpu_s = time.perf_counter() - start, time.process_time() - cpu_start
+    assert out.shape == queries.shape and np.isfinite(out).all()
+    memory = make_aligner("memory-projection").fit(x_img, x_txt)
+    start, cpu_start = time.perf_counter(), time.process_time()
+    memory.transform(queries)
+    memory_s, memory_cpu_s = time.perf_counter() - start, time.process_time() - cpu_start
+    return {"fit_s": fit_s, "fit_cpu_s": fit_cpu_s, "apply_s": apply_s, "apply_cpu_s": apply_cpu_s,
+            "memory_s": memory_s, "memory_cpu_s": memory_cpu_s, "memory_rows": len(memory.memory_txt_),
+            "torch_threads": torch.get_num_threads(), "load": os.getloadavg()[0], "peak_mb": peak_rss_mb(),
+            "captions": len(x_txt), "queries": len(queries), "dim": queries.shape[1], "params": bridge.get_params()}
+
+
+def bridge_check(n_captions: int, n_queries: int, env: dict) -> None:
+    """Print the diffusion-bridge fit on n_captions × DIM and its apply to n_queries beside memory projection's."""
+    from gaptools.synthetic import planted_gap
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        train = planted_gap(n_captions, DIM, shift=0.8, seed=0)  # one caption per image
+        np.save(folder / "bridge_image.npy", train.image)
+        np.save(folder / "bridge_text.npy", train.text)
+        np.save(folder / "queries.npy", planted_gap(n_queries, DIM, shift=0.8, seed=1).image)
+        del train
+        out = subprocess.run([sys.executable, __file__, "--bridge-child", "--folder", str(folder)],
+                             capture_output=True, text=True, env=env)
+    if out.returncode != 0:
+        print(f"diffusion-bridge check failed: {out.stderr.strip().splitlines()[-1]}")
+        return
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    p = r["params"]
+    print(f"\ndiffusion-bridge, fit on {r['captions']:,} captions × {r['dim']} at the default size "
+          f"({p['train_steps']} steps of {p['batch_size']}, width {p['width']}, {p['blocks']} blocks), "
+          f"torch threads {r['torch_threads']}")
+    print(f"  fit {r['fit_s']:.1f} s ({r['fit_cpu_s']:.1f} s CPU) = {r['fit_s'] / 600:.2f}× issue 25's 10-minute goal: "
+          f"{'met' if r['fit_s'] <= 600 else 'NOT met'}")
+    print(f"  apply to {r['queries']:,} images (t* {p['start_step']}, {p['sampling_steps']} DDIM steps) "
+          f"{r['apply_s']:.2f} s ({r['apply_cpu_s']:.2f} s CPU) = {r['apply_s'] / r['memory_s']:.2f}× memory "
+          f"projection's ({r['memory_s']:.2f} s, {r['memory_cpu_s']:.2f} s CPU, memory {r['memory_rows']:,}); "
+          f"CPU-time ratio {r['apply_cpu_s'] / r['memory_cpu_s']:.2f}×; goal 10×: "
+          f"{'met' if r['apply_s'] <= 10 * r['memory_s'] else 'NOT met'}")
+    print(f"  peak RSS {r['peak_mb']:.0f} MB; 1-minute load average {r['load']:.1f} on {os.cpu_count()} CPUs")
+
+
 def baseline_seconds(test: np.ndarray) -> float:
     """One chunk of the out-of-sample rule: (n, 512) × (512, 5000) and argmin, best of 3."""
     points = np.random.default_rng(1).standard_normal((5000, DIM)).astype(np.float32)
@@ -181,8 +252,12 @@ def main() -> None:
     parser.add_argument("--memory-queries", type=int, help="memory check: queries (default 100,000; --quick 10,000; "
                                                            "0 skips it)")
     parser.add_argument("--memory-size", type=int, help="memory check: memory rows (default 10,000; --quick 1,000)")
+    parser.add_argument("--bridge-captions", type=int, help="bridge check: fit captions (default 100,000; --quick "
+                                                            "5,000; 0 skips it)")
+    parser.add_argument("--bridge-queries", type=int, default=5000, help="bridge check: images applied to")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one method in this process
     parser.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--bridge-child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--folder", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -190,6 +265,9 @@ def main() -> None:
         return
     if args.memory_child:
         print(json.dumps(run_memory(Path(args.folder))))
+        return
+    if args.bridge_child:
+        print(json.dumps(run_bridge(Path(args.folder))))
         return
 
     env = dict(os.environ)
@@ -227,6 +305,9 @@ def main() -> None:
     n_queries = args.memory_queries if args.memory_queries is not None else (10_000 if args.quick else 100_000)
     if n_queries > 0:
         memory_check(n_queries, args.memory_size or (1_000 if args.quick else 10_000), env)
+    n_captions = args.bridge_captions if args.bridge_captions is not None else (5_000 if args.quick else 100_000)
+    if n_captions > 0:
+        bridge_check(n_captions, args.bridge_queries, env)
 
 
 if __name__ == "__main__":

@@ -65,8 +65,12 @@ def collapse(X: np.ndarray, mean: np.ndarray) -> np.ndarray:
     Returns
     -------
     ndarray, shape (N, D), float32
+        Unit rows; a row that is the mean itself (nothing left after the subtraction, norm below
+        1e-6) stays the zero vector, which :func:`uncollapse` sends to the other mean.
     """
-    return l2_normalize(l2_normalize(X).astype(np.float64) - mean)
+    centred = l2_normalize(X).astype(np.float64) - mean
+    norms = np.linalg.norm(centred, axis=1, keepdims=True)
+    return (centred / np.where(norms > 1e-6, norms, np.inf)).astype(np.float32)
 
 
 def uncollapse(U: np.ndarray, mean: np.ndarray) -> np.ndarray:

@@ -242,3 +242,14 @@ def test_one_caption_on_the_command_line_is_one_line_exit_2(tmp_path, sets):
     assert result.exit_code == 2, result.output
     assert "at least 2 caption embeddings" in " ".join(result.output.split())
     assert not (tmp_path / "b.aligner").exists()
+
+
+def test_captions_without_spread_are_refused_and_an_image_at_the_image_mean_maps_to_the_text_mean():
+    img, txt = mixture(20, 1)
+    with pytest.raises(InputError, match="captions have no spread"):
+        make_aligner("diffusion-bridge", SMALL).fit(img, np.repeat(txt[:1], 20, axis=0))
+    same = np.repeat(img[:1], 20, axis=0)  # every image one vector: minus the image mean, nothing is left
+    aligner = make_aligner("diffusion-bridge", {**SMALL, "start_step": 0}).fit(same, txt)
+    mean_txt = txt.astype(np.float64).mean(0)
+    np.testing.assert_allclose(aligner.transform(img[:1]), l2_normalize(mean_txt[None]), atol=1e-6)
+    assert np.isfinite(with_params(aligner, start_step=600).transform(img[:3])).all()
