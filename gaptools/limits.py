@@ -119,3 +119,24 @@ def check_measure(n_image: int, n_text: int, dim: int, *, max_points: int, max_g
     }
     what, nbytes = max(needs.items(), key=lambda item: item[1])
     check_bytes(nbytes, what=what, source=source)
+
+
+#: Bytes per pixel while one shapes-world image is drawn: its int16 canvas and texture arrays,
+#: the uint8 copy and Pillow's image (tracemalloc measured a peak of 24 for the numpy part).
+WORLD_PIXEL_BYTES = 32
+#: Bytes of one image's entries in ``captions.json`` and ``scenes.json``, all held until the two
+#: files are written (measured ~9.7 KB at 7 captions and 5 objects, the most a world allows).
+WORLD_RECORD_BYTES = 10 << 10
+
+
+def check_world(n_images: int, image_size: int) -> None:
+    """Refuse a shapes world whose drawing or whose captions and scenes would not fit the budget.
+
+    Generation draws one image at a time (about :data:`WORLD_PIXEL_BYTES` per pixel) and keeps
+    every image's caption and scene entries (up to :data:`WORLD_RECORD_BYTES` each) until it
+    writes ``captions.json`` and ``scenes.json``; both are checked before anything is drawn.
+    """
+    check_bytes(float_matrix_bytes(image_size, image_size, WORLD_PIXEL_BYTES),
+                what=f"drawing one {image_size} x {image_size} image", source=f"--image-size {image_size}")
+    check_bytes(int(n_images) * WORLD_RECORD_BYTES, what=f"holding the captions and scenes of {n_images} images until "
+                "they are written", source=f"--images {n_images}")
