@@ -247,7 +247,8 @@ def relative_effects(doc: dict) -> pd.DataFrame:
         num = next((by_key[k] for k in keys if k in by_key), None)
         if num is None or den not in by_key or metric not in num["metrics"] or metric not in by_key[den]["metrics"]:
             return "—"
-        return f"{num['metrics'][metric]['mean'] / by_key[den]['metrics'][metric]['mean']:.2f}"
+        below = by_key[den]["metrics"][metric]["mean"]
+        return f"{num['metrics'][metric]['mean'] / below:.2f}" if below > 0 else "— (0 below)"
 
     rows, index = [], []
     for what, metric, keys, den, coco, flickr in RELATIVE_EFFECTS:
