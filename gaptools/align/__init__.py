@@ -15,10 +15,13 @@ pairs=None)`` returns ``self``, ``transform`` maps images toward text and
 - ``coral``: whiten image covariance, re-colour with text covariance.
 - ``ot-exact``: exact optimal transport, squared-L2 cost, barycentric map.
 - ``ot-paper``: exact optimal transport, L2 cost, embeddings multiplied by the raw plan T*.
+- ``ot-plan-images``: exact OT, L2 cost, the image matrix multiplied by the plan (T*ᵀ·X_img).
 - ``ot-sinkhorn``: entropic optimal transport, barycentric map.
 - ``memory-projection``: DeCap's softmax projection onto a memory of captions (Li et al. 2023).
+- ``diffusion-bridge``: a diffusion model of the captions denoises images toward them (Lee et al. 2025).
 
-Only numpy is imported here; POT and scipy load when an OT aligner fits.
+Only numpy is imported here; POT and scipy load when an OT aligner fits, torch and diffusers
+when ``diffusion-bridge`` fits or applies.
 """
 
 from gaptools.align.base import DIRECTIONS, Aligner
