@@ -3,8 +3,9 @@
 One mechanism for every command that writes (see the README's "Safety" section):
 
 - :func:`check_output_file`: a file output (``--json``, ``-o x.npz``) is not a folder, not
-  one of the command's inputs (paths compared after resolving symlinks), has the expected
-  extension and lies in a folder that can be written; checked before any work is done.
+  one of the command's inputs (paths compared after resolving symlinks) nor a file of an
+  input folder (every file under a folder input is an input), has the expected extension
+  and lies in a folder that can be written; checked before any work is done.
 - :func:`check_output_folder`: a folder output of one *kind* (a training run, an eval, a
   report, ...) is absent, empty, or marked by gaptools as an output of the same kind, and is
   replaced only with ``overwrite``; it is never a folder that is, or holds, an input.
@@ -189,9 +190,39 @@ def check_output_file(
         raise OutputError(f"{_named(option, path)}: expected a file name ending in {' or '.join(suffixes)}")
     if path.is_dir():
         raise OutputError(f"{_named(option, path)}: is a folder, expected a file name")
+    inputs = [item for item in inputs if item is not None]
     check_not_input(path, inputs, option=option)
+    _check_not_in_input_folder(path, inputs, option=option)
     check_writable(path.parent, option=option)
     return path
+
+
+def _check_not_in_input_folder(path: Path, inputs: list, *, option: str) -> None:
+    """Refuse a file output that would replace a file of an input folder.
+
+    Every file under a folder input counts as an input (a shard of a streamed folder, a file
+    of a world), whatever the command reads of it: an existing ``path`` is refused when it
+    lies in such a folder, or when it is the same file as one there (a symbolic link in the
+    folder pointing at it, a hard link).
+    """
+    if not (path.exists() or path.is_symlink()):
+        return
+    target = os.stat(path) if path.exists() else None
+    for folder in (Path(item) for item in inputs):
+        if not folder.is_dir():
+            continue
+        if is_within(path, folder):
+            raise OutputError(f"{_named(option, path)}: is a file of the input folder {folder}; "
+                              "a command never writes over what it reads", hint="choose a path outside it")
+        if target is None:
+            continue
+        for root, _, names in os.walk(folder):
+            for name in names:
+                with contextlib.suppress(OSError):
+                    if os.path.samestat(target, os.stat(os.path.join(root, name))):
+                        raise OutputError(
+                            f"{_named(option, path)}: is the file {os.path.join(root, name)} of the input folder "
+                            f"{folder}; a command never writes over what it reads", hint="choose another path")
 
 
 def _contents(folder: Path) -> list[Path]:
