@@ -11,8 +11,12 @@ not moments, and refuse with the size of their in-memory fit.
 
 Applying: every aligner maps rows one by one, so :func:`apply_folder` maps the folder shard
 by shard into the same layout. Each shard's files are written atomically; a manifest in the
-output folder records the aligner's checksum and each finished shard's file checksums, so a
-rerun skips finished shards (after checking them) and refuses another aligner or input.
+output folder records the aligner's checksum, the input folder (symbolic links resolved) and,
+for each finished shard, its output files' checksums and what identifies its input files
+(:func:`input_identity`: resolved path, size, modification time, rows, dtype). A rerun skips a
+finished shard only when both check out, aligns again a shard whose input changed, and refuses
+another aligner, direction or input folder. The run lock of :mod:`gaptools.outputs` is held on
+the output folder meanwhile, so a second run into it stops at once, naming the first.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from gaptools.align.statistics import FitStatistics
 from gaptools.atomic import write_json
 from gaptools.errors import InputError
 from gaptools.io import load_npz, save_set
+from gaptools.outputs import LOCK_FILE, resolved, run_lock
 from gaptools.stream.engine import ProgressFn, map_each, map_reduce, require_scale
 from gaptools.stream.shards import (
     NPZ_SETS,
@@ -51,7 +56,7 @@ STREAMABLE_METHODS = tuple(name for name, cls in METHODS.items() if cls.fits_fro
 #: The manifest `apply_folder` keeps in its output folder.
 MANIFEST = "gaptools-apply.json"
 MANIFEST_KIND = "gaptools.align.apply"
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2  # 2: the input folder (resolved) and each shard's input files are recorded
 #: Parameters that bound what a row-based method holds in memory when it fits.
 _IN_MEMORY_LIMITS = ("max_fit_points", "memory_size")
 
@@ -209,6 +214,8 @@ def apply_folder(saved: SavedAligner, path, out, *, direction: str | None = None
         Bad shards (before any write), a dimension mismatch, an output folder that is the
         input or holds it, or holds something else (another aligner, another input, files
         gaptools did not write).
+    LockedError
+        Another run is writing into ``out``.
 
     Examples
     --------
@@ -230,29 +237,51 @@ def apply_folder(saved: SavedAligner, path, out, *, direction: str | None = None
         raise InputError(f"{saved.path}: the aligner was fitted on {aligner.dim_}-dimensional embeddings "
                          f"but {folder.path} has {folder.dim}")
     out = Path(out)
-    _check_output_folder(out, Path(folder.path))
-    manifest = _open_manifest(out, saved, direction, folder, float16)
-    done = manifest["shards"]
-    task = functools.partial(_apply_shard, direction=direction, out=str(out), float16=float16, label=saved.path)
-    items = [(shard, done.get(shard.name)) for shard in folder.shards]
-    counts = {"written": 0, "skipped": 0}
+    _check_outside_input(out, Path(folder.path))
+    _check_output_folder(out)  # before the lock file goes into a folder that is not ours
+    with run_lock(out, command="gaptools align apply"):  # one writer: a second run is refused, naming the first
+        _check_output_folder(out)  # again: filled while we waited for the lock?
+        manifest = _open_manifest(out, saved, direction, folder, float16)
+        done = manifest["shards"]
+        task = functools.partial(_apply_shard, direction=direction, out=str(out), float16=float16, label=saved.path)
+        items = [(shard, done.get(shard.name), input_identity(shard)) for shard in folder.shards]
+        counts = {"written": 0, "skipped": 0}
 
-    def record(index: int, result: dict) -> None:
-        counts["skipped" if result.pop("skipped") else "written"] += 1
-        done[folder.shards[index].name] = result
-        write_json(out / MANIFEST, manifest)
+        def record(index: int, result: dict) -> None:
+            counts["skipped" if result.pop("skipped") else "written"] += 1
+            done[folder.shards[index].name] = result
+            write_json(out / MANIFEST, manifest)
 
-    map_each(task, items, shared={"aligner": aligner}, client=client, progress=progress, on_result=record)
+        map_each(task, items, shared={"aligner": aligner}, client=client, progress=progress, on_result=record)
     return {"out": str(out), "manifest": str(out / MANIFEST), "shards": len(folder.shards), **counts}
 
 
-def _check_output_folder(out: Path, source: Path) -> None:
-    real_out, real_in = Path(os.path.realpath(out)), Path(os.path.realpath(source))
+def input_identity(shard: Shard) -> dict:
+    """What identifies the files a shard is read from: the header's rows and dtype, and for each
+    file its resolved path, size and modification time (ns). A shard whose identity differs from
+    the one recorded with its output is aligned again."""
+    paths = {"image": shard.image, "text": shard.text, "metadata": shard.metadata}
+    files = {}
+    for role, path in paths.items():
+        if path is None or (role == "text" and path == shard.image):  # an .npz set is one file
+            continue
+        info = os.stat(path)
+        files[role] = {"path": str(resolved(path)), "size": info.st_size, "mtime_ns": info.st_mtime_ns}
+    return {"rows": [shard.n_image, shard.n_text], "dtype": shard.dtype, "files": files}
+
+
+def _check_outside_input(out: Path, source: Path) -> None:
+    """Before anything is created: ``out`` is neither the input, nor inside it, nor holding it."""
+    real_out, real_in = resolved(out), resolved(source)
     if real_out == real_in or real_in in real_out.parents or real_out in real_in.parents:
         raise InputError(f"{out}: the output folder must lie outside the input {source} (and not hold it)")
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST).is_file():
+
+
+def _check_output_folder(out: Path) -> None:
+    """``out`` is absent, empty (but for the run lock) or an earlier output of this command."""
+    if out.is_dir() and any(p.name != LOCK_FILE for p in out.iterdir()) and not (out / MANIFEST).is_file():
         raise InputError(f"{out}: not empty and not an output of `gaptools align apply` (no {MANIFEST})",
                          hint="give a new or empty folder")
 
@@ -264,7 +293,7 @@ def _open_manifest(out: Path, saved: SavedAligner, direction: str, folder: Shard
                     "params": saved.header["params"], "path": str(saved.path)},
         "direction": direction,
         "float16": float16,
-        "input": {k: v for k, v in folder.describe().items() if k != "folder"},
+        "input": {**folder.describe(), "folder": str(resolved(folder.path))},
     }
     path = out / MANIFEST
     if not path.is_file():
@@ -273,43 +302,56 @@ def _open_manifest(out: Path, saved: SavedAligner, direction: str, folder: Shard
         return manifest
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{path}: unreadable manifest ({exc})", hint="use a new output folder") from None
+    except (OSError, ValueError, RecursionError) as exc:
+        raise InputError(f"{path}: unreadable manifest ({type(exc).__name__})", hint="use a new output folder") from None
     if not isinstance(manifest, dict) or manifest.get("kind") != MANIFEST_KIND or not isinstance(
             manifest.get("shards"), dict):
         raise InputError(f"{path}: not a manifest of `gaptools align apply`", hint="use a new output folder")
+    if manifest.get("version") != MANIFEST_VERSION:
+        raise InputError(f"{out}: its manifest (version {manifest.get('version')!r}) does not record which input its "
+                         f"shards were aligned from, so they cannot be checked against {folder.path}",
+                         hint="use a new output folder")
+    there = manifest.get("input", {}).get("folder") if isinstance(manifest.get("input"), dict) else None
+    if there != run["input"]["folder"]:
+        raise InputError(f"{out}: holds shards aligned from another input folder ({there}), not {folder.path}",
+                         hint="use a new output folder, or rerun on the folder it was started with")
     if manifest.get("aligner", {}).get("sha256") != run["aligner"]["sha256"]:
         raise InputError(f"{out}: holds shards aligned with another aligner "
                          f"({manifest.get('aligner', {}).get('path')}), not {saved.path}",
                          hint="use a new output folder, or rerun with the aligner it was started with")
-    for key, what in (("direction", "direction"), ("float16", "--float16 setting"), ("input", "input folder")):
+    for key, what in (("direction", "direction"), ("float16", "--float16 setting")):
         if manifest.get(key) != run[key]:
             raise InputError(f"{out}: was started with another {what} ({manifest.get(key)!r} there)",
                              hint="use a new output folder, or rerun with the same arguments")
+    if manifest.get("input") != run["input"]:
+        raise InputError(f"{out}: was started when {folder.path} held other shards (their names, rows or "
+                         "dimension differ)", hint="use a new output folder")
     for leftover in out.rglob(".*.tmp"):  # temporaries of a killed run (atomic_write's names); the folder is ours
         leftover.unlink(missing_ok=True)
     return manifest
 
 
-def _apply_shard(item: tuple[Shard, dict | None], *, aligner: Aligner, direction: str, out: str, float16: bool,
-                 label: str) -> dict:
-    """Align one shard into ``out`` (one Dask task); skip it when its recorded files check out.
+def _apply_shard(item: tuple[Shard, dict | None, dict], *, aligner: Aligner, direction: str, out: str,
+                 float16: bool, label: str) -> dict:
+    """Align one shard into ``out`` (one Dask task); skip it when its recorded input is this
+    shard's (:func:`input_identity`) and its recorded files check out.
 
     Returns
     -------
     dict
-        ``{"files": {relative path: sha256}, "skipped": bool}``.
+        ``{"files": {relative path: sha256}, "input": identity, "skipped": bool}``.
     """
-    shard, recorded = item
+    shard, recorded, identity = item
     targets = output_paths(shard, out)
     relative = {role: str(p.relative_to(out)) for role, p in targets.items()}
-    if recorded is not None and _intact(out, recorded.get("files", {}), set(relative.values())):
-        return {"files": recorded["files"], "skipped": True}
+    if (recorded is not None and recorded.get("input") == identity
+            and _intact(out, recorded.get("files", {}), set(relative.values()))):
+        return {"files": recorded["files"], "input": identity, "skipped": True}
     if shard.layout == NPZ_SETS:
         eset = load_npz(shard.image)
         aligned = apply_to_set(aligner, eset, direction=direction, label=label)
         save_set(aligned, targets["set"], float16=float16 or shard.dtype == "float16")
-        return {"files": {relative["set"]: file_sha256(targets["set"])}, "skipped": False}
+        return {"files": {relative["set"]: file_sha256(targets["set"])}, "input": identity, "skipped": False}
     dtype = np.float16 if float16 else np.dtype(shard.dtype)
     shape = (shard.n_image, aligner.dim_)
     with NpyWriter(targets["image"], shape, dtype) as image_out, NpyWriter(targets["text"], shape, dtype) as text_out:
@@ -320,7 +362,7 @@ def _apply_shard(item: tuple[Shard, dict | None], *, aligner: Aligner, direction
     files = {relative["image"]: image_out.sha256, relative["text"]: text_out.sha256}
     if "metadata" in targets:
         files[relative["metadata"]] = copy_file(shard.metadata, targets["metadata"])
-    return {"files": files, "skipped": False}
+    return {"files": files, "input": identity, "skipped": False}
 
 
 def _intact(out: str, files: dict, expected: set) -> bool:
