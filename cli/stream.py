@@ -25,9 +25,16 @@ def scheduler_option():
 
 
 def check_cluster_options(streaming: bool, workers: Optional[int], scheduler: Optional[str]) -> None:
-    """--workers and --scheduler only mean something when a folder is streamed."""
+    """--workers and --scheduler only mean something when a folder is streamed; the address's form is
+    checked here, before any work (whether a scheduler answers there, when the client starts)."""
     if not streaming and (workers is not None or scheduler is not None):
         raise InputError("--workers and --scheduler run the streaming path: give a folder (or --stream)")
+    if workers is not None and scheduler is not None:
+        raise InputError("--workers starts a local cluster and --scheduler joins an existing one: give one of them")
+    if scheduler is not None:
+        from gaptools.stream import check_scheduler_address
+
+        check_scheduler_address(scheduler)
 
 
 @contextlib.contextmanager

@@ -19,7 +19,7 @@ them; importing ``gaptools.stream`` itself needs numpy only.
 from __future__ import annotations
 
 from gaptools.stream.align import STREAMABLE_METHODS, apply_folder, check_streamable, fit_folder
-from gaptools.stream.engine import dask_client, require_scale
+from gaptools.stream.engine import check_scheduler_address, dask_client, probe_scheduler, require_scale
 from gaptools.stream.measure import measure_folder
 from gaptools.stream.shards import ShardFolder, folder_to_set, open_folder
 
@@ -27,11 +27,13 @@ __all__ = [
     "STREAMABLE_METHODS",
     "ShardFolder",
     "apply_folder",
+    "check_scheduler_address",
     "check_streamable",
     "dask_client",
     "fit_folder",
     "folder_to_set",
     "measure_folder",
     "open_folder",
+    "probe_scheduler",
     "require_scale",
 ]
