@@ -246,6 +246,8 @@ def _require_file(path: str | os.PathLike, suffixes: tuple[str, ...]) -> Path:
         raise InputError(f"{path}: no such file")
     if path.is_dir():
         raise InputError(f"{path}: is a folder, expected a file ({' or '.join(suffixes)})")
+    if not path.is_file():  # opening a FIFO would wait for a writer
+        raise InputError(f"{path}: is not a regular file (a FIFO, socket or device is never opened)")
     if path.suffix.lower() not in suffixes:
         raise InputError(
             f"{path}: unsupported extension '{path.suffix}'", hint=f"expected {' or '.join(suffixes)}"

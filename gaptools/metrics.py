@@ -645,11 +645,14 @@ def linear_separability(image: np.ndarray, text: np.ndarray, *, folds: int = 5, 
     """Cross-validated accuracy of a logistic regression telling image from text.
 
     0.5 is chance (the modalities overlap); 1.0 means a hyperplane separates them.
-    Pass equally many rows of each for a balanced chance level.
+    Pass equally many rows of each for a balanced chance level. NaN when either side has
+    fewer than ``folds`` rows: stratified ``folds``-fold cross-validation is not defined there.
     """
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold, cross_val_score
 
+    if min(len(image), len(text)) < folds:
+        return float("nan")
     x = np.concatenate([image, text]).astype(np.float64)
     y = np.r_[np.ones(len(image)), np.zeros(len(text))]
     cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)

@@ -17,6 +17,8 @@ def existing_file(path: str | os.PathLike) -> Path:
         raise InputError(f"{path}: no such file")
     if path.is_dir():
         raise InputError(f"{path}: is a folder, expected an annotation file")
+    if not path.is_file():  # opening a FIFO would wait for a writer
+        raise InputError(f"{path}: is not a regular file (a FIFO, socket or device is never opened)")
     return path
 
 

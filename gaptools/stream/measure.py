@@ -40,6 +40,7 @@ from gaptools.stream.stats import StatsConfig, StreamStats, merge_all, poisson_w
 
 PATH = "streaming"
 _UNAVAILABLE = "not computed on the streaming path"
+_TOO_FEW = "n too small (not defined on this few rows)"
 #: The in-memory defaults (one place: :func:`gaptools.measure.measure`'s signature).
 _DEFAULTS = {name: p.default for name, p in inspect.signature(measure).parameters.items()
              if p.kind is p.KEYWORD_ONLY}
@@ -105,14 +106,17 @@ def measure_folder(
 def folder_document(stats: StreamStats, folder: ShardFolder, cfg: StatsConfig, *, dim_ablation: bool = False) -> dict:
     """The measure document of a folder from its merged statistics."""
     out: dict[str, dict] = {}
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore"):  # undefined on tiny folders: reported as unavailable below
         out.update(_summable(stats))
         if stats.gallery is not None:
             out.update(_recall(stats, cfg))
-    out.update(_fits(stats))
-    if stats.sample is not None:
-        out.update(_sampled(stats.sample.image, stats.sample.text, cfg.seed))
+        out.update(_fits(stats))
+        if stats.sample is not None:
+            out.update(_sampled(stats.sample.image, stats.sample.text, cfg.seed))
     metrics = {key: out.get(key, {"value": None, "ci95": None, "unavailable": _UNAVAILABLE}) for key in METRIC_KEYS}
+    for entry in metrics.values():  # a statistic undefined on this few rows (a variance of one row, ...): say so
+        if isinstance(entry["value"], float) and not np.isfinite(entry["value"]):
+            entry.update(value=None, ci95=None, unavailable=entry.get("unavailable", _TOO_FEW))
     return {
         "source": folder.path,
         "meta": {"layout": folder.layout, "shards": len(folder.shards)},
@@ -203,4 +207,8 @@ def _sampled(xi: np.ndarray, xt: np.ndarray, seed: int) -> dict:
         "uniformity_image": M.uniformity(xi),
         "uniformity_text": M.uniformity(xt),
     }
-    return {key: {"value": value, "ci95": None, "n": n} for key, value in values.items()}
+    out = {key: {"value": value, "ci95": None, "n": n} for key, value in values.items()}
+    folds = M.linear_separability.__kwdefaults__["folds"]
+    if n < folds:
+        out["linear_separability"]["unavailable"] = f"n too small ({folds}-fold CV needs {folds} images)"
+    return out

@@ -23,7 +23,8 @@ hashes in :mod:`gaptools.stream.stats`), captions likewise; they do not depend o
 shards are later spread over workers.
 
 Every problem a header shows (a missing partner file, mismatched rows or dimensions, a
-truncated or corrupt file, a non-float dtype) is found by :func:`open_folder` before any
+truncated or corrupt file, a non-float or structured dtype, a FIFO or other non-regular file
+named like a shard, which is never opened) is found by :func:`open_folder` before any
 work, and all of them are named in one error; problems only the data shows (NaN, zero
 vectors, a corrupt compressed member) are raised by the shard that holds them.
 """
@@ -35,6 +36,7 @@ import hashlib
 import io
 import os
 import re
+import stat
 import zipfile
 from pathlib import Path
 from typing import Iterator
@@ -194,6 +196,9 @@ def open_folder(path: str | os.PathLike) -> ShardFolder:
     root = Path(path)
     if not root.exists():
         raise InputError(f"{root}: no such file or folder")
+    why = None if root.is_dir() else _not_regular(root)
+    if why:
+        raise InputError(f"{root} {why}")
     if root.is_file():
         if root.suffix.lower() != ".npz":
             raise InputError(f"{root}: streaming reads a folder or one .npz set, not a {root.suffix or 'plain'} file")
@@ -231,6 +236,23 @@ def open_folder(path: str | os.PathLike) -> ShardFolder:
     return ShardFolder(path=str(root), layout=layout, shards=tuple(shards), dim=dim)
 
 
+def _not_regular(path: Path) -> str | None:
+    """Why ``path`` cannot be read as a shard file (a FIFO, a folder, a device, ...), or None.
+
+    Opening a FIFO blocks until something writes into it, so this is asked before any open.
+    """
+    try:
+        mode = os.stat(path).st_mode  # follows symbolic links: a link to a regular file is one
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+    if stat.S_ISREG(mode):
+        return None
+    kinds = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
+             (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+    kind = next((name for test, name in kinds if test(mode)), "not a regular file")
+    return f"is {kind}, not a regular file"
+
+
 def _natural_key(name: str) -> list:
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
 
@@ -257,6 +279,10 @@ def _clip_entries(root: Path) -> list[dict]:
                 folder, prefix, suffix = CLIP_FILES[role]
                 present = ", ".join(f"{CLIP_FILES[r][0]}/{p.name}" for r, p in files.items())
                 problems.append(f"shard {key}: {present} has no partner {folder}/{prefix}{key}{suffix}")
+        for role, path in files.items():
+            why = _not_regular(path)
+            if why:
+                problems.append(f"shard {key}: {path} {why}")
         if problems:
             entries.append(entry)
             continue
@@ -311,6 +337,10 @@ def _npz_entry(path: Path) -> dict:
     entry = {"name": path.name, "problems": [], "dim": None, "dtype": None, "n_image": 0, "n_text": 0,
              "image": str(path), "text": str(path)}
     problems = entry["problems"]
+    why = _not_regular(path)
+    if why:
+        problems.append(f"{path} {why}")
+        return entry
     try:
         with zipfile.ZipFile(path) as zf:
             members = set(zf.namelist())
@@ -354,6 +384,9 @@ def read_npy_header(path: str | os.PathLike) -> ArrayHeader:
         Not a ``.npy`` file, an object (pickled) array, or fewer bytes than the header promises.
     """
     path = Path(path)
+    why = _not_regular(path)
+    if why:
+        raise InputError(f"{path} {why}")
     try:
         with open(path, "rb") as fh:
             header = _read_header(fh, str(path))
@@ -382,6 +415,8 @@ def _read_header(fh, label: str) -> ArrayHeader:
         raise InputError(f"{label}: not a readable .npy array ({exc})") from None
     if dtype.hasobject:
         raise InputError(f"{label}: holds pickled objects, which gaptools never loads")
+    if dtype.names is not None or dtype.subdtype is not None:
+        raise InputError(f"{label}: has the structured dtype {dtype.descr}, expected a plain array of numbers")
     return ArrayHeader(shape=tuple(int(n) for n in shape), dtype=str(dtype))
 
 
