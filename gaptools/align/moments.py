@@ -22,7 +22,7 @@ from gaptools.errors import InputError
 from gaptools.metrics import l2_normalize
 
 
-def mean_std(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def mean_std(X: np.ndarray, *, method: str = "mean_std") -> tuple[np.ndarray, np.ndarray]:
     """Per-dimension mean and standard deviation of ``X`` (N, D), float64.
 
     The deviation is the population one (ddof 0), so a map built from it reproduces it
@@ -32,15 +32,28 @@ def mean_std(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     Returns
     -------
     mean, std : ndarray, shape (D,), float64
+
+    Raises
+    ------
+    InputError
+        Every dimension is constant (one row, or rows equal at float32 precision): no
+        deviation to divide by, so ``method`` (named in the message) is not defined.
     """
-    return _mean_std(ArrayStatistics(X, X), "image")
+    return _mean_std(ArrayStatistics(X, X), "image", method)
 
 
-def _mean_std(stats: FitStatistics, side: str) -> tuple[np.ndarray, np.ndarray]:
+def _mean_std(stats: FitStatistics, side: str, method: str) -> tuple[np.ndarray, np.ndarray]:
     """:func:`mean_std` of one side of ``stats``."""
     mean, var = stats.mean_var(side)
     std = np.sqrt(var)
-    floor = np.finfo(np.float32).eps * max(float(std.max()), np.finfo(np.float64).tiny)
+    eps = np.finfo(np.float32).eps
+    if float(std.max()) <= eps * float(np.abs(mean).max()):  # zero spread, up to float32 rounding
+        n = stats.count(side)
+        rows = "its only row" if n == 1 else f"all {n} rows are the same vector (at float32 precision)"
+        raise InputError(f"{method}: the fit set's {side} embeddings have no spread ({rows}), so the "
+                         "per-dimension deviations it divides by are not defined",
+                         hint="fit on a set with differing rows, or use a method that only shifts (mean, center)")
+    floor = eps * max(float(std.max()), np.finfo(np.float64).tiny)
     return mean, np.maximum(std, floor)
 
 
@@ -82,8 +95,8 @@ class MomentMatch(_ScaleShift):
     name = "moment"
 
     def _fit_stats(self, stats):
-        self.mean_img_, std_img = _mean_std(stats, "image")
-        self.mean_txt_, std_txt = _mean_std(stats, "text")
+        self.mean_img_, std_img = _mean_std(stats, "image", self.name)
+        self.mean_txt_, std_txt = _mean_std(stats, "text", self.name)
         self.scale_ = std_txt / std_img
 
 
@@ -133,8 +146,8 @@ class ReAlign(_ScaleShift):
             raise InputError(f"realign: recenter must be true or false, got {self.recenter!r}")
 
     def _fit_stats(self, stats):
-        self.mean_img_, std_img = _mean_std(stats, "image")
-        self.mean_txt_, std_txt = _mean_std(stats, "text")
+        self.mean_img_, std_img = _mean_std(stats, "image", self.name)
+        self.mean_txt_, std_txt = _mean_std(stats, "text", self.name)
         trace_img, trace_txt = float((std_img**2).sum()), float((std_txt**2).sum())
         self.scale_ = np.full(stats.dim, np.sqrt(trace_txt / trace_img))
         self.centroid_img_ = stats.mapped_mean("image", lambda X: l2_normalize(_ScaleShift._forward(self, X)))
@@ -178,8 +191,8 @@ class Standardize(Center):
     state = Center.state + ("std_img_", "std_txt_")
 
     def _fit_stats(self, stats):
-        self.mean_img_, self.std_img_ = _mean_std(stats, "image")
-        self.mean_txt_, self.std_txt_ = _mean_std(stats, "text")
+        self.mean_img_, self.std_img_ = _mean_std(stats, "image", self.name)
+        self.mean_txt_, self.std_txt_ = _mean_std(stats, "text", self.name)
 
     def _forward(self, X):
         return super()._forward(X) / self.std_img_

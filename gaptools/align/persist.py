@@ -191,6 +191,8 @@ def _read_header(arrays: dict, src: str) -> dict:
         header = json.loads(str(arrays["header"]))
     except json.JSONDecodeError as exc:
         raise InputError(f"{src}: corrupt aligner header ({exc})") from None
+    except RecursionError:
+        raise InputError(f"{src}: corrupt aligner header, its JSON is nested too deeply to read") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise InputError(f"{src}: not a gaptools aligner (header format is not '{FORMAT}')")
     version = header.get("format_version")

@@ -107,4 +107,6 @@ def parse_param(text: str) -> tuple[str, object]:
         value = json.loads(raw)
     except json.JSONDecodeError:
         value = raw
+    except RecursionError:
+        raise InputError(f"parameter '{key.strip()}': its value is nested too deeply to read") from None
     return key.strip().replace("-", "_"), value
