@@ -1,7 +1,7 @@
 """Everything the first GPU must show, as one command and one table (also written as JSON).
 
-    python bench/device.py --out out/device                     # on a cuda machine: < 8 min on one H200
-    python bench/device.py --device cpu --quick --out /tmp/dev  # the same script at toy size on the CPU (tested)
+    python bench/device.py                        # on a cuda machine: < 8 min on one H200; writes out/device
+    python bench/device.py --device cpu --quick   # the same script at toy size on the CPU (tested); out/device-quick
 
 Steps, each in its own process with its own time budget, so that a failure, a hang or an
 out-of-memory in one is reported in the table and the others still run:
@@ -56,14 +56,23 @@ NEW_TOKENS, PREFIX_LENGTH, BEAM = 20, 10, 5
 # ----------------------------------------------------------------------------------------- orchestration
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line; ``--out`` defaults to ``out/device`` (``out/device-quick`` with ``--quick``), made absolute."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", required=True, type=Path, help="folder for device.json, device.txt and each step's output")
+    parser.add_argument("--out", type=Path, help="folder for device.json, device.txt and each step's output "
+                        "(default: out/device, or out/device-quick with --quick)")
     parser.add_argument("--device", default="auto", help="auto (cuda when present), cuda, cpu")
     parser.add_argument("--quick", action="store_true", help="toy sizes: a plumbing check in minutes on the CPU")
     parser.add_argument("--only", nargs="+", choices=STEPS, help="run only these steps")
     parser.add_argument("--step", choices=STEPS, help=argparse.SUPPRESS)  # internal: run one step in this process
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    # absolute: the steps run with the repository as their working folder, whatever the caller's is
+    args.out = (args.out or Path("out") / ("device-quick" if args.quick else "device")).resolve()
+    return args
+
+
+def main() -> None:
+    args = parse_args()
     if args.step:
         _run_step(args)
         return
