@@ -65,10 +65,10 @@ class EvalRow:
         Metric name -> score (x100).
     predictions : Path or None
         The predictions file beside the document.
-    """
     diversity : dict or None
         The configuration's caption diversity (``distinct_captions``, ``n_captions``,
         ``mode_collapse``, ...), where the eval recorded it.
+    """
 
     run: str
     input: str
@@ -77,8 +77,8 @@ class EvalRow:
     beam: int
     metrics: dict
     predictions: Path | None
-
     diversity: dict | None = None
+
     @property
     def on_images(self) -> bool:
         """Test images in, with or without an aligner (no mixup, not the captions' own embeddings)."""
@@ -166,9 +166,9 @@ def _check_layout(doc: dict, path: Path) -> None:
                                          and "/" not in predictions and "\\" not in predictions),
                  f"configurations[{i}].predictions", "a file name in the eval folder")
             need(c.get("mixup") is None or _is_number(c["mixup"]), f"configurations[{i}].mixup", "a number or null")
-            for key in ("input", "aligner", "name"):
             need(c.get("diversity") is None or isinstance(c["diversity"], dict), f"configurations[{i}].diversity",
                  "an object or null")
+            for key in ("input", "aligner", "name"):
                 need(c.get(key) is None or isinstance(c[key], str), f"configurations[{i}].{key}", "a string")
 
 
