@@ -53,13 +53,13 @@ SIMPLE = Preset(
 
 CLIP_LIKE = Preset(
     name="clip-like",
-    world={"mention": 0.6, "clutter": 8, "max_objects": 4},
+    world={"mention": 0.75, "clutter": 5, "max_objects": 4},
     model_config={
         "embed_dim": 512,
         "vision_cfg": {"image_size": 64, "layers": 4, "width": 128, "head_width": 32, "patch_size": 16},
         "text_cfg": {"context_length": 40, "vocab_size": 49408, "width": 64, "heads": 4, "layers": 3},
     },
-    training={"logit_scale_lr": 0.0, "init_logit_scale": 100.0, "minutes": 30, "max_steps": 1200},
+    training={"logit_scale_lr": 0.0, "init_logit_scale": 100.0, "minutes": 30, "max_steps": 900},
 )
 
 PRESETS: dict[str, Preset] = {p.name: p for p in (SIMPLE, CLIP_LIKE)}

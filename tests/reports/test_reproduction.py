@@ -60,7 +60,8 @@ def report_md(tmp_path):
 def test_the_page_opens_with_the_claims_then_the_papers_tables(report_md):
     md = report_md("shapes-world")
     headings = [line for line in md.splitlines() if line.startswith("## ")]
-    assert headings[:3] == ["## The paper's claims", "## The paper's tables beside ours", "## Results over seeds"]
+    assert headings[:4] == ["## The paper's claims", "## The paper's tables beside ours", "## Relative effects",
+                            "## Results over seeds"]
     assert "## Corrections for Unsupervised-ClipCap" in headings
     claims = md.split("## The paper's claims")[1].split("\n## ")[0]
     assert "monotonically decreases" in claims and "[primary reading]" in claims and "[other reading]" in claims
