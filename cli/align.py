@@ -38,7 +38,7 @@ class Direction(str, Enum):
 
 _METHOD_HELP = f"One of: {', '.join(METHODS)}."
 _PARAM_HELP = "Hyper-parameter key=value (repeatable), e.g. -p reg=0.1 -p max_fit_points=2000."
-_SEED_HELP = "random_state of the methods that subsample (OT)."
+_SEED_HELP = "random_state of the methods that subsample (OT), the seed of those that train (diffusion-bridge)."
 _MAX_FIT_HELP = "OT: fit on a seeded subsample of at most this many rows per modality."
 
 
@@ -68,7 +68,7 @@ def fit_command(
     """Learn one gap correction from a set's images and captions and save it."""
     check_output_file(output, option="-o", inputs=[train], suffixes=(ALIGNER_SUFFIX,))
     check_cluster_options(train.is_dir(), workers, scheduler)
-    optional = params_for(method, {"random_state": seed, "max_fit_points": max_fit_points})
+    optional = params_for(method, {"random_state": seed, "seed": seed, "max_fit_points": max_fit_points})
     params = _params(param, no_renormalize, optional)
     start = time.perf_counter()
     if train.is_dir():

@@ -63,7 +63,7 @@ def compare(
         Hyper-parameters given to every method that takes them; each must be taken by
         at least one of ``methods``.
     seed : int
-        ``random_state`` of the methods that take one (unless ``params`` sets it) and
+        ``random_state`` (or ``seed``) of the methods that take one (unless ``params`` sets it) and
         the seed of :func:`~gaptools.measure.measure`.
     bootstrap, max_points, max_gallery
         Passed to :func:`~gaptools.measure.measure`.
@@ -105,7 +105,7 @@ def compare(
     for name in methods:
         if progress is not None:
             progress(name)
-        aligner = make_aligner(name, params_for(name, {"random_state": seed, **params}))
+        aligner = make_aligner(name, params_for(name, {"random_state": seed, "seed": seed, **params}))
         start = time.perf_counter()
         aligner.fit(train.image, train.text, set_pairs(train))
         fit_seconds = time.perf_counter() - start

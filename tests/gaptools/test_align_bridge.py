@@ -223,6 +223,13 @@ def test_align_fit_then_apply_closes_the_held_out_gap(tmp_path, sets):
     assert matched_cosine(after.image, after.text) > matched_cosine(before.image, before.text)
 
 
+def test_align_fit_seed_is_the_bridges_seed(tmp_path, sets):
+    small = [a for k, v in {**SMALL, "train_steps": 5}.items() for a in ("-p", f"{k}={v}")]
+    result = invoke("align", "fit", "-m", "diffusion-bridge", sets[0], *small, "--seed", "7", "-o", tmp_path / "b.aligner")
+    assert result.exit_code == 0, result.output
+    assert load_aligner(tmp_path / "b.aligner").aligner.get_params()["seed"] == 7
+
+
 @pytest.mark.parametrize("param, message", [
     ("start_step=1000", "start_step must be in [0, 1000)"),
     ("sampling_steps=0", "sampling_steps must be an integer >= 1"),
