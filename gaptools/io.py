@@ -430,7 +430,7 @@ def load_set(path: str | os.PathLike) -> EmbeddingSet:
     >>> import gaptools
     >>> eset = gaptools.load_set(gaptools.demo.SHAPES_TEST)  # the shipped shapes-world test set
     >>> eset.n_image, eset.n_text, eset.dim
-    (500, 2500, 64)
+    (500, 2500, 512)
     """
     suffix = Path(path).suffix.lower()
     if suffix == ".npy":
