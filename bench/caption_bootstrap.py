@@ -33,7 +33,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import numpy as np  # noqa: E402
 
-from caption.bootstrap import bootstrap_scores, image_stats, resample_counts, score_draws  # noqa: E402
+from gaptools.caption.bootstrap import bootstrap_scores, image_stats, resample_counts, score_draws  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "flickr8k" / "Flickr8k.token.txt"
 BASELINE_RESAMPLES = 3

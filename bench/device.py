@@ -11,7 +11,7 @@ out-of-memory in one is reported in the table and the others still run:
    GPT-2 BPE and all 40,460 Flickr8k captions from ../shared/data (random unit CLIP embeddings),
    bf16 autocast on cuda, length-grouped batches: captions/s and target tokens/s at batch 40 and
    at the largest batch that fits among a few tries (goal on one H200: >= 5,000 captions/s).
-3. ``decode``: batched greedy and beam-5 decoding (:func:`caption.generate.generate`: static cache
+3. ``decode``: batched greedy and beam-5 decoding (:func:`gaptools.caption.generate.generate`: static cache
    and CUDA graphs on cuda) at batch 64 and 512, 20 new tokens, against Hugging Face ``generate``
    on the same model and prefixes, same process; our dynamic-cache eager path as a third column
    (goal on one H200: >= 3x ``generate`` at batch 64).
@@ -233,9 +233,9 @@ def step_train(args, device) -> dict:
     import torch
     from train import flickr_captions, flickr_set, timed_steps, trainer_speed
 
-    from caption.config import TrainConfig
-    from caption.model import init_decoder
-    from caption.tokenizer import encode_captions
+    from gaptools.caption.config import TrainConfig
+    from gaptools.caption.model import init_decoder
+    from gaptools.caption.tokenizer import encode_captions
     from gaptools.io import save_set
 
     tokenizer = _tokenizer()
@@ -291,7 +291,7 @@ def _host_syncs(config, steps: int) -> int:
     import torch
     from train import _Enough
 
-    from caption.train import train
+    from gaptools.caption.train import train
 
     def on_step(event: dict) -> None:
         if event["step"] == 1:
@@ -329,7 +329,7 @@ def step_decode(args, device) -> dict:
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    from caption.generate import generate
+    from gaptools.caption.generate import generate
 
     torch.manual_seed(0)
     shape = dict(_gpt2_shape(True), vocab_size=1000) if args.quick else {}
@@ -455,8 +455,8 @@ def step_embed(args, device) -> dict:
 
 def _tiny_world(out: Path):
     """The shapes world written as a COCO-format (Karpathy) set, and a tiny decoder trained on nothing yet."""
-    from caption.model import init_decoder
-    from caption.tokenizer import train_tokenizer
+    from gaptools.caption.model import init_decoder
+    from gaptools.caption.tokenizer import train_tokenizer
     from gaptools.world import WorldParams, generate_world, load_captions
 
     world = out / "world"
@@ -472,7 +472,7 @@ def step_reproduce(args, device) -> dict:
     from gaptools.demo import SHAPES_DIR
 
     annotations, images, decoder = _tiny_world(args.out)
-    command = [sys.executable, "-m", "cli.main", "reproduce", "coco", "--quick", "--annotations", str(annotations),
+    command = [sys.executable, "-m", "gaptools.cli.main", "reproduce", "coco", "--quick", "--annotations", str(annotations),
                "--images", str(images), "--model-config", str(SHAPES_DIR / "model.json"),
                "--pretrained", str(SHAPES_DIR / "checkpoint.pt"), "--decoder", str(decoder),
                "-o", str(args.out / "coco"), "--device", str(device)]
@@ -493,7 +493,7 @@ def step_torchrun(args, device) -> dict:
     import torch
     from train import flickr_captions, flickr_set
 
-    from caption.model import init_decoder
+    from gaptools.caption.model import init_decoder
     from gaptools.io import save_set
 
     tokenizer = _tokenizer()
@@ -503,7 +503,7 @@ def step_torchrun(args, device) -> dict:
     backend = "nccl" if device.type == "cuda" else "gloo"
     env = {**os.environ, "NCCL_DEBUG": "INFO", "TORCH_CPP_LOG_LEVEL": "INFO", "TORCH_DISTRIBUTED_DEBUG": "INFO"}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "1",
-               "-m", "cli.caption", "train", str(data), "-o", str(args.out / "run"), "--decoder", str(args.out / "decoder"),
+               "-m", "gaptools.cli.caption", "train", str(data), "-o", str(args.out / "run"), "--decoder", str(args.out / "decoder"),
                "--target", "same", "--epochs", "1", "--batch-size", "40", "--warmup", "0", "--device", str(device)]
     start = time.perf_counter()
     proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=env)

@@ -29,7 +29,7 @@ import time
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
-from caption.generate import generate
+from gaptools.caption.generate import generate
 
 NEW_TOKENS, PREFIX_LENGTH, BEAM = 20, 10, 5
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 from gaptools.io import save_set
 from gaptools.measure import RESULT_KIND, measure
+from gaptools.reports.build import build_report
+from gaptools.reports.inputs import load_inputs
 from gaptools.synthetic import planted_gap
-from reports.build import build_report
-from reports.inputs import load_inputs
 
 METHODS = ["mean", "center", "pca-rotation", "procrustes", "coral", "ot-exact", "ot-sinkhorn", "mixup"]
 LAMBDAS = [0.0, 0.25, 0.5, 0.75, 1.0]

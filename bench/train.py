@@ -40,11 +40,11 @@ import torch  # noqa: E402
 from busy import busy, load_average  # noqa: E402
 from shared_data import DATA  # noqa: E402
 
-from caption.config import TrainConfig  # noqa: E402
-from caption.data import epoch_batches, padding_fraction  # noqa: E402
-from caption.model import ClipCapModel, init_decoder, load_decoder  # noqa: E402
-from caption.tokenizer import encode_captions  # noqa: E402
-from caption.train import train  # noqa: E402
+from gaptools.caption.config import TrainConfig  # noqa: E402
+from gaptools.caption.data import epoch_batches, padding_fraction  # noqa: E402
+from gaptools.caption.model import ClipCapModel, init_decoder, load_decoder  # noqa: E402
+from gaptools.caption.tokenizer import encode_captions  # noqa: E402
+from gaptools.caption.train import train  # noqa: E402
 from gaptools.io import EmbeddingSet, save_set  # noqa: E402
 
 PREFIX_LENGTH, CLIP_DIM = 10, 512

@@ -39,7 +39,7 @@ tokenisation (per sentence, so resampling cannot change it) and METEOR's choice 
 reference per image (per image, so resampling cannot change it either). The resample size is N.
 Intervals are percentile intervals (2.5%, 97.5%) of ``n_boot`` resamples, seeded.
 
-All scores here are x100, like :func:`caption.evaluate.score_captions`.
+All scores here are x100, like :func:`gaptools.caption.evaluate.score_captions`.
 """
 
 from __future__ import annotations

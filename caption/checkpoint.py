@@ -168,10 +168,10 @@ def load_run(run_dir: str | os.PathLike, device="cpu"):
     run_config : dict
         The run's ``config.json``: every flag, ``source``, ``target``, ``noise_variance``,
         ``normalize``, ``text_mean`` (list of D floats, or None; see
-        :func:`caption.data.prepare_inputs`, which applies the same input transform), ``data_meta``, ``clip_dim``.
+        :func:`gaptools.caption.data.prepare_inputs`, which applies the same input transform), ``data_meta``, ``clip_dim``.
     """
-    from caption.model import ClipCapConfig, ClipCapModel, decoder_from_config
-    from caption.tokenizer import load_tokenizer
+    from gaptools.caption.model import ClipCapConfig, ClipCapModel, decoder_from_config
+    from gaptools.caption.tokenizer import load_tokenizer
 
     run_dir = Path(run_dir)
     final = run_dir / FINAL

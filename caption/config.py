@@ -89,8 +89,8 @@ class TrainConfig:
                                  hint="use --noise-variance auto, or drop --noise-pairs")
 
     def model_config(self, clip_dim: int):
-        """The :class:`caption.model.ClipCapConfig` of this run's model, for inputs of ``clip_dim``."""
-        from caption.model import ClipCapConfig
+        """The :class:`gaptools.caption.model.ClipCapConfig` of this run's model, for inputs of ``clip_dim``."""
+        from gaptools.caption.model import ClipCapConfig
 
         return ClipCapConfig(clip_dim=clip_dim, prefix_length=self.prefix_length, mapper=self.mapper,
                              decoder=self.decoder, freeze_decoder=self.freeze_decoder, mapper_layers=self.mapper_layers,

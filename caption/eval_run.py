@@ -21,11 +21,11 @@ configuration (leave-one-out with image input removes the same seeded caption, s
 text rows of one seed are scored against the same references). An image left without
 references is not scored and is listed in ``metrics.json`` (``unscored``).
 
-Every input then goes through the run's own input transform (:func:`caption.data.prepare_inputs`:
+Every input then goes through the run's own input transform (:func:`gaptools.caption.data.prepare_inputs`:
 normalisation and the C3 text mean, never the training noise), the mapper, and
-:func:`caption.generate.generate`; captions are scored by :func:`caption.evaluate.score_captions`,
+:func:`gaptools.caption.generate.generate`; captions are scored by :func:`gaptools.caption.evaluate.score_captions`,
 and, for a shapes-world set, against the true scenes (:func:`gaptools.world.score_captions`).
-Each configuration also gets the :func:`caption.evaluate.diversity` of its captions, with
+Each configuration also gets the :func:`gaptools.caption.evaluate.diversity` of its captions, with
 ``novel_fraction`` against the run's training captions when its training set is still where the
 run recorded it.
 
@@ -40,7 +40,7 @@ The eval folder (written to a temporary folder, then renamed into place)::
     config.json                  every setting, the run's input transform, the captions drawn
     predictions.json             COCO results [{"image_id", "caption"}] (one configuration), or
     predictions_<name>.json      one per configuration
-    image_stats.npz              per-image statistics of the scores (:mod:`caption.bootstrap`), or
+    image_stats.npz              per-image statistics of the scores (:mod:`gaptools.caption.bootstrap`), or
     image_stats_<name>.npz       one per configuration
 """
 
@@ -53,10 +53,10 @@ from typing import Callable
 
 import numpy as np
 
-from caption.bootstrap import ImageStats, save_image_stats
-from caption.config import MAX_NEW_TOKENS
 from gaptools import __version__
 from gaptools.atomic import write_json
+from gaptools.caption.bootstrap import ImageStats, save_image_stats
+from gaptools.caption.config import MAX_NEW_TOKENS
 from gaptools.device import resolve_device
 from gaptools.errors import InputError
 from gaptools.io import EmbeddingSet, load_set
@@ -242,7 +242,7 @@ def caption_inputs(model, tokenizer, x: np.ndarray, *, beam: int, max_length: in
     """Captions of prepared inputs ``x`` (N, D): mapper prefix, batched decoding, detokenisation."""
     import torch
 
-    from caption.generate import generate
+    from gaptools.caption.generate import generate
 
     captions = []
     step = batch_size * 16  # prefixes held at once: bounded memory for large sets
@@ -296,9 +296,9 @@ def run_eval(config: EvalConfig, out: str | os.PathLike, *, overwrite: bool = Fa
 
 
 def _run_eval(config: EvalConfig, out: Path, overwrite: bool, say: Callable[[str], None]) -> dict:
-    from caption.checkpoint import load_run
-    from caption.data import prepare_inputs
-    from caption.evaluate import require_java, require_spice, score_with_intervals
+    from gaptools.caption.checkpoint import load_run
+    from gaptools.caption.data import prepare_inputs
+    from gaptools.caption.evaluate import require_java, require_spice, score_with_intervals
 
     require_java()
     if config.spice:
@@ -355,7 +355,7 @@ def _run_eval(config: EvalConfig, out: Path, overwrite: bool, say: Callable[[str
 def _training_tokens(run_config: dict, say: Callable[[str], None]) -> tuple[str | None, set[str] | None]:
     """The run's training set and its captions, PTB-tokenised (``novel_fraction``); (None, None),
     said, when the set is not where the run recorded it or cannot be read."""
-    from caption.evaluate import read_caption_corpus, token_set
+    from gaptools.caption.evaluate import read_caption_corpus, token_set
 
     data = (run_config.get("train") or {}).get("data")
     if not data or not Path(data).is_file():

@@ -5,7 +5,7 @@ PTBTokenizer, then scored with BLEU-1..4, METEOR 1.5, ROUGE-L and CIDEr-D; SPICE
 request (it needs Stanford CoreNLP 3.6.0, which pycocoevalcap downloads on first use).
 Scores are returned x100, as in the papers' tables. The tokenizer, METEOR and SPICE run
 in Java. :func:`score_captions_per_image` also returns what each metric needs of each image
-(:mod:`caption.bootstrap`), from which :func:`score_with_intervals` adds 95% bootstrap
+(:mod:`gaptools.caption.bootstrap`), from which :func:`score_with_intervals` adds 95% bootstrap
 intervals over the test images, and :func:`diversity` what the captions themselves are
 (distinct captions, vocabulary, lengths, copies of training captions) from the same tokens,
 so a collapsed captioner is seen whatever its scores.
@@ -33,7 +33,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from caption.bootstrap import (
+from gaptools.caption.bootstrap import (
     AVERAGE_KEY,
     ImageStats,
     average_label,
@@ -141,7 +141,7 @@ def score_with_intervals(predictions: dict[str, str], references: dict[str, list
     Returns
     -------
     fields : dict
-        ``metrics`` (x100, with :data:`caption.bootstrap.AVERAGE_KEY`), ``ci95`` (metric -> [lo, hi],
+        ``metrics`` (x100, with :data:`gaptools.caption.bootstrap.AVERAGE_KEY`), ``ci95`` (metric -> [lo, hi],
         or None), ``bootstrap`` (n_boot), ``n_scored``, ``unscored`` (image ids), ``reference_counts``
         ({"number of references": images}, over all predicted images), ``caption_average_of``
         (the average's name, e.g. "mean of 7 (no SPICE)"), ``diversity`` (:func:`diversity` of every
@@ -313,7 +313,7 @@ def _meteor_score(gts: dict, res: dict) -> tuple[float, list[str]]:
 
     The same exchange with the jar as pycocoevalcap's ``Meteor.compute_score`` (a ``SCORE``
     line per image, then one ``EVAL`` of all their statistics), keeping the statistics that
-    it throws away: the bootstrap sums them (:mod:`caption.bootstrap`).
+    it throws away: the bootstrap sums them (:mod:`gaptools.caption.bootstrap`).
     """
     meteor = _meteor()
     with meteor.lock:

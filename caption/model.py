@@ -187,7 +187,7 @@ def load_decoder(name_or_dir: str | os.PathLike) -> nn.Module:
     """
     from transformers import AutoModelForCausalLM
 
-    from caption.hub import from_pretrained
+    from gaptools.caption.hub import from_pretrained
 
     return from_pretrained(AutoModelForCausalLM, name_or_dir, "decoder")
 

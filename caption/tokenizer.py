@@ -12,7 +12,7 @@ from typing import Iterable
 
 import numpy as np
 
-from caption.hub import from_pretrained
+from gaptools.caption.hub import from_pretrained
 from gaptools.errors import InputError
 
 

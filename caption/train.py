@@ -1,6 +1,6 @@
 """Train ClipCap / Unsupervised-ClipCap; one process, or DistributedDataParallel under torchrun.
 
-The torchrun entry point is the application's: ``torchrun --nproc-per-node N -m cli.caption train
+The torchrun entry point is the application's: ``torchrun --nproc-per-node N -m gaptools.cli.caption train
 DATA -o RUN [flags]`` (the same flags as ``caption train``). Each rank takes its share of every
 global batch of ``--batch-size`` pairs, rank 0 writes the run folder. The loss is the mean over the
 global batch's tokens whatever the number of ranks, so the loss curve does not depend on it.
@@ -33,9 +33,10 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from caption import checkpoint
-from caption.config import NOISE_AUTO, TrainConfig
-from caption.data import (
+from gaptools import __version__
+from gaptools.caption import checkpoint
+from gaptools.caption.config import NOISE_AUTO, TrainConfig
+from gaptools.caption.data import (
     PairPlan,
     batch_noise,
     check_set,
@@ -44,9 +45,8 @@ from caption.data import (
     shard,
     text_mean,
 )
-from caption.model import ClipCapModel, load_decoder
-from caption.tokenizer import encode_captions, load_tokenizer
-from gaptools import __version__
+from gaptools.caption.model import ClipCapModel, load_decoder
+from gaptools.caption.tokenizer import encode_captions, load_tokenizer
 from gaptools.device import resolve_device
 from gaptools.errors import GapToolsError, InputError
 from gaptools.io import EmbeddingSet, load_set
@@ -166,7 +166,7 @@ def train(
     say: Callable[[str], None] | None = None,
     on_step: Callable[[dict], None] | None = None,
 ) -> Path:
-    """Train a captioner and write its run folder (see :mod:`caption.checkpoint`).
+    """Train a captioner and write its run folder (see :mod:`gaptools.caption.checkpoint`).
 
     Parameters
     ----------
@@ -293,7 +293,7 @@ def _noise_estimate(config: TrainConfig, eset: EmbeddingSet, say: Callable[[str]
 def _fit_targets(config: TrainConfig, model: ClipCapModel, eset: EmbeddingSet, tokenizer,
                  say: Callable[[str], None]) -> TrainConfig:
     """``config`` with ``max_tokens`` cut to the decoder's positions after the prefix, saying how many
-    captions that shortens (:meth:`caption.model.ClipCapModel.fit_tokens`)."""
+    captions that shortens (:meth:`gaptools.caption.model.ClipCapModel.fit_tokens`)."""
     messages = []
     max_tokens = model.fit_tokens(config.max_tokens, option="--max-tokens", say=messages.append)
     if max_tokens == config.max_tokens:
@@ -431,11 +431,11 @@ def _train_epoch(state: _TrainState, epoch: int, say: Callable[[str], None]) -> 
 def _held_out_captions(job: _Job, data: _Tensors) -> dict:
     """Greedy captions of the fixed held-out inputs and their distinct fraction (rank 0, eval mode).
 
-    Captions are told apart after :func:`caption.evaluate.plain_tokens` (lower case, no
+    Captions are told apart after :func:`gaptools.caption.evaluate.plain_tokens` (lower case, no
     punctuation; the scorer's PTB tokens need Java, which training does not).
     """
-    from caption.eval_run import caption_inputs
-    from caption.evaluate import diversity, plain_tokens
+    from gaptools.caption.eval_run import caption_inputs
+    from gaptools.caption.evaluate import diversity, plain_tokens
 
     model = job.model
     model.eval()

@@ -10,14 +10,14 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from cli.app import console
-from cli.stream import check_cluster_options, dask_session, scheduler_option, shard_progress, workers_option
 from gaptools.align import METHODS, apply_to_set, compare, fit_on_set, load_aligner, save_aligner
 from gaptools.align.compare import HEADLINE_METRICS
 from gaptools.align.persist import SUFFIX as ALIGNER_SUFFIX
 from gaptools.align.registry import params_for, parse_param
 from gaptools.align.sets import train_summary
 from gaptools.atomic import write_json
+from gaptools.cli.app import console
+from gaptools.cli.stream import check_cluster_options, dask_session, scheduler_option, shard_progress, workers_option
 from gaptools.errors import InputError
 from gaptools.io import load_set, save_set
 from gaptools.limits import MAX_BOOTSTRAP, check_dimension

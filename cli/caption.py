@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from cli.app import make_root_app
-from cli.caption_eval import eval_command, score_command
-from cli.caption_train import train_command
+from gaptools.cli.app import make_root_app
+from gaptools.cli.caption_eval import eval_command, score_command
+from gaptools.cli.caption_train import train_command
 
 app = make_root_app("Train and evaluate CLIP-prefix captioners (ClipCap, Unsupervised-ClipCap).")
 app.command("eval")(eval_command)

@@ -9,9 +9,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from caption.eval_run import EvalConfig
-from cli.app import console
 from gaptools.atomic import write_json
+from gaptools.caption.eval_run import EvalConfig
+from gaptools.cli.app import console
 from gaptools.errors import InputError
 from gaptools.outputs import check_output_file
 from gaptools.validation import MAX_SEED
@@ -40,7 +40,7 @@ def eval_command(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing eval folder."),
 ) -> None:
     """Caption a set with a trained run, score with pycocoevalcap (x100), write an eval folder."""
-    from caption.eval_run import run_eval
+    from gaptools.caption.eval_run import run_eval
 
     config = EvalConfig(run=str(run), set=str(eval_set), input=input_, aligners=[str(a) for a in aligner or []],
                         mixup=parse_lambdas(mixup), beam=beam, max_length=max_length, batch_size=batch_size,
@@ -72,7 +72,13 @@ def score_command(
         "or text, one per line): adds novel_fraction, the share of captions not copied verbatim from them."),
 ) -> None:
     """Score any captions file against references: BLEU-1..4, METEOR, ROUGE-L, CIDEr (x100), and its diversity."""
-    from caption.evaluate import read_caption_corpus, read_predictions, read_references, score_with_diversity, token_set
+    from gaptools.caption.evaluate import (
+        read_caption_corpus,
+        read_predictions,
+        read_references,
+        score_with_diversity,
+        token_set,
+    )
 
     if json_out is not None:
         check_output_file(json_out, option="--json", inputs=[predictions, references, train_captions])
@@ -87,8 +93,8 @@ def score_command(
 
 
 def print_diversity(name: str, diversity: dict) -> None:
-    """One dim line of a configuration's :func:`caption.evaluate.diversity`, and the yellow collapse warning."""
-    from caption.evaluate import collapse_warning
+    """One dim line of a configuration's :func:`gaptools.caption.evaluate.diversity`, and the yellow collapse warning."""
+    from gaptools.caption.evaluate import collapse_warning
 
     d = diversity
     line = (f"{name}: {d['distinct_captions']} distinct of {d['n_captions']} captions "

@@ -7,8 +7,8 @@ from typing import Optional
 
 import typer
 
-from caption.config import CAPDEC_NOISE_VARIANCE, TrainConfig, parse_noise_variance
-from cli.app import console
+from gaptools.caption.config import CAPDEC_NOISE_VARIANCE, TrainConfig, parse_noise_variance
+from gaptools.cli.app import console
 
 
 def train_command(
@@ -57,7 +57,7 @@ def train_command(
     """Train a CLIP-prefix captioner; writes config.json, log.jsonl, checkpoints and final/."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from caption.train import train
+    from gaptools.caption.train import train
 
     config = TrainConfig(
         data=str(data), output=str(output), val=None if val is None else str(val), source=source, target=target,

@@ -12,7 +12,7 @@ from typing import Callable, Optional
 
 import typer
 
-from cli.app import console
+from gaptools.cli.app import console
 from gaptools.datasets import read_caption_map, read_coco, read_flickr_tokens, read_table, resolve_images
 from gaptools.errors import InputError
 from gaptools.outputs import check_output_file

@@ -6,14 +6,14 @@ import inspect
 
 import typer
 
-from cli.align import align_app
-from cli.app import make_root_app
-from cli.embed import embed_app
-from cli.measure import measure_command
-from cli.report import report_command
-from cli.reproduce import reproduce_app
-from cli.world import world_app
 from gaptools import __version__
+from gaptools.cli.align import align_app
+from gaptools.cli.app import make_root_app
+from gaptools.cli.embed import embed_app
+from gaptools.cli.measure import measure_command
+from gaptools.cli.report import report_command
+from gaptools.cli.reproduce import reproduce_app
+from gaptools.cli.world import world_app
 
 app = make_root_app("Measure and correct the modality gap of CLIP-like models.")
 app.command("measure")(measure_command)

@@ -8,10 +8,10 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from cli.app import console
-from cli.stream import check_cluster_options, dask_session, scheduler_option, shard_progress, workers_option
 from gaptools import demo
 from gaptools.atomic import write_json
+from gaptools.cli.app import console
+from gaptools.cli.stream import check_cluster_options, dask_session, scheduler_option, shard_progress, workers_option
 from gaptools.errors import InputError
 from gaptools.io import load_pair, load_set
 from gaptools.limits import MAX_BOOTSTRAP

@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from cli.app import console
+from gaptools.cli.app import console
 
 
 def report_command(
@@ -23,8 +23,8 @@ def report_command(
     title: str = typer.Option("Modality gap report", help="Page title."),
 ) -> None:
     """Build a comparison report: gap overview, geometry, alignment, captioning, mixup, samples."""
-    from reports.build import build_report
-    from reports.inputs import load_inputs
+    from gaptools.reports.build import build_report
+    from gaptools.reports.inputs import load_inputs
 
     page = build_report(load_inputs(inputs or []), out, sets=sets or [], aligner=aligner, umap=umap,
                         mixup_metric=mixup_metric, images=images, gallery_size=gallery, title=title)

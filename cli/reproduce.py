@@ -7,9 +7,9 @@ from typing import Optional
 
 import typer
 
-from cli.app import console
+from gaptools.cli.app import console
+from gaptools.reproduce.experiment import Experiment
 from gaptools.validation import MAX_SEED
-from reproduce.experiment import Experiment
 
 reproduce_app = typer.Typer(help="Run the Unsupervised-ClipCap experiments end to end and write the report.",
                             no_args_is_help=True)
@@ -43,8 +43,8 @@ def shapes_command(out: Path = OUT, resume: bool = RESUME, quick: bool = QUICK, 
                    seeds: int = typer.Option(3, help="Training seeds per captioner (the same data each time)."),
                    bootstrap: int = BOOTSTRAP, device: str = DEVICE) -> None:
     """On the shapes world with the shipped toy CLIP and a small GPT-2 trained from scratch (CPU)."""
-    from reproduce import run_experiment
-    from reproduce.shapes import shapes_experiment
+    from gaptools.reproduce import run_experiment
+    from gaptools.reproduce.shapes import shapes_experiment
 
     exp, before = shapes_experiment(out, quick=quick, seed=seed, seeds=seeds, bootstrap=bootstrap, device=device)
     _finish(run_experiment(exp, out, resume=resume, on_step=_show_step, before=before))
@@ -52,7 +52,7 @@ def shapes_command(out: Path = OUT, resume: bool = RESUME, quick: bool = QUICK, 
 
 def _real_dataset(annotations: Path, images: Path, out: Path, *, quick: bool, resume: bool, **settings) -> None:
     from gaptools.errors import InputError
-    from reproduce import run_experiment
+    from gaptools.reproduce import run_experiment
 
     if not annotations.is_file():
         raise InputError(f"{annotations}: no such annotations file")

@@ -9,7 +9,7 @@ from typing import Callable, Iterator, Optional
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from cli.app import console
+from gaptools.cli.app import console
 from gaptools.errors import InputError
 
 

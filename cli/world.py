@@ -9,8 +9,8 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from cli.app import console
 from gaptools.atomic import write_json
+from gaptools.cli.app import console
 from gaptools.outputs import check_output_file
 from gaptools.validation import MAX_SEED
 

@@ -22,10 +22,10 @@ from gaptools.atomic import write_json, write_text
 from gaptools.errors import InputError
 from gaptools.io import EmbeddingSet, load_set
 from gaptools.outputs import REPORT, building_folder, check_output_folder
+from gaptools.reports import figures, reproduction, tables
+from gaptools.reports.inputs import ReportInputs, eval_rows
+from gaptools.reports.render import Figure, Section, page_html, page_markdown
 from gaptools.validation import contained_path
-from reports import figures, reproduction, tables
-from reports.inputs import ReportInputs, eval_rows
-from reports.render import Figure, Section, page_html, page_markdown
 
 REPORT_KIND = REPORT  # the marker kind is also report.json's kind
 
@@ -49,7 +49,7 @@ def build_report(
     Parameters
     ----------
     inputs : ReportInputs
-        Parsed result documents (:func:`reports.inputs.load_inputs`).
+        Parsed result documents (:func:`gaptools.reports.inputs.load_inputs`).
     out_dir : Path
         The report folder: created, or replaced if it holds an earlier report.
     sets : list of Path

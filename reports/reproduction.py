@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 
 from gaptools import paper
-from reports import figures
-from reports.render import Figure, Section
-from reports.tables import CAPTION_HEADERS
+from gaptools.reports import figures
+from gaptools.reports.render import Figure, Section
+from gaptools.reports.tables import CAPTION_HEADERS
 
 #: Columns of the seeds table, in order (those the rows have).
 SEED_COLUMNS = ("Bleu_4", "METEOR", "ROUGE_L", "CIDEr", "caption_average", "world_exact_scene", "world_object_f1")

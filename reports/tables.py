@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from gaptools.errors import InputError
-from reports.inputs import EvalRow, eval_rows
+from gaptools.reports.inputs import EvalRow, eval_rows
 
 CAPTION_METRICS = ("Bleu_1", "Bleu_2", "Bleu_3", "Bleu_4", "METEOR", "ROUGE_L", "CIDEr", "SPICE",
                    "world_exact_scene", "world_object_f1")

@@ -1,5 +1,5 @@
 """`gaptools reproduce`: the seed paper's experiments as one cached, resumable plan."""
 
-from reproduce.experiment import Experiment, run_experiment
+from gaptools.reproduce.experiment import Experiment, run_experiment
 
 __all__ = ["Experiment", "run_experiment"]

@@ -14,9 +14,9 @@
    supervised and the unsupervised model. Inputs made from a test caption are scored against
    the other references of their image (leave-one-out).
 5. Combine the seeds (mean ± sd, a bootstrap interval over test images of the seed-mean) and
-   judge the paper's claims (:mod:`reproduce.claims`); write the report.
+   judge the paper's claims (:mod:`gaptools.reproduce.claims`); write the report.
 
-Every step is cached in the output folder (:class:`~reproduce.steps.StepRunner`).
+Every step is cached in the output folder (:class:`~gaptools.reproduce.steps.StepRunner`).
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from caption.config import CAPDEC_NOISE_VARIANCE, TrainConfig
-from reproduce.steps import StepRunner
+from gaptools.caption.config import CAPDEC_NOISE_VARIANCE, TrainConfig
+from gaptools.reproduce.steps import StepRunner
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,7 +108,7 @@ def run_experiment(exp: Experiment, out: Path, *, resume: bool = False,
     resume : bool
         Continue an interrupted experiment in ``out`` (finished steps are skipped).
     on_step : callable(name, seconds), optional
-        Progress: see :class:`~reproduce.steps.StepRunner`.
+        Progress: see :class:`~gaptools.reproduce.steps.StepRunner`.
     before : callable(StepRunner), optional
         Extra steps to run first (the shapes world makes its world and decoder here).
     """
@@ -205,7 +205,7 @@ def _align(fit: Path, test: Path, out: Path, seed: int) -> None:
 
 
 def _train(exp: Experiment, captioner: Captioner, data: Path, folder: Path, seed: int) -> None:
-    from caption.train import train
+    from gaptools.caption.train import train
 
     config = TrainConfig(
         data=str(data), output=str(folder), source=captioner.source, target=captioner.target,
@@ -217,7 +217,7 @@ def _train(exp: Experiment, captioner: Captioner, data: Path, folder: Path, seed
 
 
 def eval_plan(exp: Experiment, out: Path, test: Path, seed: int) -> dict:
-    """Eval folder name -> :class:`caption.eval_run.EvalConfig` for the captioners trained with ``seed``.
+    """Eval folder name -> :class:`gaptools.caption.eval_run.EvalConfig` for the captioners trained with ``seed``.
 
     Every training seed is evaluated on the same inputs: the test caption that feeds ``--input
     text`` and mixup is drawn with ``exp.seed``, so rows of different seeds pair image by image.
@@ -225,7 +225,7 @@ def eval_plan(exp: Experiment, out: Path, test: Path, seed: int) -> dict:
     caption removed), so image, text and mixup rows compare like with like; absolute scores are a
     little lower than against all references.
     """
-    from caption.eval_run import EvalConfig
+    from gaptools.caption.eval_run import EvalConfig
 
     common = dict(set=str(test), beam=exp.beam, max_length=exp.max_length, seed=exp.seed, device=exp.device,
                   references="leave-one-out", bootstrap=0)  # intervals come from combining the seeds
@@ -244,22 +244,22 @@ def eval_plan(exp: Experiment, out: Path, test: Path, seed: int) -> dict:
 
 
 def _evaluate(config, folder: Path) -> None:
-    from caption.eval_run import run_eval
+    from gaptools.caption.eval_run import run_eval
 
     run_eval(config, folder, overwrite=True)
 
 
 def _combine(exp: Experiment, out: Path, plans: dict, paths: dict, path: Path) -> None:
     from gaptools.atomic import write_json
-    from reproduce.results import combine
+    from gaptools.reproduce.results import combine
 
     folders = {seed: [eval_folder(out, name, seed) for name in plan] for seed, plan in plans.items()}
     write_json(path, combine(exp, folders, sets=paths, compare=out / "results" / "compare.json"))
 
 
 def _report(out: Path, test: Path, evals: list[Path], results: Path, report: Path, footer: list[str]) -> None:
-    from reports.build import build_report
-    from reports.inputs import load_inputs
+    from gaptools.reports.build import build_report
+    from gaptools.reports.inputs import load_inputs
 
     inputs = load_inputs([out / "results" / "gap.json", out / "results" / "compare.json", results, *evals])
     build_report(inputs, report, sets=[test], aligner=out / "aligners" / "mean.aligner", images=_gallery_folder(test),

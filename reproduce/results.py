@@ -3,10 +3,10 @@
 A *row* is one captioner with one input configuration (``uclipcap/image``,
 ``uclipcap/aligner-mean``, ``clipcap/mixup-0.5``, ...), with a label in words
 (:func:`row_label`). Each eval folder saves, per configuration, the per-image statistics of
-its scores (:mod:`caption.bootstrap`); a row combines the files of every training seed:
+its scores (:mod:`gaptools.caption.bootstrap`); a row combines the files of every training seed:
 mean ± sd over seeds and a 95% interval over test images of the seed-mean
-(:func:`caption.bootstrap.combine_seeds`). The paper's claims are then judged on paired
-resamples (:mod:`reproduce.claims`), and the aligners are ranked by what they do for the
+(:func:`gaptools.caption.bootstrap.combine_seeds`). The paper's claims are then judged on paired
+resamples (:mod:`gaptools.reproduce.claims`), and the aligners are ranked by what they do for the
 text-trained captioners, beside a rank correlation of their held-out gap measures with CIDEr.
 The document names which of our rows stand beside which of the paper's
 (:data:`PAPER_ROWS`, :data:`PAPER_AVERAGES`; the figures themselves are :mod:`gaptools.paper`)
@@ -23,8 +23,8 @@ import numpy as np
 from gaptools import paper
 from gaptools.datasets.files import read_json
 from gaptools.errors import InputError
-from reproduce.claims import CLAIM_METRIC, judge_claim, paper_claims
-from reproduce.experiment import CAPTIONERS
+from gaptools.reproduce.claims import CLAIM_METRIC, judge_claim, paper_claims
+from gaptools.reproduce.experiment import CAPTIONERS
 
 RESULT_KIND = "gaptools.reproduce.results"
 RESULT_VERSION = 2
@@ -36,7 +36,7 @@ GAP_TERMS = ("centroid_gap", "frechet_mean_term", "frechet_cov_term", "wasserste
 PAPER_ROWS = {paper.UCLIPCAP: "uclipcap/image", paper.MATCHED_ABLATION: "same-caption/image",
               paper.CLIPCAP: "clipcap/image"}
 #: The paper's §5 averages (:data:`gaptools.paper.ALIGNMENT_AVERAGES`) -> our rows beside each, the
-#: primary reading first (:func:`reproduce.claims.paper_claims` says why).
+#: primary reading first (:func:`gaptools.reproduce.claims.paper_claims` says why).
 PAPER_AVERAGES = {
     "image": ("uclipcap/image",), "mean": ("uclipcap/aligner-mean",),
     "rotation": ("uclipcap/aligner-pca-rotation-paper", "uclipcap/aligner-pca-rotation"),
@@ -127,7 +127,7 @@ def combine(exp, folders_by_seed: dict[int, list[Path]], *, sets: dict, compare:
     compare : path-like, optional
         ``align compare`` results on the test split, for the gap measures of each aligner.
     """
-    from caption.bootstrap import AVERAGE_KEY, average_label, combine_seeds, load_image_stats
+    from gaptools.caption.bootstrap import AVERAGE_KEY, average_label, combine_seeds, load_image_stats
 
     rows = collect_rows(folders_by_seed)
     stats = {key: [load_image_stats(p) for p in row["stats"]] for key, row in rows.items()}
@@ -185,7 +185,7 @@ def _seed_mean_draws(stats: dict, n_boot: int, seed: int) -> dict[str, dict[str,
     One call resamples every row and seed together, so resample r holds the same images in
     every row (each file's images are put in the order of the first): any two rows pair.
     """
-    from caption.bootstrap import bootstrap_draws
+    from gaptools.caption.bootstrap import bootstrap_draws
 
     keys = list(stats)
     flat = bootstrap_draws([s for key in keys for s in stats[key]], n_boot, seed)

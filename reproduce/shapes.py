@@ -11,8 +11,8 @@ import dataclasses
 import json
 from pathlib import Path
 
-from reproduce.experiment import Experiment
-from reproduce.steps import StepRunner
+from gaptools.reproduce.experiment import Experiment
+from gaptools.reproduce.steps import StepRunner
 
 #: Decoder and training settings for the world (full run, and --quick). ``n_positions`` must
 #: hold the prefix and the longest target (64 tokens, ``caption train --max-tokens``). The full
@@ -67,8 +67,8 @@ def _world(folder: Path, params: dict) -> None:
 def _decoder(world: Path, folder: Path, settings: dict, seed: int) -> None:
     import torch
 
-    from caption.model import init_decoder
-    from caption.tokenizer import train_tokenizer
+    from gaptools.caption.model import init_decoder
+    from gaptools.caption.tokenizer import train_tokenizer
     from gaptools.world import load_captions
 
     texts = [s["raw"] for item in load_captions(world) if item["split"] == "train" for s in item["sentences"]]

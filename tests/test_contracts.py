@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import importlib
 
-from caption import eval_run
 from gaptools.align.compare import RESULT_KIND as COMPARE_KIND
 from gaptools.align.compare import RESULT_VERSION as COMPARE_VERSION
-from reports import inputs
-from reproduce import results
+from gaptools.caption import eval_run
+from gaptools.reports import inputs
+from gaptools.reproduce import results
 
 measure = importlib.import_module("gaptools.measure")  # the module: `gaptools.measure` is the API function
 

@@ -1,7 +1,9 @@
 """The layering rules of the README's Layout section, checked on the source's own imports.
 
-core ``gaptools`` <- ``caption`` / ``reports`` <- application ``reproduce`` <- ``cli``: every import
-statement (module level or inside a function) of every source file is walked with ``ast``.
+core ``gaptools`` <- ``gaptools.caption`` / ``gaptools.reports`` <- application ``gaptools.reproduce`` <-
+``gaptools.cli`` (the repository folders ``caption/``, ``reports/``, ``reproduce/``, ``cli/``): every import
+statement (module level or inside a function) of every source file is walked with ``ast``, and the
+bare names installed before one namespace (``import caption``) are refused everywhere.
 """
 
 from __future__ import annotations
@@ -14,8 +16,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("gaptools", "caption", "reports", "reproduce", "cli")
-#: package -> the project packages it must never import
+#: repository folder -> its installed package (pyproject.toml maps the four application folders into gaptools)
+PACKAGES = {"gaptools": "gaptools", "caption": "gaptools.caption", "reports": "gaptools.reports",
+            "reproduce": "gaptools.reproduce", "cli": "gaptools.cli"}
+LAYERS = ("caption", "reports", "reproduce", "cli")
+#: layer -> the layers it must never import
 FORBIDDEN = {
     "gaptools": {"caption", "reports", "reproduce", "cli"},
     "caption": {"reports", "reproduce", "cli"},
@@ -30,18 +35,38 @@ def _sources(package: str) -> list[Path]:
     return sorted((ROOT / package).rglob("*.py"))
 
 
+def _module(path: Path) -> str:
+    """The installed module name of a source file (``caption/train.py`` -> ``gaptools.caption.train``)."""
+    folder, *rest = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join([PACKAGES[folder], *rest])
+
+
+def _layer(name: str) -> str | None:
+    """The project layer an imported module belongs to; ``"bare"`` for the names installed before one namespace."""
+    parts = name.split(".")
+    if parts[0] in LAYERS:
+        return "bare"
+    if parts[0] != "gaptools":
+        return None
+    return parts[1] if len(parts) > 1 and parts[1] in LAYERS else "gaptools"
+
+
 def _imported_packages(tree: ast.AST, module: str) -> set[tuple[str, int]]:
     found = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            found |= {(alias.name.split(".")[0], node.lineno) for alias in node.names}
+            names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
             if node.level:  # relative: resolve against the importing module's package
                 base = module.split(".")[: -node.level]
-                name = ".".join([*base, node.module or ""])
+                names = [".".join([*base, node.module or ""])]
             else:
-                name = node.module or ""
-            found.add((name.split(".")[0], node.lineno))
+                names = [node.module or ""]
+            if names == ["gaptools"]:  # `from gaptools import caption` imports the layer itself
+                names = [f"gaptools.{alias.name}" for alias in node.names]
+        else:
+            continue
+        found |= {(layer, node.lineno) for layer in map(_layer, names) if layer}
     return found
 
 
@@ -53,16 +78,17 @@ def test_every_package_has_sources():
 def test_imports_run_one_way(package):
     bad = []
     for path in _sources(package):
-        module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
         tree = ast.parse(path.read_text(encoding="utf-8"))
-        bad += [f"{path.relative_to(ROOT)}:{line} imports {name}"
-                for name, line in _imported_packages(tree, module) if name in FORBIDDEN[package]]
+        bad += [f"{path.relative_to(ROOT)}:{line} imports {layer}"
+                for layer, line in _imported_packages(tree, _module(path)) if layer in FORBIDDEN[package] | {"bare"}]
     assert not bad, "\n".join(bad)
 
 
-def test_the_walker_sees_imports_inside_functions():
-    tree = ast.parse("def f():\n    from caption.train import train\n    import reports.build\n")
-    assert {name for name, _ in _imported_packages(tree, "gaptools.x")} == {"caption", "reports"}
+def test_the_walker_sees_imports_inside_functions_and_old_names():
+    tree = ast.parse("def f():\n    from gaptools.caption.train import train\n    import gaptools.reports.build\n"
+                     "    from gaptools import cli\n    from . import figures\n    import caption.train\n")
+    assert {name for name, _ in _imported_packages(tree, "gaptools.reproduce.x")} == {
+        "caption", "reports", "cli", "reproduce", "bare"}
 
 
 @pytest.mark.parametrize("package", LIBRARIES)
@@ -81,7 +107,7 @@ def test_core_imports_without_torch():
     """``import gaptools, gaptools.measure, gaptools.align`` in an interpreter where torch cannot load."""
     code = ("import sys; sys.modules['torch'] = None\n"  # any `import torch` now raises ImportError
             "import gaptools, gaptools.measure, gaptools.align, gaptools.metrics, gaptools.io\n"
-            "import reports.inputs\n"
+            "import gaptools.reports.inputs\n"
             "assert 'torch' not in [m for m in sys.modules if sys.modules[m] is not None]\n")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
                           env={"POT_BACKEND_DISABLE_PYTORCH": "1", "PATH": "/usr/bin:/bin"})

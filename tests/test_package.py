@@ -10,7 +10,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 import gaptools
-from cli.main import app
+from gaptools.cli.main import app
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,6 +30,6 @@ def test_version_flag_prints_the_package_version():
 
 
 def test_version_flag_through_the_console_entry_point():
-    done = subprocess.run([sys.executable, "-m", "cli.main", "--version"], cwd=ROOT, capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-m", "gaptools.cli.main", "--version"], cwd=ROOT, capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0 and done.stdout.strip() == f"gaptools {gaptools.__version__}", done.stderr

@@ -4,7 +4,7 @@ resampled images; intervals cover the point estimate and shrink with more images
 import numpy as np
 import pytest
 
-from caption.bootstrap import (
+from gaptools.caption.bootstrap import (
     AVERAGE_KEY,
     AVERAGE_OF,
     average_label,
@@ -58,7 +58,7 @@ def hand_made():
     """The scored hand-made set: pycocoevalcap scores, per-image statistics and the tokenised captions."""
     from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
 
-    from caption.evaluate import score_captions_per_image
+    from gaptools.caption.evaluate import score_captions_per_image
 
     predictions = {k: v[0] for k, v in HAND_MADE.items()}
     references = {k: v[1] for k, v in HAND_MADE.items()}
@@ -75,7 +75,7 @@ def pycocoevalcap_scores(gts, res):
     from pycocoevalcap.cider.cider import Cider
     from pycocoevalcap.rouge.rouge import Rouge
 
-    from caption.evaluate import _meteor
+    from gaptools.caption.evaluate import _meteor
 
     bleu, _ = Bleu(4).compute_score(gts, res, verbose=0)
     out = dict(zip(("Bleu_1", "Bleu_2", "Bleu_3", "Bleu_4"), bleu))
@@ -114,7 +114,7 @@ def test_resampled_statistic_equals_rescoring_the_resampled_images(hand_made):
 
 def test_meteor_perfect_segment_adds_no_chunks(hand_made):
     """Image 7 matches its only reference exactly (one chunk): METEOR 1.5 leaves its chunk out of the sums."""
-    from caption.bootstrap import _meteor_summands
+    from gaptools.caption.bootstrap import _meteor_summands
 
     _, stats, _ = hand_made
     row = stats.ids.tolist().index("7")

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from caption.data import epoch_batches, padding_fraction
+from gaptools.caption.data import epoch_batches, padding_fraction
 from gaptools.errors import InputError
 
 FLICKR = Path(__file__).resolve().parents[2].parent / "shared" / "data"
@@ -77,7 +77,7 @@ def test_grouping_cuts_padding_on_flickr_like_lengths():
 def test_grouping_cuts_padding_on_flickr8k_gpt2_tokens():
     from transformers import GPT2TokenizerFast
 
-    from caption.tokenizer import encode_captions
+    from gaptools.caption.tokenizer import encode_captions
 
     lines = (FLICKR / "flickr8k" / "Flickr8k.token.txt").read_text(encoding="utf-8").splitlines()
     captions = np.array([line.split("\t", 1)[1].strip() for line in lines if "\t" in line])

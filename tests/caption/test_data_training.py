@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 import torch
 
-from caption import checkpoint
-from caption.model import init_decoder
-from caption.tokenizer import train_tokenizer
-from caption.train import TrainConfig, train
+from gaptools.caption import checkpoint
+from gaptools.caption.model import init_decoder
+from gaptools.caption.tokenizer import train_tokenizer
+from gaptools.caption.train import TrainConfig, train
 from gaptools.errors import InputError
 from gaptools.io import EmbeddingSet, read_torch, save_set
 

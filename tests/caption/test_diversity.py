@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from caption.evaluate import (
+from gaptools.caption.evaluate import (
     COLLAPSE_FRACTION,
     collapse_warning,
     diversity,

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from caption.eval_run import EvalConfig, eval_data, run_eval
-from caption.model import init_decoder
-from caption.tokenizer import train_tokenizer
-from caption.train import TrainConfig, train
 from gaptools.align import fit_on_set, save_aligner
+from gaptools.caption.eval_run import EvalConfig, eval_data, run_eval
+from gaptools.caption.model import init_decoder
+from gaptools.caption.tokenizer import train_tokenizer
+from gaptools.caption.train import TrainConfig, train
 from gaptools.errors import InputError
 from gaptools.io import EmbeddingSet, save_set
 

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from caption.evaluate import METRIC_KEYS, read_predictions, read_references, score_captions
+from gaptools.caption.evaluate import METRIC_KEYS, read_predictions, read_references, score_captions
 from gaptools.errors import GapToolsError, InputError
 
 

@@ -6,10 +6,10 @@ import json
 import numpy as np
 import pytest
 
-import caption.checkpoint
-import caption.eval_run
-from caption.bootstrap import load_image_stats
-from caption.eval_run import ALL, LEAVE_ONE_OUT, EvalConfig, eval_data, run_eval, scoring_references
+import gaptools.caption.checkpoint
+import gaptools.caption.eval_run
+from gaptools.caption.bootstrap import load_image_stats
+from gaptools.caption.eval_run import ALL, LEAVE_ONE_OUT, EvalConfig, eval_data, run_eval, scoring_references
 from gaptools.errors import InputError
 from gaptools.io import EmbeddingSet, save_set
 
@@ -37,14 +37,14 @@ def copying_captioner(monkeypatch):
         def fit_tokens(self, n_tokens, **_):
             return n_tokens
 
-    monkeypatch.setattr(caption.checkpoint, "load_run",
+    monkeypatch.setattr(gaptools.caption.checkpoint, "load_run",
                         lambda run, device: (Decoder(), None, {"clip_dim": DIM, "source": "text", "normalize": False}))
 
     def copy(model, tokenizer, x, **_):
         nearest = ((x[:, None, :] - eset.text[None]) ** 2).sum(-1).argmin(axis=1)
         return [str(eset.caption[j]) for j in nearest]
 
-    monkeypatch.setattr(caption.eval_run, "caption_inputs", copy)
+    monkeypatch.setattr(gaptools.caption.eval_run, "caption_inputs", copy)
     return eset
 
 

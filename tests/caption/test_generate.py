@@ -6,7 +6,7 @@ import pytest
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
-from caption.generate import generate
+from gaptools.caption.generate import generate
 from gaptools.errors import InputError
 
 VOCAB, WIDTH, PREFIX_LEN = 12, 32, 3
@@ -97,7 +97,7 @@ def test_bad_arguments_are_input_errors(decoder, prefix):
 
 def _static(decoder, prefix, *, eos, beam, max_length, window=1, capture=None, check_every=1):
     """Decode all of ``prefix`` in one batch through ``_StaticSteps`` (the path cuda takes), eagerly."""
-    from caption.generate import _cut_at_eos, _search, _StaticSteps
+    from gaptools.caption.generate import _cut_at_eos, _search, _StaticSteps
 
     steps = _StaticSteps(decoder, prefix.shape[1], max_length, window=window, capture=capture)
     with torch.inference_mode():
@@ -135,7 +135,7 @@ def test_graph_rehearsal_gives_the_same_tokens(decoder, prefix, eos, beam):
     assert sorted(steps.graphs) == ([0] if beam == 1 else [0, 4, 8, 12])
     assert len(calls) == len(steps.graphs)
     # the next batch of the same size reuses the cache and the 'graphs': nothing captured again
-    from caption.generate import _cut_at_eos, _search
+    from gaptools.caption.generate import _cut_at_eos, _search
 
     again = prefix[[8, 7, 6, 5, 4, 3, 2, 1, 0]]
     with torch.inference_mode():
@@ -145,7 +145,7 @@ def test_graph_rehearsal_gives_the_same_tokens(decoder, prefix, eos, beam):
 
 
 def test_finished_captions_leave_the_dynamic_batch(decoder, prefix, eos, monkeypatch):
-    from caption import generate as module
+    from gaptools.caption import generate as module
 
     sizes = []
     advance = module._DynamicSteps.advance

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from caption import checkpoint
-from caption.model import ClipCapConfig, ClipCapModel, init_decoder, load_decoder
-from caption.tokenizer import encode_captions, load_tokenizer, train_tokenizer
+from gaptools.caption import checkpoint
+from gaptools.caption.model import ClipCapConfig, ClipCapModel, init_decoder, load_decoder
+from gaptools.caption.tokenizer import encode_captions, load_tokenizer, train_tokenizer
 from gaptools.errors import InputError
 
 CAPTIONS = ["a red circle on the left", "a blue square", "two green triangles at the top"]

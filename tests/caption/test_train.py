@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from caption import checkpoint
-from caption.data import PairPlan, epoch_batches, shard
-from caption.model import init_decoder
-from caption.tokenizer import train_tokenizer
-from caption.train import TrainConfig, lr_factor, train
+from gaptools.caption import checkpoint
+from gaptools.caption.data import PairPlan, epoch_batches, shard
+from gaptools.caption.model import init_decoder
+from gaptools.caption.tokenizer import train_tokenizer
+from gaptools.caption.train import TrainConfig, lr_factor, train
 from gaptools.errors import InputError
 from gaptools.io import EmbeddingSet, save_set
 
@@ -165,7 +165,7 @@ def test_two_gloo_processes_follow_the_single_process_loss_curve(decoder_dirs, s
                       warmup=2, batch_size=8, epochs=2, log_every=1, device="cpu", val=set_path), say=lambda _: None)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-           "-m", "cli.caption", "train", set_path, "-o", str(tmp_path / "two"), *flags]
+           "-m", "gaptools.cli.caption", "train", set_path, "-o", str(tmp_path / "two"), *flags]
     done = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
     one, two = _losses(tmp_path / "one"), _losses(tmp_path / "two")

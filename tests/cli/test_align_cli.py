@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from cli.main import app
 from gaptools.align.compare import HEADLINE_METRICS
+from gaptools.cli.main import app
 from gaptools.io import load_set, save_set
 from gaptools.metrics import centroid_gap
 from gaptools.synthetic import planted_gap

@@ -7,10 +7,10 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from caption.evaluate import tokenize
-from caption.model import init_decoder
-from caption.tokenizer import train_tokenizer
-from cli.caption import app
+from gaptools.caption.evaluate import tokenize
+from gaptools.caption.model import init_decoder
+from gaptools.caption.tokenizer import train_tokenizer
+from gaptools.cli.caption import app
 from gaptools.io import EmbeddingSet, save_set
 
 runner = CliRunner()

@@ -7,10 +7,10 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from caption.checkpoint import load_run
-from caption.model import init_decoder
-from caption.tokenizer import train_tokenizer
-from cli.caption import app
+from gaptools.caption.checkpoint import load_run
+from gaptools.caption.model import init_decoder
+from gaptools.caption.tokenizer import train_tokenizer
+from gaptools.cli.caption import app
 from gaptools.io import EmbeddingSet, save_set
 
 runner = CliRunner()
@@ -143,7 +143,7 @@ def test_bad_noise_calibration_is_one_line_and_writes_nothing(paths, tmp_path, m
 
 
 def test_each_validation_logs_the_captions_of_the_same_held_out_inputs(paths, tmp_path):
-    from caption.evaluate import plain_tokens
+    from gaptools.caption.evaluate import plain_tokens
 
     result = _train(paths, "full", tmp_path / "run", "--val", paths["full"], "--log-captions", "3", "--epochs", "2")
     assert result.exit_code == 0, result.output

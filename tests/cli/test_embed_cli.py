@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from cli.main import app
+from gaptools.cli.main import app
 from gaptools.embed.tiny import write_tiny_openclip
 from gaptools.io import load_set
 

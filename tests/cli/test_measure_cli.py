@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from cli.main import app
+from gaptools.cli.main import app
 from gaptools.io import save_set
 from gaptools.measure import METRIC_KEYS
 from gaptools.synthetic import planted_gap
@@ -104,7 +104,7 @@ def test_measure_runs_without_importing_torch():
     import subprocess
     import sys
 
-    code = ("import sys; from typer.testing import CliRunner; from cli.main import app; "
+    code = ("import sys; from typer.testing import CliRunner; from gaptools.cli.main import app; "
             "r = CliRunner().invoke(app, ['measure', '--bootstrap', '5']); "
             "print(r.exit_code, 'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300).stdout.split()

@@ -12,7 +12,7 @@ pytest.importorskip("pyarrow")
 pytest.importorskip("dask")
 pytest.importorskip("distributed")
 
-from cli.main import app  # noqa: E402
+from gaptools.cli.main import app  # noqa: E402
 from gaptools.io import save_set  # noqa: E402
 from gaptools.measure import METRIC_KEYS  # noqa: E402
 from gaptools.stream import engine  # noqa: E402

@@ -5,7 +5,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from cli.main import app
+from gaptools.cli.main import app
 
 runner = CliRunner()
 TINY_CONFIG = {

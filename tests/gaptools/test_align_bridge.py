@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from cli.main import app
 from gaptools.align import load_aligner, make_aligner, save_aligner
+from gaptools.cli.main import app
 from gaptools.errors import GapToolsError, InputError
 from gaptools.io import from_pairs, load_set, save_set
 from gaptools.metrics import centroid_gap, l2_normalize, matched_cosine, recall_at_k

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from cli.main import app
 from gaptools import metrics as M
+from gaptools.cli.main import app
 from gaptools.io import load_set
 from gaptools.measure import measure
 

@@ -59,7 +59,7 @@ def _python(code, **env):
 
 
 def test_the_command_line_applies_the_policy_at_startup_and_respects_the_user():
-    code = ("import numpy, threadpoolctl, os, cli.main; "
+    code = ("import numpy, threadpoolctl, os, gaptools.cli.main; "
             "blas = [p['num_threads'] for p in threadpoolctl.threadpool_info() if p['user_api'] == 'blas']; "
             "print(os.environ.get('OMP_WAIT_POLICY'), os.environ.get('OMP_NUM_THREADS'), min(blas))")
     wait, omp, blas = _python(code)

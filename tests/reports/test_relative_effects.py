@@ -2,7 +2,7 @@
 
 import pytest
 
-from reports.reproduction import relative_effects
+from gaptools.reports.reproduction import relative_effects
 
 
 def _row(key, cider, average):

@@ -11,13 +11,13 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from cli.main import app
+from gaptools.cli.main import app
 from gaptools.io import save_set
 from gaptools.measure import RESULT_KIND, measure
+from gaptools.reports import tables
+from gaptools.reports.build import build_report
+from gaptools.reports.inputs import load_inputs
 from gaptools.synthetic import planted_gap
-from reports import tables
-from reports.build import build_report
-from reports.inputs import load_inputs
 
 runner = CliRunner()
 XSS_CAPTION = '<script>document.title="PWNED"</script>"><img src=x onerror="document.body.dataset.pwned=1">'

@@ -7,10 +7,10 @@ from PIL import Image
 
 from gaptools.align import fit_on_set, save_aligner
 from gaptools.io import save_set
+from gaptools.reports import tables
+from gaptools.reports.build import build_report
+from gaptools.reports.inputs import load_inputs
 from gaptools.synthetic import planted_gap
-from reports import tables
-from reports.build import build_report
-from reports.inputs import load_inputs
 
 
 def test_report_draws_conformity_for_each_set_and_after_the_aligner(tmp_path):

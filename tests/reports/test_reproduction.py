@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from gaptools import paper
-from reports import reproduction
-from reports.build import build_report
-from reports.inputs import load_inputs
-from reproduce.claims import judge_claim, paper_claims
-from reproduce.results import PAPER_AVERAGES, PAPER_ROWS, RESULT_KIND, RESULT_VERSION, row_label
+from gaptools.reports import reproduction
+from gaptools.reports.build import build_report
+from gaptools.reports.inputs import load_inputs
+from gaptools.reproduce.claims import judge_claim, paper_claims
+from gaptools.reproduce.results import PAPER_AVERAGES, PAPER_ROWS, RESULT_KIND, RESULT_VERSION, row_label
 
 #: row key -> planted seed-mean of every metric (×100)
 SCORES = {"uclipcap/image": 40.0, "same-caption/image": 30.0, "clipcap/image": 50.0, "uclipcap/aligner-mean": 41.0,

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from gaptools import paper
-from reproduce.claims import (
+from gaptools.reproduce.claims import (
     AVERAGE,
     EQUAL_MARGIN,
     Claim,

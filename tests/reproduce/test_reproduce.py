@@ -5,10 +5,10 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from cli.main import app
+from gaptools.cli.main import app
 from gaptools.errors import InputError
 from gaptools.io import load_set
-from reproduce.steps import STEPS_FILE, StepRunner
+from gaptools.reproduce.steps import STEPS_FILE, StepRunner
 
 runner = CliRunner()
 
@@ -100,8 +100,8 @@ def test_coco_with_missing_inputs_is_refused_before_anything_is_written(tmp_path
 
 def _karpathy_world(tmp_path, dataset: str):
     """A small world with a tiny decoder; for Flickr30k its captions file takes that dataset's Karpathy layout."""
-    from caption.model import init_decoder
-    from caption.tokenizer import train_tokenizer
+    from gaptools.caption.model import init_decoder
+    from gaptools.caption.tokenizer import train_tokenizer
     from gaptools.world import WorldParams, generate_world, load_captions
 
     world = tmp_path / "world"

@@ -44,9 +44,9 @@ def caption_files(tmp_path_factory):
     """A tiny GPT-2 folder, a captioned 8-d set and a finished 1-epoch text-trained run."""
     import torch
 
-    from caption.model import init_decoder
-    from caption.tokenizer import train_tokenizer
-    from cli.caption import app
+    from gaptools.caption.model import init_decoder
+    from gaptools.caption.tokenizer import train_tokenizer
+    from gaptools.cli.caption import app
 
     root = tmp_path_factory.mktemp("safety_caption")
     rng = np.random.default_rng(1)

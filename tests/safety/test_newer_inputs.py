@@ -29,8 +29,8 @@ import pytest
 pytest.importorskip("pyarrow")
 pytest.importorskip("distributed")
 
-from cli.main import app  # noqa: E402
 from gaptools.align import METHODS, fit_on_set, save_aligner  # noqa: E402
+from gaptools.cli.main import app  # noqa: E402
 from gaptools.errors import InputError  # noqa: E402
 from gaptools.io import EmbeddingSet, save_set  # noqa: E402
 from gaptools.metrics import l2_normalize  # noqa: E402

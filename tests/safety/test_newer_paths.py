@@ -20,7 +20,7 @@ import pytest
 pytest.importorskip("pyarrow")
 pytest.importorskip("distributed")
 
-from cli.main import app  # noqa: E402
+from gaptools.cli.main import app  # noqa: E402
 from gaptools.io import save_set  # noqa: E402
 from gaptools.limits import ENV  # noqa: E402
 from gaptools.outputs import LOCK_FILE, run_lock  # noqa: E402

@@ -10,8 +10,8 @@ import os
 
 import pytest
 
-from cli.caption import app as caption_app
-from cli.main import app
+from gaptools.cli.caption import app as caption_app
+from gaptools.cli.main import app
 from gaptools.errors import OutputError
 from gaptools.outputs import EVAL, MARKER, REPORT, building_folder, check_output_folder, folder_kind
 
@@ -164,8 +164,8 @@ def test_bad_settings_leave_no_folder(sweep, caption_files, tmp_path):
 
 
 def test_a_run_that_fails_before_its_first_checkpoint_does_not_block_a_rerun(caption_files, tmp_path):
-    from caption.config import TrainConfig
-    from caption.train import train
+    from gaptools.caption.config import TrainConfig
+    from gaptools.caption.train import train
 
     config = TrainConfig(str(caption_files["set"]), str(tmp_path / "run"), decoder=str(caption_files["decoder"]),
                          epochs=1, batch_size=4, prefix_length=2, warmup=0, lr=1e-3, device="cpu")

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cli.main import app
+from gaptools.cli.main import app
 from gaptools.datasets import read_coco, read_flickr_tokens, resolve_images
 from gaptools.errors import InputError
 from gaptools.io import EmbeddingSet, save_set

@@ -17,8 +17,8 @@ import textwrap
 
 import pytest
 
-from cli.caption import app as caption_app
-from cli.main import app
+from gaptools.cli.caption import app as caption_app
+from gaptools.cli.main import app
 from gaptools.errors import LockedError
 from gaptools.outputs import LOCK_FILE, run_lock
 

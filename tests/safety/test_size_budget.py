@@ -13,7 +13,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from cli.main import app
+from gaptools.cli.main import app
 from gaptools.errors import InputError
 from gaptools.io import EmbeddingSet, load_set, read_npz, save_set
 from gaptools.limits import ENV, MAX_BOOTSTRAP, memory_limit

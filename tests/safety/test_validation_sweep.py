@@ -12,9 +12,9 @@ import pickle
 import numpy as np
 import pytest
 
-from cli.caption import app as caption_app
-from cli.main import app
 from gaptools.align import fit_on_set, save_aligner
+from gaptools.cli.caption import app as caption_app
+from gaptools.cli.main import app
 from gaptools.io import EmbeddingSet, save_set
 from gaptools.synthetic import planted_gap
 
@@ -216,8 +216,8 @@ def test_empty_captions_are_refused_for_training_and_as_references(sweep, captio
 
 
 def test_resume_accepts_the_same_folder_and_data_spelled_absolute(sweep, caption_files, tmp_path, monkeypatch):
-    from caption.config import TrainConfig
-    from caption.train import train
+    from gaptools.caption.config import TrainConfig
+    from gaptools.caption.train import train
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "set.npz").write_bytes(caption_files["set"].read_bytes())
