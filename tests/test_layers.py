@@ -14,12 +14,13 @@ import sys
 from pathlib import Path
 
 import pytest
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
-#: repository folder -> its installed package (pyproject.toml maps the four application folders into gaptools)
-PACKAGES = {"gaptools": "gaptools", "caption": "gaptools.caption", "reports": "gaptools.reports",
-            "reproduce": "gaptools.reproduce", "cli": "gaptools.cli"}
-LAYERS = ("caption", "reports", "reproduce", "cli")
+#: repository folder -> its installed package, as pyproject.toml maps the four application folders into gaptools
+PACKAGE_DIR = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["package-dir"]
+PACKAGES = {"gaptools": "gaptools", **{folder: name for name, folder in PACKAGE_DIR.items()}}
+LAYERS = tuple(name.removeprefix("gaptools.") for name in PACKAGE_DIR)
 #: layer -> the layers it must never import
 FORBIDDEN = {
     "gaptools": {"caption", "reports", "reproduce", "cli"},
@@ -72,6 +73,15 @@ def _imported_packages(tree: ast.AST, module: str) -> set[tuple[str, int]]:
 
 def test_every_package_has_sources():
     assert all(_sources(p) for p in PACKAGES)
+    assert set(LAYERS) == {"caption", "reports", "reproduce", "cli"}
+
+
+def test_every_source_package_is_installed():
+    """pyproject.toml lists its packages by hand (the finder does not follow package-dir): none may be missing."""
+    listed = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["packages"]
+    found = {_module(init.parent / "x.py").removesuffix(".x")
+             for folder in PACKAGES for init in (ROOT / folder).rglob("__init__.py")}
+    assert sorted(listed) == sorted(found)
 
 
 @pytest.mark.parametrize("package", PACKAGES)

@@ -79,6 +79,12 @@ def test_unknown_preset_is_one_clear_error():
     assert DEFAULT_PRESET == "clip-like"
 
 
+def _one_layer_towers(model_config: dict) -> dict:
+    """A preset's model config (its embedding width) on one-layer, 32-wide towers: a toy CLIP that trains in seconds."""
+    return {**model_config, "vision_cfg": {**model_config["vision_cfg"], "layers": 1, "width": 32, "head_width": 16},
+            "text_cfg": {**model_config["text_cfg"], "layers": 1, "width": 32, "heads": 2}}
+
+
 def test_each_preset_trains_at_its_own_temperature(tmp_path):
     """The calibrated lever itself: clip-like holds CLIP's clamp (100) from step one, simple learns from 1/0.07.
 
@@ -92,9 +98,7 @@ def test_each_preset_trains_at_its_own_temperature(tmp_path):
         preset = get_preset(name)
         world = tmp_path / name / "world"
         generate_world(world, _params(name, n_images=64, n_val=4, n_test=4))
-        config = {**preset.model_config, "vision_cfg": {**preset.model_config["vision_cfg"], "layers": 1, "width": 32,
-                                                        "head_width": 16},
-                  "text_cfg": {**preset.model_config["text_cfg"], "layers": 1, "width": 32, "heads": 2}}
+        config = _one_layer_towers(preset.model_config)
         settings = TrainSettings(**{**preset.training, "minutes": None, "max_steps": 8, "batch_size": 16,
                                     "warmup_steps": 2, "lr": 3e-3})
         seen = []
@@ -121,9 +125,7 @@ def test_the_calibrated_temperature_keeps_a_larger_gap_on_a_tiny_run(tmp_path):
     simple, calibrated = get_preset("simple"), get_preset("clip-like")
     world = tmp_path / "world"
     generate_world(world, WorldParams(n_images=160, n_val=8, n_test=32, seed=0))
-    config = {**simple.model_config,
-              "vision_cfg": {**simple.model_config["vision_cfg"], "layers": 1, "width": 32, "head_width": 16},
-              "text_cfg": {**simple.model_config["text_cfg"], "layers": 1, "width": 32, "heads": 2}}
+    config = _one_layer_towers(simple.model_config)
     temperature = ("init_logit_scale", "logit_scale_lr")
     figures = {}
     for preset in (simple, calibrated):
