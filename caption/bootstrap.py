@@ -39,6 +39,24 @@ tokenisation (per sentence, so resampling cannot change it) and METEOR's choice 
 reference per image (per image, so resampling cannot change it either). The resample size is N.
 Intervals are percentile intervals (2.5%, 97.5%) of ``n_boot`` resamples, seeded.
 
+Several training seeds (:func:`combine_seeds`, :func:`seed_weights`): the score of a row is the
+mean over its S seeds, and two intervals are made from the same image resamples.
+
+- ``ci95`` (primary), **seeds and test images**: a two-level (hierarchical) bootstrap. Each
+  resample draws S seeds with replacement, then resamples the test images, and takes the mean
+  over the drawn seeds of their scores on those images. The test images are the same for every
+  seed (images are crossed with seeds, not nested in them), so one image resample is applied to
+  every drawn seed: an image that is easy for one seed is easy for all, and drawing images apart
+  per seed would shrink that shared part by 1/S. It carries the between-seed variance (with
+  S = 3 the seed draw holds it at (S − 1)/S of the sample variance, so with few seeds it is
+  still on the narrow side).
+- ``ci95_images``, **test images only**: the seeds fixed (every seed in every resample), the
+  interval of the seed-mean over a new draw of test images from the same trained models.
+
+With one seed the two are the same. Both reuse the per-seed scores of one pass over the image
+resamples, so the second costs nothing; rows resampled together pair seed by seed and image by
+image (a seed's row of one captioner pairs with the same seed's other rows).
+
 All scores here are x100, like :func:`gaptools.caption.evaluate.score_captions`.
 """
 
@@ -56,7 +74,9 @@ from gaptools.atomic import atomic_write
 from gaptools.errors import InputError
 
 BLEU_KEYS = ("Bleu_1", "Bleu_2", "Bleu_3", "Bleu_4")
-#: The paper's eight caption metrics, whose average it uses to compare alignment methods.
+#: The eight metrics of the paper's Tables 1 and 2. The paper's §5 compares alignment methods by an
+#: "average performance" it does not define; that it is the mean of these eight is our inference
+#: (:mod:`gaptools.paper`: 40.8 matches Unsupervised-ClipCap's Table-1 mean, ClipCap's 52.4 does not).
 AVERAGE_OF = (*BLEU_KEYS, "METEOR", "ROUGE_L", "CIDEr", "SPICE")
 AVERAGE_KEY = "caption_average"
 CIDER_N, CIDER_SIGMA = 4, 6.0  # pycocoevalcap Cider() defaults, as caption.evaluate calls it
@@ -66,6 +86,13 @@ METEOR_WEIGHTS = np.array([1.0, 0.6, 0.8, 0.6])
 METEOR_STATS_LENGTH = 23
 STATS_FORMAT = "caption.image_stats/1"
 RESAMPLE_CHUNK = 100  # resamples drawn together (the draws do not depend on it)
+#: What each interval of a multi-seed row covers (:func:`combine_seeds`), as the results say it.
+INTERVALS = {
+    "ci95": "seeds and test images (hierarchical bootstrap: seeds drawn with replacement, one image resample "
+            "applied to every drawn seed)",
+    "ci95_images": "test images only (the trained seeds fixed, every seed in every resample)",
+}
+_SEED_STREAM = 1  # the seed draws use their own stream, so the image draws do not depend on them
 CIDER_CELLS = 4_000_000  # n-grams x resamples held at once in the CIDEr-D pass (float64: 32 MB)
 _SMALL, _TINY = 1e-9, 1e-15  # BleuScorer's guards against division by zero
 
@@ -477,33 +504,90 @@ def bootstrap_scores(stats: ImageStats, n_boot: int, seed: int) -> dict[str, tup
     return {key: percentile_interval(values) for key, values in draws.items()}
 
 
+def seed_weights(n_seeds: int, n_boot: int, seed: int) -> np.ndarray:
+    """Weights of each seed in each resample of the hierarchical bootstrap: seeds drawn with replacement.
+
+    Parameters
+    ----------
+    n_seeds : int
+        S, the training seeds of a row.
+    n_boot : int
+    seed : int
+        The resamples' seed (the same as the image resamples'; the seed draws use another stream).
+
+    Returns
+    -------
+    ndarray, shape (n_boot, S), float64
+        Row r: how many times each seed is drawn in resample r, divided by S (rows sum to 1).
+        One seed: all ones.
+    """
+    if n_seeds < 1:
+        raise InputError("no seeds to resample")
+    rng = np.random.default_rng([seed, _SEED_STREAM])
+    drawn = rng.integers(0, n_seeds, size=(n_boot, n_seeds))
+    counts = np.stack([(drawn == s).sum(axis=1) for s in range(n_seeds)], axis=1)
+    return counts / float(n_seeds)
+
+
+def seed_mean_draws(per_seed: Sequence[dict[str, np.ndarray]], weights: np.ndarray
+                    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """A row's seed-mean on each resample, both ways (see the module docstring).
+
+    Parameters
+    ----------
+    per_seed : sequence of dict of str to ndarray, shape (n_boot,)
+        The row's score on each image resample, one dict per seed (:func:`bootstrap_draws`).
+    weights : ndarray, shape (n_boot, S)
+        :func:`seed_weights`.
+
+    Returns
+    -------
+    hierarchical : dict of str to ndarray, shape (n_boot,)
+        Mean over the drawn seeds (seeds and test images resampled).
+    images : dict of str to ndarray, shape (n_boot,)
+        Mean over every seed (test images resampled only).
+    """
+    weights = np.asarray(weights, dtype=np.float64)
+    if weights.shape[1] != len(per_seed):
+        raise ValueError(f"weights for {weights.shape[1]} seeds, draws of {len(per_seed)}")
+    hierarchical, images = {}, {}
+    for key in per_seed[0]:
+        stacked = np.stack([d[key] for d in per_seed], axis=1)  # (n_boot, S)
+        images[key] = stacked.mean(axis=1)
+        with np.errstate(invalid="ignore"):  # a seed not drawn adds nothing, even where its score is not finite
+            hierarchical[key] = np.where(weights > 0, stacked * weights, 0.0).sum(axis=1)
+    return hierarchical, images
+
+
 def combine_seeds(stats_by_seed: Sequence[ImageStats], n_boot: int, seed: int) -> dict[str, dict]:
-    """Mean ± sd over seeds and a bootstrap interval over images of the seed-mean, per metric.
+    """Mean ± sd over seeds and two bootstrap intervals of the seed-mean, per metric.
 
     Parameters
     ----------
     stats_by_seed : sequence of ImageStats
         One per seed (e.g. a captioner trained with each seed), all of the same images.
     n_boot : int
-        Image resamples; each resample is applied to every seed, and its score is the mean
-        over seeds, so the interval is that of the seed-mean over test images.
+        Resamples; each image resample is applied to every seed.
     seed : int
-        Seed of the image resamples.
+        Seed of the resamples.
 
     Returns
     -------
     dict of str to dict
         Per metric (x100, and :data:`AVERAGE_KEY`): ``{"mean", "sd" (ddof 1; None for one seed),
-        "per_seed": [...], "ci95": [lo, hi]}``.
+        "per_seed": [...], "ci95": [lo, hi], "ci95_images": [lo, hi]}``: ``ci95`` over seeds and
+        test images (hierarchical), ``ci95_images`` over test images with the seeds fixed
+        (:data:`INTERVALS`).
     """
     points = [point_scores(s) for s in stats_by_seed]
     draws = bootstrap_draws(stats_by_seed, n_boot, seed)
+    hierarchical, images = seed_mean_draws(draws, seed_weights(len(stats_by_seed), n_boot, seed))
     out = {}
     for key in points[0]:
         per_seed = np.array([p[key] for p in points])
-        mean_draws = np.mean([d[key] for d in draws], axis=0)
         out[key] = {"mean": float(per_seed.mean()), "sd": float(per_seed.std(ddof=1)) if len(per_seed) > 1 else None,
-                    "per_seed": per_seed.tolist(), "ci95": _as_list(percentile_interval(mean_draws))}
+                    "per_seed": per_seed.tolist(), "ci95": _as_list(percentile_interval(hierarchical[key])),
+                    "ci95_images": _as_list(percentile_interval(images[key]))}
     return out
 
 
@@ -511,11 +595,13 @@ def combine_seeds(stats_by_seed: Sequence[ImageStats], n_boot: int, seed: int) -
 
 
 def caption_average(scores: dict) -> float | np.ndarray:
-    """The mean of the paper's eight caption metrics that are present in ``scores`` (x100).
+    """The mean of the eight metrics of the paper's tables that are present in ``scores`` (x100).
 
-    The paper compares alignment methods by "the average of its eight caption metrics"
-    (BLEU-1..4, METEOR, ROUGE-L, CIDEr, SPICE). SPICE cannot run offline here, so this is
-    the mean over those present; name it with :func:`average_label`.
+    The paper's §5 compares alignment methods by their "average performance" and does not say
+    what it averages; we read it as the mean of the eight metrics of its tables (BLEU-1..4,
+    METEOR, ROUGE-L, CIDEr, SPICE), an inference: Unsupervised-ClipCap's 40.8 is the mean of its
+    Table-1 row, ClipCap's 52.4 is not (:func:`gaptools.paper.average_check`). SPICE cannot run
+    offline here, so this is the mean over those present; name it with :func:`average_label`.
     """
     present = [scores[k] for k in AVERAGE_OF if k in scores]
     if not present:

@@ -18,6 +18,8 @@ from gaptools.caption.bootstrap import (
     resample_counts,
     save_image_stats,
     score_draws,
+    seed_mean_draws,
+    seed_weights,
 )
 from gaptools.errors import InputError
 
@@ -172,9 +174,52 @@ def test_combine_seeds():
         assert entry["mean"] == pytest.approx((p1[key] + p2[key]) / 2)
         assert entry["sd"] == pytest.approx(abs(p1[key] - p2[key]) / np.sqrt(2))
         assert entry["ci95"][0] < entry["mean"] < entry["ci95"][1]
+        assert entry["ci95_images"][0] < entry["mean"] < entry["ci95_images"][1]
     alone = combine_seeds([one], 300, seed=2)  # one seed: the plain bootstrap interval, no sd
     assert alone["CIDEr"]["sd"] is None
-    assert alone["CIDEr"]["ci95"] == list(bootstrap_scores(one, 300, seed=2)["CIDEr"])
+    assert alone["CIDEr"]["ci95"] == alone["CIDEr"]["ci95_images"] == list(bootstrap_scores(one, 300, seed=2)["CIDEr"])
+
+
+def _width(interval):
+    return interval[1] - interval[0]
+
+
+def test_the_hierarchical_interval_carries_the_between_seed_variance():
+    """Planted: three seeds of the same images, one writing good captions, two writing poor ones.
+
+    Between seeds CIDEr differs by far more than the image resampling moves it, so the interval
+    that resamples seeds is wider than the one that holds them fixed; with three copies of the
+    same captions (no seed variance) the two are the same, and with three seeds that each draw
+    captions from one distribution they agree roughly.
+    """
+    gts, res = random_captions(80, seed=11)
+    good = image_stats(gts, {k: [gts[k][0]] for k in gts})  # each hypothesis is one of its references
+    poor = [image_stats(gts, {k: [" ".join(v[0].split()[:2])] for k, v in res.items()}),
+            image_stats(gts, {k: [v[0].split()[0]] for k, v in res.items()})]
+    spread = combine_seeds([good, *poor], 400, seed=0)["CIDEr"]
+    assert spread["sd"] > 30
+    assert _width(spread["ci95"]) > 2 * _width(spread["ci95_images"])
+    same = combine_seeds([poor[0]] * 3, 400, seed=0)["CIDEr"]  # no seed variance at all
+    assert same["ci95"] == pytest.approx(same["ci95_images"])
+    similar = []  # each seed: every hypothesis the words of one of its references, shuffled by that seed
+    for s in (21, 22, 23):
+        rng = np.random.default_rng(s)
+        similar.append(image_stats(gts, {k: [" ".join(rng.permutation(v[-1].split()))] for k, v in gts.items()}))
+    near = combine_seeds(similar, 400, seed=0)["CIDEr"]
+    assert 0.5 < _width(near["ci95"]) / _width(near["ci95_images"]) < 2.0
+
+
+def test_seed_weights_draw_seeds_with_replacement():
+    w = seed_weights(3, 2000, seed=4)
+    assert w.shape == (2000, 3) and np.allclose(w.sum(axis=1), 1.0)
+    assert set(np.unique(np.round(w * 3)).tolist()) <= {0.0, 1.0, 2.0, 3.0}
+    assert abs(w.mean() - 1 / 3) < 0.01 and (w == 1.0).any()  # a resample of one seed thrice happens
+    assert np.array_equal(seed_weights(1, 5, seed=0), np.ones((5, 1)))
+    assert np.array_equal(seed_weights(3, 50, seed=4), seed_weights(3, 50, seed=4))
+    per_seed = [{"m": np.array([1.0, 2.0])}, {"m": np.array([3.0, np.nan])}]
+    hier, images = seed_mean_draws(per_seed, np.array([[0.5, 0.5], [1.0, 0.0]]))
+    assert hier["m"].tolist() == [2.0, 2.0]  # a seed not drawn adds nothing, not even its NaN
+    assert images["m"][0] == 2.0 and np.isnan(images["m"][1])
 
 
 def test_combine_seeds_matches_images_by_id_and_refuses_other_images():
