@@ -2,12 +2,17 @@
 
 Generates a world (cached by its params under ``--cache``), trains a toy CLIP on its train split,
 embeds the test split and prints one Markdown row of the figures the calibration targets
-(centroid gap, matched cosine, image/text cone, relative gap, R@1 both ways, logit scale), so
-every setting is chosen on geometry alone, never on captioning scores. ``--json`` appends the
-row, with every setting, to a JSON-lines file.
+(centroid gap, matched cosine, image/text cone, relative gap, R@1 both ways, logit scale) and,
+with ``--structure``, a second row of the second-order figures of issue 28 on the test split's
+first caption per image (centred matched cosine, matched cosine after the mean shift,
+participation ratios of images / texts / pair residual, top-10 subspace agreement, the share of
+‖Δ‖² in the 2 largest coordinates), so every setting is chosen on geometry alone, never on
+captioning scores. ``--json`` appends the row, with every setting, to a JSON-lines file.
 
     python bench/world_calibrate.py --preset clip-like --images 1500 --steps 300 --batch-size 128
     python bench/world_calibrate.py --preset simple --embed-dim 512 --init-logit-scale 100 --logit-scale-lr 0
+    python bench/world_calibrate.py --preset clip-like --images 2000 --test 500 --val 50 --steps 300 \
+        --batch-size 128 --palette wide --jitter 0.1 --rotation --style rich --structure
 """
 
 from __future__ import annotations
@@ -34,11 +39,15 @@ def _args() -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=1, help="world seed")
     p.add_argument("--steps", type=int, help="training steps (default: the preset's)")
     p.add_argument("--batch-size", type=int, help="images per step (default: the preset's)")
-    for name in ("mention", "init-logit-scale", "logit-scale-lr", "lr"):
+    for name in ("mention", "init-logit-scale", "logit-scale-lr", "lr", "jitter", "lighting", "weight-decay"):
         p.add_argument(f"--{name}", type=float)
     for name in ("clutter", "max-objects", "min-objects", "embed-dim", "vision-layers", "vision-width",
-                 "text-layers", "text-width"):
+                 "text-layers", "text-width", "test", "val", "warmup-steps"):
         p.add_argument(f"--{name}", type=int)
+    p.add_argument("--palette", choices=("basic", "wide"))
+    p.add_argument("--style", choices=("basic", "rich"))
+    p.add_argument("--rotation", action="store_true", default=None, help="turn every shape by a random angle")
+    p.add_argument("--structure", action="store_true", help="also print the second-order figures (issue 28)")
     p.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "gaptools-calibrate")
     p.add_argument("--stages", default="", help="comma-separated step counts: a row after each (resumed training)")
     p.add_argument("--keep", type=Path, help="keep the training folder here (default: a temporary one)")
@@ -52,10 +61,12 @@ def _setting(args) -> tuple[dict, dict, dict]:
 
     preset = get_preset(args.preset)
     world = dict(preset.world, seed=args.seed)
-    for key in ("images", "mention", "clutter", "max_objects", "min_objects"):
+    names = {"images": "n_images", "test": "n_test", "val": "n_val"}
+    for key in ("images", "mention", "clutter", "max_objects", "min_objects", "test", "val", "palette", "jitter",
+                "rotation", "lighting", "style"):
         value = getattr(args, key)
         if value is not None:
-            world["n_images" if key == "images" else key] = value
+            world[names.get(key, key)] = value
     model = json.loads(json.dumps(preset.model_config))
     if args.embed_dim is not None:
         model["embed_dim"] = args.embed_dim
@@ -65,7 +76,8 @@ def _setting(args) -> tuple[dict, dict, dict]:
             model[tower][field] = getattr(args, key)
     training = dict(preset.training, minutes=None)
     for key, field in (("steps", "max_steps"), ("batch_size", "batch_size"), ("init_logit_scale", "init_logit_scale"),
-                       ("logit_scale_lr", "logit_scale_lr"), ("lr", "lr")):
+                       ("logit_scale_lr", "logit_scale_lr"), ("lr", "lr"), ("weight_decay", "weight_decay"),
+                       ("warmup_steps", "warmup_steps")):
         if getattr(args, key) is not None:
             training[field] = getattr(args, key)
     return world, model, training
@@ -112,9 +124,55 @@ def _row(args, world, world_kw, model, training, metrics, clip, seconds) -> None
           f"{m['image_cone']:.3f} / {m['text_cone']:.3f} | {m['relative_gap']:.3f} | "
           f"{m['recall@1_i2t']:.3f} / {m['recall@1_t2i']:.3f} | {metrics['logit_scale']:.1f} | "
           f"{metrics['train_seconds']:.0f} s |", flush=True)
+    if args.structure:
+        first = np.searchsorted(text_image.numpy(), np.arange(len(image)))  # captions are grouped by image
+        s = structure(image, text[first])
+        row.update(s)
+        print(f"| {args.label} (structure) | {training['max_steps']} | {s['centred_matched_cosine']:.3f} | "
+              f"{s['shifted_matched_cosine']:.3f} | {s['participation_ratio_image']:.1f} / "
+              f"{s['participation_ratio_text']:.1f} / {s['participation_ratio_residual']:.1f} | "
+              f"{s['subspace_agreement']:.2f} | {s['gap_top2_share']:.2f} |", flush=True)
     if args.json:
         with open(args.json, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(row) + "\n")
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def _participation_ratio(centred: np.ndarray) -> float:
+    eig = np.clip(np.linalg.eigvalsh(np.cov(centred, rowvar=False)), 0, None)
+    return float(eig.sum() ** 2 / (eig ** 2).sum())
+
+
+def structure(image: np.ndarray, text: np.ndarray, k: int = 10) -> dict:
+    """Issue 28's second-order figures of paired rows (image i with caption i), by its formulas.
+
+    Parameters
+    ----------
+    image, text : ndarray, shape (n, D)
+        Paired embeddings (normalised here).
+    k : int
+        Principal directions compared by the subspace agreement.
+    """
+    x, t = _unit(np.asarray(image, np.float64)), _unit(np.asarray(text, np.float64))
+    mu_x, mu_t = x.mean(0), t.mean(0)
+    xc, tc = x - mu_x, t - mu_t
+    delta = mu_x - mu_t
+    top = np.sort(delta ** 2)[::-1]
+    basis = [np.linalg.svd(c, full_matrices=False)[2][:k].T for c in (xc, tc)]
+    angles = np.clip(np.linalg.svd(basis[0].T @ basis[1], compute_uv=False), 0, 1)
+    return {
+        "centred_matched_cosine": float(np.mean(np.sum(_unit(xc) * _unit(tc), axis=1))),
+        "shifted_matched_cosine": float(np.mean(np.sum(_unit(x - delta) * t, axis=1))),
+        "participation_ratio_image": _participation_ratio(xc),
+        "participation_ratio_text": _participation_ratio(tc),
+        "participation_ratio_residual": _participation_ratio(xc - tc),
+        "subspace_agreement": float(angles.mean()),
+        "gap_top2_share": float(top[:2].sum() / top.sum()),
+    }
+
 
 if __name__ == "__main__":
     np.seterr(all="ignore")

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from gaptools.world.vocab import BACKGROUNDS, COLOURS, POSITIONS, SHAPES, SIZES, TEXTURES
+from gaptools.world.vocab import POSITIONS, SIZES, TEXTURES, palette
+
+_SHAPES, _COLOURS, _TONES = palette("wide")  # every word the world has (a basic scene uses the basic ones)
 
 _COUNT = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five"}
 
@@ -24,8 +26,8 @@ def _noun_phrase(obj: dict, rng: np.random.Generator, *, size: bool, colour: boo
     if size:
         words.append(_pick(rng, SIZES[obj["size"]][1]))
     if colour:
-        words.append(_pick(rng, COLOURS[obj["colour"]][1]))
-    words.append(_pick(rng, SHAPES[obj["shape"]]))
+        words.append(_pick(rng, _COLOURS[obj["colour"]][1]))
+    words.append(_pick(rng, _SHAPES[obj["shape"]]))
     article = "an" if words[0][0] in "aeiou" else _pick(rng, ("a", "a", "one"))
     return f"{article} {' '.join(words)}"
 
@@ -40,7 +42,7 @@ def _position(obj: dict, rng: np.random.Generator) -> str:
 
 def _background(scene: dict, rng: np.random.Generator) -> str:
     bg = scene["background"]
-    return f"{_pick(rng, TEXTURES[bg['texture']])} {_pick(rng, BACKGROUNDS[bg['tone']][1])} background"
+    return f"{_pick(rng, TEXTURES[bg['texture']])} {_pick(rng, _TONES[bg['tone']][1])} background"
 
 
 def _t_list(objs, nps, scene, rng):
@@ -77,8 +79,26 @@ def _t_background(objs, nps, scene, rng):
 
 TEMPLATES = (_t_list, _t_located, _t_there_is, _t_picture, _t_position_first, _t_count, _t_background)
 
+#: the ``rich`` style's openings and closings: wording that says nothing about the image
+OPENINGS = ("in this image", "here we see", "this picture shows", "we can see", "the photo shows",
+            "someone drew", "i think there is", "apparently", "look at this:", "a scene with", "what we have:",
+            "the drawing has", "it shows", "my guess:")
+CLOSINGS = ("i think", "in the picture", "as you can see", "drawn by hand", "nothing else", "that is all",
+            "very nice", "quite clearly", "in my view", "on the page", "if i remember well", "so it seems")
 
-def write_captions(scene: dict, n: int, rng: np.random.Generator, *, mention: float = 1.0) -> list[str]:
+
+def _rich(text: str, rng: np.random.Generator) -> str:
+    """Wrap a caption in an opening and/or a closing (each with chance 0.6) that carry no content."""
+    opening, closing = rng.random(2) < 0.6
+    if opening:
+        text = f"{_pick(rng, OPENINGS)} {text}"
+    if closing:
+        text = f"{text}, {_pick(rng, CLOSINGS)}"
+    return text
+
+
+def write_captions(scene: dict, n: int, rng: np.random.Generator, *, mention: float = 1.0,
+                   style: str = "basic") -> list[str]:
     """``n`` captions of one scene, each from a different template.
 
     Parameters
@@ -92,6 +112,9 @@ def write_captions(scene: dict, n: int, rng: np.random.Generator, *, mention: fl
     mention : float
         Chance that a caption names each object (at least one is always named); at 1.0 no
         random number is drawn for it, so captions are those of a world without the option.
+    style : {"basic", "rich"}
+        ``rich`` wraps captions in openings and closings that say nothing about the image
+        (:data:`OPENINGS`, :data:`CLOSINGS`); ``basic`` draws no random number for them.
 
     Returns
     -------
@@ -107,6 +130,8 @@ def write_captions(scene: dict, n: int, rng: np.random.Generator, *, mention: fl
         with_size = rng.random() < 0.55
         nps = [_noun_phrase(o, rng, size=with_size, colour=rng.random() < 0.93) for o in objs]
         text = template(objs, nps, scene, rng)
+        if style == "rich":
+            text = _rich(text, rng)
         if rng.random() < 0.5:
             text = text[0].upper() + text[1:] + "."
         captions.append(text)

@@ -1,4 +1,9 @@
-"""Drawing a scene with Pillow: a plain, noisy or striped background and flat shapes."""
+"""Drawing a scene with Pillow: a plain, noisy or striped background and flat shapes.
+
+The unnamed factors (clutter, jitter, rotation, lighting) draw their random numbers from the
+image's drawing stream only when they are on, so a world without them draws the same pixels
+as before they existed.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +12,14 @@ import math
 import numpy as np
 from PIL import Image, ImageDraw
 
-from gaptools.world.vocab import BACKGROUNDS, COLOURS, POSITIONS, SIZES
+from gaptools.world.vocab import BACKGROUNDS, COLOURS, POSITIONS, SIZES, WIDE_BACKGROUNDS, WIDE_COLOURS
+
+_TONES = {**BACKGROUNDS, **WIDE_BACKGROUNDS}
+_COLOURS = {**COLOURS, **WIDE_COLOURS}
 
 
-def draw_scene(scene: dict, size: int, rng: np.random.Generator, *, clutter: int = 0) -> Image.Image:
+def draw_scene(scene: dict, size: int, rng: np.random.Generator, *, clutter: int = 0, jitter: float = 0.0,
+               rotation: bool = False, lighting: float = 0.0) -> Image.Image:
     """Render one scene.
 
     Parameters
@@ -24,6 +33,14 @@ def draw_scene(scene: dict, size: int, rng: np.random.Generator, *, clutter: int
     clutter : int
         Most unnamed marks drawn behind the objects (uniform in [0, clutter]); at 0 no random
         number is drawn for them, so the image is that of a world without the option.
+    jitter : float
+        Each object's centre moves by up to ``jitter`` × size per axis, its radius scales by
+        a factor in [1 - jitter, 1 + jitter] (0: nothing drawn).
+    rotation : bool
+        Each shape is turned by a random angle (False: nothing drawn).
+    lighting : float
+        Gain in [1 - lighting, 1 + lighting] and a colour cast up to ``lighting`` × 60 per
+        channel over the whole image (0: nothing drawn).
 
     Returns
     -------
@@ -37,13 +54,22 @@ def draw_scene(scene: dict, size: int, rng: np.random.Generator, *, clutter: int
     for obj in scene["objects"]:
         (fx, fy), _, _ = POSITIONS[obj["position"]]
         radius = SIZES[obj["size"]][0] * size
-        _draw_shape(pen, obj["shape"], (fx * size, fy * size), radius, COLOURS[obj["colour"]][0])
+        if jitter:
+            dx, dy = rng.uniform(-jitter, jitter, size=2) * size
+            fx, fy, radius = fx + dx / size, fy + dy / size, radius * rng.uniform(1 - jitter, 1 + jitter)
+        angle = float(rng.uniform(0, 2 * math.pi)) if rotation else None
+        _draw_shape(pen, obj["shape"], (fx * size, fy * size), radius, _COLOURS[obj["colour"]][0], angle)
+    if lighting:
+        gain = rng.uniform(1 - lighting, 1 + lighting)
+        cast = rng.uniform(-lighting, lighting, size=3) * 60
+        pixels = np.asarray(image, dtype=np.float64) * gain + cast
+        image = Image.fromarray(np.clip(np.rint(pixels), 0, 255).astype(np.uint8), mode="RGB")
     return image
 
 
 def _background(background: dict, size: int, rng: np.random.Generator) -> np.ndarray:
     """(size, size, 3) uint8 background pixels."""
-    tone = np.array(BACKGROUNDS[background["tone"]][0], dtype=np.int16)
+    tone = np.array(_TONES[background["tone"]][0], dtype=np.int16)
     pixels = np.broadcast_to(tone, (size, size, 3)).copy()
     if background["texture"] == "noisy":
         pixels += rng.integers(-14, 15, size=(size, size, 1), dtype=np.int16)
@@ -73,26 +99,54 @@ def _regular(cx: float, cy: float, r: float, n: int, phase: float) -> list[tuple
             for k in range(n)]
 
 
-def _draw_shape(pen: ImageDraw.ImageDraw, shape: str, centre: tuple[float, float], r: float, rgb) -> None:
+def _polygons(shape: str, cx: float, cy: float, r: float) -> list[list[tuple[float, float]]]:
+    """The outline(s) of a shape that has corners or is drawn from the ``wide`` palette, unturned."""
+    if shape == "square":
+        h = 0.85 * r
+        return [[(cx - h, cy - h), (cx + h, cy - h), (cx + h, cy + h), (cx - h, cy + h)]]
+    if shape == "triangle":
+        return [_regular(cx, cy + 0.15 * r, 1.1 * r, 3, -math.pi / 2)]
+    if shape == "diamond":
+        return [[(cx, cy - r), (cx + 0.7 * r, cy), (cx, cy + r), (cx - 0.7 * r, cy)]]
+    if shape == "star":
+        outer = _regular(cx, cy, 1.1 * r, 5, -math.pi / 2)
+        inner = _regular(cx, cy, 0.45 * r, 5, -math.pi / 2 + math.pi / 5)
+        return [[p for pair in zip(outer, inner) for p in pair]]
+    if shape == "cross":
+        w = 0.33 * r
+        return [[(cx - r, cy - w), (cx + r, cy - w), (cx + r, cy + w), (cx - r, cy + w)],
+                [(cx - w, cy - r), (cx + w, cy - r), (cx + w, cy + r), (cx - w, cy + r)]]
+    if shape == "pentagon":
+        return [_regular(cx, cy, r, 5, -math.pi / 2)]
+    if shape == "hexagon":
+        return [_regular(cx, cy, r, 6, 0.0)]
+    if shape == "oval":
+        return [[(cx + r * math.cos(t), cy + 0.55 * r * math.sin(t)) for t in np.linspace(0, 2 * math.pi, 24, endpoint=False)]]
+    if shape == "semicircle":
+        return [[(cx + r * math.cos(t), cy + 0.3 * r - r * math.sin(t)) for t in np.linspace(0, math.pi, 13)]]
+    if shape == "arrow":
+        s, h = 0.3 * r, 0.6 * r
+        return [[(cx - r, cy - s), (cx + 0.2 * r, cy - s), (cx + 0.2 * r, cy - h), (cx + r, cy),
+                 (cx + 0.2 * r, cy + h), (cx + 0.2 * r, cy + s), (cx - r, cy + s)]]
+    raise ValueError(f"no drawing for shape {shape!r}")  # the vocabulary and this function go together
+
+
+def _turn(points: list[tuple[float, float]], cx: float, cy: float, angle: float) -> list[tuple[float, float]]:
+    c, s = math.cos(angle), math.sin(angle)
+    return [(cx + c * (x - cx) - s * (y - cy), cy + s * (x - cx) + c * (y - cy)) for x, y in points]
+
+
+def _draw_shape(pen: ImageDraw.ImageDraw, shape: str, centre: tuple[float, float], r: float, rgb,
+                angle: float | None = None) -> None:
+    """Draw one shape, turned by ``angle`` (None: unturned, the squares and crosses as rectangles)."""
     cx, cy = centre
     if shape == "circle":
         pen.ellipse((cx - r, cy - r, cx + r, cy + r), fill=rgb)
     elif shape == "ring":
         pen.ellipse((cx - r, cy - r, cx + r, cy + r), outline=rgb, width=max(2, round(0.4 * r)))
-    elif shape == "square":
-        h = 0.85 * r
-        pen.rectangle((cx - h, cy - h, cx + h, cy + h), fill=rgb)
-    elif shape == "triangle":
-        pen.polygon(_regular(cx, cy + 0.15 * r, 1.1 * r, 3, -math.pi / 2), fill=rgb)
-    elif shape == "diamond":
-        pen.polygon([(cx, cy - r), (cx + 0.7 * r, cy), (cx, cy + r), (cx - 0.7 * r, cy)], fill=rgb)
-    elif shape == "star":
-        outer = _regular(cx, cy, 1.1 * r, 5, -math.pi / 2)
-        inner = _regular(cx, cy, 0.45 * r, 5, -math.pi / 2 + math.pi / 5)
-        pen.polygon([p for pair in zip(outer, inner) for p in pair], fill=rgb)
-    elif shape == "cross":
-        w = 0.33 * r
-        pen.rectangle((cx - r, cy - w, cx + r, cy + w), fill=rgb)
-        pen.rectangle((cx - w, cy - r, cx + w, cy + r), fill=rgb)
-    else:  # the vocabulary and this function go together
-        raise ValueError(f"no drawing for shape {shape!r}")
+    elif angle is None and shape in ("square", "cross"):
+        for corners in _polygons(shape, cx, cy, r):
+            pen.rectangle((*corners[0], *corners[2]), fill=rgb)
+    else:
+        for polygon in _polygons(shape, cx, cy, r):
+            pen.polygon(polygon if angle is None else _turn(polygon, cx, cy, angle), fill=rgb)

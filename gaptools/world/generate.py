@@ -56,8 +56,9 @@ def world_items(params: WorldParams, indices: Iterable[int] | None = None) -> It
             "split": params.split_of(i),
             "scene": scene,
             "captions": write_captions(scene, params.captions_per_image, params.rng(i, CAPTION_STREAM),
-                                       mention=params.mention),
-            "image": draw_scene(scene, params.image_size, params.rng(i, DRAW_STREAM), clutter=params.clutter),
+                                       mention=params.mention, style=params.style),
+            "image": draw_scene(scene, params.image_size, params.rng(i, DRAW_STREAM), clutter=params.clutter,
+                                jitter=params.jitter, rotation=params.rotation, lighting=params.lighting),
         }
 
 
@@ -131,7 +132,7 @@ def _check_target(out: Path, params: WorldParams) -> bool:
     if not check_output_folder(out, kind=WORLD, option="-o", reuse=True):
         return False
     existing = read_manifest(out)
-    if existing["params"] != dataclasses.asdict(params):
+    if {**dataclasses.asdict(WorldParams()), **existing["params"]} != dataclasses.asdict(params):  # older manifests lack newer levers
         raise InputError(
             f"{out}: holds a different world ({_diff(existing['params'], dataclasses.asdict(params))})",
             hint="choose a new folder; nothing was overwritten",

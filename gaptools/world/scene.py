@@ -12,11 +12,12 @@ import dataclasses
 import numpy as np
 
 from gaptools.errors import InputError
-from gaptools.world.vocab import BACKGROUNDS, COLOURS, POSITIONS, SHAPES, SIZES, TEXTURES
+from gaptools.world.vocab import PALETTES, POSITIONS, SIZES, TEXTURES, palette
 
 SPLITS = ("train", "val", "test")
 SCENE_STREAM, DRAW_STREAM, CAPTION_STREAM = 0, 1, 2
 MAX_CLUTTER = 64
+STYLES = ("basic", "rich")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +46,20 @@ class WorldParams:
     clutter : int
         Most marks (strokes and dots in any colour) drawn into an image that no caption
         names, drawn uniformly in [0, clutter]; 0: none. Images carry what captions omit.
+    palette : {"basic", "wide"}
+        The shapes, colours and background tones scenes draw from: ``basic`` 7 / 10 / 3,
+        ``wide`` 12 / 16 / 6 (more independent named concepts).
+    jitter : float
+        Unnamed geometry: each object's centre moves by up to ``jitter`` of the image side on
+        each axis and its radius scales by a factor in [1 - jitter, 1 + jitter]; 0: none.
+    rotation : bool
+        Unnamed orientation: each shape is drawn turned by a random angle.
+    lighting : float
+        Unnamed lighting: the whole image is scaled by a gain in [1 - lighting, 1 + lighting]
+        and shifted by a colour cast of up to ``lighting`` × 60 per channel; 0: none.
+    style : {"basic", "rich"}
+        Caption wording: ``rich`` adds openings, closings and filler words that say nothing
+        about the image (caption content no image carries).
     """
 
     n_images: int = 6000
@@ -57,6 +72,11 @@ class WorldParams:
     n_test: int | None = None
     mention: float = 1.0
     clutter: int = 0
+    palette: str = "basic"
+    jitter: float = 0.0
+    rotation: bool = False
+    lighting: float = 0.0
+    style: str = "basic"
 
     def __post_init__(self) -> None:
         if self.n_images < 3:
@@ -78,6 +98,14 @@ class WorldParams:
             raise InputError(f"--mention {self.mention}: the chance of naming an object must be in (0, 1]")
         if not 0 <= self.clutter <= MAX_CLUTTER:
             raise InputError(f"--clutter {self.clutter}: between 0 and {MAX_CLUTTER} unnamed marks per image")
+        if self.palette not in PALETTES:
+            raise InputError(f"--palette {self.palette!r}: choose one of {', '.join(PALETTES)}")
+        if self.style not in STYLES:
+            raise InputError(f"--style {self.style!r}: choose one of {', '.join(STYLES)}")
+        if not 0.0 <= self.jitter <= 0.5:
+            raise InputError(f"--jitter {self.jitter}: between 0 and 0.5 of the image side")
+        if not 0.0 <= self.lighting <= 0.5:
+            raise InputError(f"--lighting {self.lighting}: between 0 and 0.5")
         val, test = self.split_sizes()
         if val < 1 or test < 1 or val + test >= self.n_images:
             raise InputError(
@@ -127,16 +155,17 @@ def sample_scene(params: WorldParams, index: int) -> dict:
         objects have distinct positions and distinct (colour, shape) pairs.
     """
     rng = params.rng(index, SCENE_STREAM)
+    shapes, colours, tones = palette(params.palette)
     n = int(rng.integers(params.min_objects, params.max_objects + 1))
     positions = rng.choice(list(POSITIONS), size=n, replace=False)
     pairs: list[tuple[str, str]] = []
     while len(pairs) < n:
-        pair = (str(rng.choice(list(COLOURS))), str(rng.choice(list(SHAPES))))
+        pair = (str(rng.choice(list(colours))), str(rng.choice(list(shapes))))
         if pair not in pairs:
             pairs.append(pair)
     objects = [
         {"shape": shape, "colour": colour, "size": str(rng.choice(list(SIZES))), "position": str(pos)}
         for (colour, shape), pos in zip(pairs, positions)
     ]
-    background = {"tone": str(rng.choice(list(BACKGROUNDS))), "texture": str(rng.choice(list(TEXTURES)))}
+    background = {"tone": str(rng.choice(list(tones))), "texture": str(rng.choice(list(TEXTURES)))}
     return {"background": background, "objects": objects}

@@ -61,10 +61,42 @@ TEXTURES: dict[str, tuple[str, ...]] = {
     "striped": ("striped",),
 }
 
+#: the ``wide`` palette's shapes, colours and background tones beyond the basic ones (drawn only
+#: by worlds with ``palette="wide"``; the basic tables, and so the basic worlds, are unchanged)
+WIDE_SHAPES: dict[str, tuple[str, ...]] = {
+    "pentagon": ("pentagon",),
+    "hexagon": ("hexagon",),
+    "oval": ("oval", "ellipse"),
+    "semicircle": ("semicircle", "dome"),
+    "arrow": ("arrow",),
+}
+WIDE_COLOURS: dict[str, tuple[tuple[int, int, int], tuple[str, ...]]] = {
+    "navy": ((20, 30, 100), ("navy",)),
+    "olive": ((128, 128, 0), ("olive",)),
+    "teal": ((0, 120, 120), ("teal",)),
+    "magenta": ((215, 0, 215), ("magenta",)),
+    "lime": ((150, 230, 40), ("lime",)),
+    "maroon": ((120, 0, 30), ("maroon",)),
+}
+WIDE_BACKGROUNDS: dict[str, tuple[tuple[int, int, int], tuple[str, ...]]] = {
+    "sky": ((200, 225, 245), ("pale blue", "sky blue")),
+    "mint": ((205, 240, 215), ("pale green", "mint")),
+    "rose": ((245, 215, 220), ("pale pink", "rose")),
+}
+PALETTES = ("basic", "wide")
+
+
+def palette(name: str) -> tuple[dict, dict, dict]:
+    """(shapes, colours, background tones) of a palette, in the order scenes draw from them."""
+    if name == "wide":
+        return {**SHAPES, **WIDE_SHAPES}, {**COLOURS, **WIDE_COLOURS}, {**BACKGROUNDS, **WIDE_BACKGROUNDS}
+    return SHAPES, COLOURS, BACKGROUNDS
+
+
 #: scored attribute -> {word: canonical value}
 LEXICON: dict[str, dict[str, str]] = {
-    "colour": {w: c for c, (_, words) in COLOURS.items() for w in words},
-    "shape": {w: s for s, words in SHAPES.items() for w in words},
+    "colour": {w: c for c, (_, words) in {**COLOURS, **WIDE_COLOURS}.items() for w in words},
+    "shape": {w: s for s, words in {**SHAPES, **WIDE_SHAPES}.items() for w in words},
     "size": {w: s for s, (_, words) in SIZES.items() for w in words},
     "position": {w: p for p, (_, _, words) in POSITIONS.items() for w in words},
 }
