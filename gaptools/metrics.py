@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
+from functools import partial
 from typing import NamedTuple
 
 import numpy as np
@@ -343,6 +344,30 @@ def recall_from_sums(s: PairSums, direction: str, k: int) -> np.ndarray:
     raise ValueError(f"direction must be 'i2t' or 't2i', not {direction!r}")
 
 
+#: Numbers of coordinates whose share of ‖Δ‖² `measure` reports (``gap_top2_share``, ``gap_top10_share``).
+GAP_SHARE_KS = (2, 10)
+
+
+def _top_share(delta: np.ndarray, k: int) -> np.ndarray:
+    """Σ of the ``k`` largest squared coordinates of ``delta`` (..., D) over ‖delta‖², shape (...,)."""
+    sq = np.asarray(delta, dtype=np.float64) ** 2
+    k = min(k, sq.shape[-1])
+    top = -np.partition(-sq, k - 1, axis=-1)[..., :k]
+    return top.sum(axis=-1) / sq.sum(axis=-1)
+
+
+def gap_top_share_from_sums(s: PairSums, k: int) -> np.ndarray:
+    """Share of ‖Δ‖² in the ``k`` largest coordinates of Δ = mean(image) − mean(text).
+
+    Σ of the ``k`` largest Δ_d² over ‖Δ‖² (every coordinate when ``k`` ≥ D): 1 when the gap
+    lies on ``k`` coordinates, k/D when it is spread evenly over all D. The means are over
+    every image and every caption, as for :func:`centroid_gap_from_sums` (the vectors as
+    given); :func:`top_gap_dims` lists the coordinates one by one. Schrodi et al. 2025 find
+    that few dimensions carry CLIP's gap.
+    """
+    return _top_share(s.sum_img / s.n_img[..., None] - s.sum_txt / s.n_txt[..., None], k)
+
+
 SUMMABLE_FORMULAS = {
     "centroid_gap": centroid_gap_from_sums,
     "matched_cosine": matched_cosine_from_sums,
@@ -352,6 +377,7 @@ SUMMABLE_FORMULAS = {
     "text_cone": text_cone_from_sums,
     "alignment": alignment_from_sums,
     "frechet_mean_term": frechet_mean_term_from_sums,
+    **{f"gap_top{k}_share": partial(gap_top_share_from_sums, k=k) for k in GAP_SHARE_KS},
 }
 
 
@@ -819,3 +845,244 @@ def uniformity(x: np.ndarray, t: float = 2.0) -> float:
     n = len(u)
     e = np.exp(-t * d)
     return float(np.log((e.sum() - np.trace(e)) / (n * (n - 1))))
+
+
+# --------------------------------------------------------------------------- structure beyond the centroid
+#
+# What the modalities look like once the centroid shift is set aside: how far the pairs agree
+# after it, how many directions each modality and the pair residual spread over, whether the
+# two modalities spread along the same directions, and how few coordinates carry the gap
+# (:func:`gap_top_share_from_sums`). All on the vectors as given: unit rows when `measure`
+# normalises (its default), as the figures of issue 28 are.
+
+#: Principal directions :func:`subspace_agreement` compares unless told otherwise (``measure``'s default too).
+SUBSPACE_K = 10
+
+
+def participation_ratio_from_cov(cov: np.ndarray) -> float:
+    """Participation ratio (Σλ)² / Σλ² of the eigenvalues λ of a covariance.
+
+    Computed without an eigendecomposition: Σλ = tr C and Σλ² = ‖C‖_F² for a symmetric C.
+    d when the variance spreads evenly over d directions (and none elsewhere); 1 when it lies
+    on one. It weighs the eigenvalues by their squares, so it counts the directions that hold
+    most of the variance. The effective rank (:func:`effective_rank_from_cov`, Roy & Vetterli
+    2007) is another count: exp of the Shannon entropy of the normalised *singular values*
+    √λ of the centred data. Both are d for d equal eigenvalues; on a decaying spectrum the
+    effective rank is larger, since √λ flattens the spectrum and the entropy counts the
+    small directions more (real CLIP ViT-B/16 images, 500 COCO pairs: participation ratio
+    42.7, effective rank 298.0).
+
+    Parameters
+    ----------
+    cov : ndarray, shape (D, D)
+        Symmetric (a covariance); its scale does not matter.
+
+    Returns
+    -------
+    float
+        In [1, D]; NaN when ``cov`` is zero (no spread: one row, or identical rows).
+    """
+    cov = np.asarray(cov, dtype=np.float64)
+    frobenius2 = float(np.sum(cov * cov))
+    return float(np.trace(cov) ** 2 / frobenius2) if frobenius2 > 0 else float("nan")
+
+
+def participation_ratio(x: np.ndarray) -> float:
+    """Participation ratio of the centred rows of ``x`` (N, D) (see :func:`participation_ratio_from_cov`)."""
+    return participation_ratio_from_cov(gaussian_fit(x)[1])
+
+
+def _pair_image_sum(image: np.ndarray, text_image: np.ndarray, n_groups: int) -> np.ndarray:
+    """Σ over pairs of the image vector, shape (D,), float64: each image times its caption count."""
+    counts = np.bincount(text_image, minlength=n_groups).astype(np.float64)
+    return counts @ image.astype(np.float64, copy=False)
+
+
+def pair_residual_cov(image: np.ndarray, text: np.ndarray, text_image: np.ndarray | None = None,
+                      block: int = 8192) -> np.ndarray:
+    """Covariance of the pair residuals ε = (x − μ_img) − (t − μ_txt), shape (D, D), float64.
+
+    Over the true pairs (each caption t with its image x), μ the means over the same pairs;
+    ε has mean zero, so the covariance is Σ εεᵀ / (N − 1). What is left of each pair once the
+    mean shift is taken out (see also :func:`alignment_noise_variance_from_sums`, its trace / D).
+
+    Parameters
+    ----------
+    image : ndarray, shape (G, D)
+    text : ndarray, shape (N, D)
+    text_image : ndarray, shape (N,), optional
+        Image row of each caption (default row i ↔ row i).
+    block : int
+        Pairs per float32 product (memory: two (block, D) arrays).
+    """
+    text_image = np.arange(len(text)) if text_image is None else np.asarray(text_image)
+    n = len(text)
+    shift = (_pair_image_sum(image, text_image, len(image)) - column_sum(text)) / n  # μ_img − μ_txt over pairs
+    m2 = np.zeros((image.shape[1],) * 2)
+    for start in range(0, n, block):
+        rows = slice(start, start + block)
+        eps = (image[text_image[rows]] - text[rows] - shift.astype(np.float32)).astype(np.float32)
+        m2 += eps.T @ eps
+    return m2 / max(n - 1, 1)
+
+
+def residual_participation_ratio(image: np.ndarray, text: np.ndarray, text_image: np.ndarray | None = None) -> float:
+    """Participation ratio of the pair residuals (:func:`pair_residual_cov`); arguments as there."""
+    return participation_ratio_from_cov(pair_residual_cov(image, text, text_image))
+
+
+def principal_directions(cov: np.ndarray, k: int) -> np.ndarray | None:
+    """The ``k`` leading eigenvectors of a covariance (D, D), shape (D, k), largest first.
+
+    None when they are not determined: ``k`` > D, or the k-th eigenvalue is zero to rounding
+    (≤ 1e-6 of the largest: fewer than k directions of spread, e.g. fewer than k + 1 rows).
+    """
+    cov = np.asarray(cov, dtype=np.float64)
+    if k > cov.shape[0]:
+        return None
+    values, vectors = np.linalg.eigh((cov + cov.T) / 2)
+    order = np.argsort(values)[::-1][:k]
+    if not values[order[0]] > 0 or values[order[-1]] <= 1e-6 * values[order[0]]:
+        return None
+    return vectors[:, order]
+
+
+def subspace_agreement_from_covs(cov_img: np.ndarray, cov_txt: np.ndarray, k: int = SUBSPACE_K) -> float:
+    """Mean cosine of the principal angles between the top-``k`` principal subspaces of two covariances.
+
+    The cosines of the principal angles between span(U) and span(V) (orthonormal bases, D × k)
+    are the singular values of UᵀV (Björck & Golub 1973). 1 when the two modalities spread
+    along the same k directions (in any order, rotated within them); 0 when their leading
+    directions are orthogonal; about √(k/D)-sized for random subspaces of a large D.
+
+    Parameters
+    ----------
+    cov_img, cov_txt : ndarray, shape (D, D)
+    k : int
+        Leading directions compared, ≥ 1 (default :data:`SUBSPACE_K`).
+
+    Returns
+    -------
+    float
+        In [0, 1]; NaN when either modality's top ``k`` is not determined (see
+        :func:`principal_directions`).
+
+    Raises
+    ------
+    InputError
+        ``k`` is not a positive integer.
+    """
+    from gaptools.errors import InputError
+
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise InputError(f"subspace agreement: k must be a positive integer, got {k!r}")
+    u, v = principal_directions(cov_img, int(k)), principal_directions(cov_txt, int(k))
+    if u is None or v is None:
+        return float("nan")
+    cosines = np.linalg.svd(u.T @ v, compute_uv=False)
+    return float(np.clip(cosines, 0.0, 1.0).mean())
+
+
+def subspace_agreement(image: np.ndarray, text: np.ndarray, k: int = SUBSPACE_K) -> float:
+    """:func:`subspace_agreement_from_covs` of the rows of ``image`` (N_img, D) and ``text`` (N_txt, D)."""
+    return subspace_agreement_from_covs(gaussian_fit(image)[1], gaussian_fit(text)[1], k)
+
+
+def centred_and_shifted_cosines(image: np.ndarray, text: np.ndarray, text_image: np.ndarray,
+                                weights: np.ndarray | None = None,
+                                max_elements: int = 1 << 20) -> tuple[np.ndarray, np.ndarray]:
+    """Matched cosine after centring each modality, and after the mean shift, under image weights.
+
+    Over the true pairs (x, t) (each caption with its image), with μ_img and μ_txt the means over
+    the same pairs:
+
+    - centred: mean of cos(x − μ_img, t − μ_txt);
+    - shifted: mean of cos(x + μ_txt − μ_img, t) (images moved by the difference of the means,
+      what the ``mean`` aligner does, before any renormalisation).
+
+    Each resample weighs image g (with all its captions) by ``weights[b, g]``, so one call gives
+    the image-level bootstrap of :mod:`gaptools.measure`: every dot product with a mean is a
+    float32 product of the rows with the (b, D) means, O((G + N)·D) per resample, and the rows
+    are never copied per pair.
+
+    Parameters
+    ----------
+    image : ndarray, shape (G, D)
+    text : ndarray, shape (N, D)
+    text_image : ndarray, shape (N,)
+        Image row of each caption.
+    weights : ndarray, shape (B, G), optional
+        Draw counts of the images in each of B resamples; None: each image once (B = 1).
+    max_elements : int
+        Resamples are processed in groups of at most ``max_elements // N`` (memory: a few
+        float64 (N, group) arrays).
+
+    Returns
+    -------
+    (ndarray, ndarray)
+        Centred and shifted matched cosines, each shape (B,) float64; NaN where a centred
+        vector is zero (one pair, or a resample of one image).
+    """
+    text_image = np.asarray(text_image)
+    g, n = len(image), len(text)
+    weights = np.ones((1, g), np.float32) if weights is None else np.asarray(weights, dtype=np.float32)
+    counts = np.bincount(text_image, minlength=g).astype(np.float32)
+    xx = np.einsum("gd,gd->g", image, image).astype(np.float64)[text_image]  # (N,) per pair
+    tt = np.einsum("nd,nd->n", text, text).astype(np.float64)
+    xt = np.empty(n)
+    for start in range(0, n, 8192):  # x·t of each pair, without an (N, D) copy of the images
+        rows = slice(start, start + 8192)
+        xt[rows] = np.einsum("nd,nd->n", image[text_image[rows]], text[rows])
+    centred, shifted = [], []
+    step = max(1, max_elements // max(n, 1))
+    for start in range(0, len(weights), step):
+        w = weights[start:start + step]  # (b, G)
+        w_pair = w[:, text_image]  # (b, N)
+        m = w_pair.sum(axis=1, dtype=np.float64)  # pairs in each resample
+        mu_i = ((w * counts) @ image).astype(np.float64) / m[:, None]  # (b, D)
+        mu_t = (w_pair @ text).astype(np.float64) / m[:, None]
+        f32 = np.float32
+        x_mi = (image @ mu_i.T.astype(f32)).astype(np.float64)[text_image]  # (N, b)
+        x_mt = (image @ mu_t.T.astype(f32)).astype(np.float64)[text_image]
+        t_mi = (text @ mu_i.T.astype(f32)).astype(np.float64)
+        t_mt = (text @ mu_t.T.astype(f32)).astype(np.float64)
+        ii, tt_, it = (mu_i * mu_i).sum(1), (mu_t * mu_t).sum(1), (mu_i * mu_t).sum(1)
+        num_c = xt[:, None] - x_mt - t_mi + it
+        norm_c = np.sqrt(np.clip(xx[:, None] - 2 * x_mi + ii, 0, None) * np.clip(tt[:, None] - 2 * t_mt + tt_, 0, None))
+        num_s = xt[:, None] - t_mi + t_mt  # (x − Δ)·t with Δ = μ_img − μ_txt
+        norm_s = np.sqrt(np.clip(xx[:, None] - 2 * x_mi + 2 * x_mt + ii - 2 * it + tt_, 0, None) * tt[:, None])
+        wt = w_pair.T.astype(np.float64)  # (N, b)
+        centred.append((wt * (num_c / norm_c)).sum(axis=0) / m)
+        shifted.append((wt * (num_s / norm_s)).sum(axis=0) / m)
+    return np.concatenate(centred), np.concatenate(shifted)
+
+
+def centred_matched_cosine(image: np.ndarray, text: np.ndarray, text_image: np.ndarray | None = None) -> float:
+    """Mean over true pairs of cos(x − μ_img, t − μ_txt) (see :func:`centred_and_shifted_cosines`).
+
+    Parameters
+    ----------
+    image : ndarray, shape (G, D)
+    text : ndarray, shape (N, D)
+    text_image : ndarray, shape (N,), optional
+        Image row of each caption (default row i ↔ row i).
+    """
+    text_image = np.arange(len(text)) if text_image is None else text_image
+    return float(centred_and_shifted_cosines(image, text, text_image)[0][0])
+
+
+def shifted_matched_cosine(image: np.ndarray, text: np.ndarray, text_image: np.ndarray | None = None) -> float:
+    """Mean over true pairs of cos(x + μ_txt − μ_img, t): the matched cosine after the mean shift.
+
+    Arguments as :func:`centred_matched_cosine`.
+    """
+    text_image = np.arange(len(text)) if text_image is None else text_image
+    return float(centred_and_shifted_cosines(image, text, text_image)[1][0])
+
+
+def gap_top_share(image: np.ndarray, text: np.ndarray, k: int) -> float:
+    """Share of ‖Δ‖² in the ``k`` largest coordinates of Δ = mean(image) − mean(text).
+
+    The array form of :func:`gap_top_share_from_sums`; ``image`` (N_img, D), ``text`` (N_txt, D).
+    """
+    return float(_top_share(gap_vector(image, text), k))
