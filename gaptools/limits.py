@@ -84,6 +84,17 @@ def check_bytes(nbytes: int, *, what: str, source: str) -> None:
                          f"{format_bytes(limit)}", hint=f"set {ENV} (e.g. {ENV}=64G) to raise the budget")
 
 
+def check_needs(needs: dict[str, int], *, source: str) -> None:
+    """Refuse the largest of several allocations (``{what: bytes}``) when it is above the budget.
+
+    Aligners and models list what their size-like parameters will allocate (a
+    ``memory_needs`` method) and pass it here before allocating any of it.
+    """
+    if needs:
+        what, nbytes = max(needs.items(), key=lambda item: item[1])
+        check_bytes(nbytes, what=what, source=source)
+
+
 def float_matrix_bytes(rows: int, cols: int, itemsize: int = 8) -> int:
     """Bytes of a dense (rows, cols) array (Python ints: no overflow)."""
     return int(rows) * int(cols) * int(itemsize)
@@ -117,8 +128,7 @@ def check_measure(n_image: int, n_text: int, dim: int, *, max_points: int, max_g
             3 * float_matrix_bytes(min(2048, n_text), n_gallery, 4),
         f"the bootstrap draws over {max(n_image, 1)} images": float_matrix_bytes(64, max(n_image, 1), 24),
     }
-    what, nbytes = max(needs.items(), key=lambda item: item[1])
-    check_bytes(nbytes, what=what, source=source)
+    check_needs(needs, source=source)
 
 
 #: Bytes per pixel while one shapes-world image is drawn: its int16 canvas and texture arrays,

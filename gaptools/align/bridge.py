@@ -28,7 +28,9 @@ import numpy as np
 
 from gaptools.align.base import Aligner
 from gaptools.errors import GapToolsError, InputError
+from gaptools.limits import check_needs
 from gaptools.metrics import l2_normalize
+from gaptools.validation import MAX_SEED
 
 #: The extra that brings torch and diffusers.
 EXTRA = "bridge"
@@ -271,6 +273,8 @@ class DiffusionBridge(Aligner):
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise InputError(f"{self.name}: {key} must be an integer >= {low}, got {value!r}")
+        if self.seed > MAX_SEED:
+            raise InputError(f"{self.name}: seed must be in [0, {MAX_SEED}], got {self.seed}")
         if self.start_step >= self.diffusion_steps:
             raise InputError(f"{self.name}: start_step must be in [0, {self.diffusion_steps}) "
                              f"(diffusion_steps {self.diffusion_steps}), got {self.start_step}")
@@ -284,6 +288,27 @@ class DiffusionBridge(Aligner):
         if not isinstance(self.add_noise, bool):
             raise InputError(f"{self.name}: add_noise must be true or false, got {self.add_noise!r}")
 
+    def memory_needs(self, dim: int, n_captions: int = 0) -> dict[str, int]:
+        """Bytes of the largest allocations a fit on ``n_captions`` captions (0: applying) asks for, by what.
+
+        Every size-like parameter enters: ``width`` and ``blocks`` (the denoiser's weights, with
+        their gradients, AdamW's two moments and the EMA while fitting), ``diffusion_steps`` (the
+        schedule: diffusers builds it as Python floats and tensors, ~64 bytes a step) and
+        ``batch_size`` (activations, capped at the captions; :data:`CHUNK_ROWS` rows when applying).
+        Checked against the budget (:func:`gaptools.limits.check_needs`) before anything is built.
+        """
+        weights = sum(math.prod(shape) for shape in denoiser_shapes(dim, self.width, self.blocks).values())
+        rows = min(self.batch_size, n_captions) if n_captions else CHUNK_ROWS
+        layer = max(self.width, dim, TIME_FEATURES)
+        return {
+            f"the denoiser's weights (width {self.width}, blocks {self.blocks}, D = {dim})":
+                4 * weights * (5 if n_captions else 2),
+            f"the noise schedule (diffusion_steps {self.diffusion_steps})": 64 * self.diffusion_steps,
+            f"the activations of {rows} rows (width {self.width}, blocks {self.blocks})":
+                4 * rows * layer * (8 * self.blocks + 8) * (2 if n_captions else 1),
+            f"the {n_captions} collapsed captions": 32 * n_captions * dim,
+        }
+
     def state_shapes(self, dim: int) -> dict[str, tuple[int, ...]]:
         """Shape of every learned array for embeddings of ``dim`` dimensions (what a loaded file must match)."""
         shapes = denoiser_shapes(dim, self.width, self.blocks)
@@ -294,6 +319,7 @@ class DiffusionBridge(Aligner):
     def _fit(self, X_img, X_txt, pairs):
         if len(X_txt) < 2:
             raise InputError(f"{self.name}.fit: needs at least 2 caption embeddings to train on, got {len(X_txt)}")
+        check_needs(self.memory_needs(X_txt.shape[1], len(X_txt)), source=f"{self.name}.fit")
         torch, F, DDPMScheduler, _ = _require()
         mean_img = l2_normalize(X_img).astype(np.float64).mean(axis=0)
         mean_txt = l2_normalize(X_txt).astype(np.float64).mean(axis=0)
@@ -322,6 +348,9 @@ class DiffusionBridge(Aligner):
             with torch.no_grad():
                 for average, param in zip(ema, net.parameters()):
                     average.lerp_(param, 1.0 - self.ema_decay)
+        if not (all(torch.isfinite(average).all() for average in ema) and torch.isfinite(loss)):
+            raise InputError(f"{self.name}.fit: training diverged at lr={self.lr:g} (the loss or the weights "
+                             "became NaN or Inf); nothing was kept", hint="lower lr (default 1e-3)")
         self.mean_img_, self.mean_txt_ = mean_img, mean_txt
         for name, value in zip(DENOISER_ARRAYS, ema):
             setattr(self, f"{name}_", value.numpy().copy())
@@ -335,6 +364,7 @@ class DiffusionBridge(Aligner):
 
     def _forward(self, X):
         self._check_params()  # start_step, sampling_steps and add_noise may be set anew between applies
+        check_needs(self.memory_needs(self.dim_), source=self.name)
         U = collapse(X, self.mean_img_)
         if self.start_step > 0:
             U = self._denoise(U)

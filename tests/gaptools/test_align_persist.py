@@ -73,6 +73,7 @@ def _rewrite(path, out, *, header=None, drop=None, extra=None):
 def test_bad_headers_are_input_errors(tmp_path, train, change, message):
     path = save_aligner(fit_on_set("mean", train), tmp_path / "m.aligner")
     header = load_aligner(path).header
+    header.pop("sha256")  # a file from before checksums: its header is validated by value
     bad = _rewrite(path, tmp_path / "bad.npz", header=change(header))
     with pytest.raises(InputError) as info:
         load_aligner(bad)
@@ -102,7 +103,7 @@ def test_a_failed_save_leaves_the_previous_file(tmp_path, train, monkeypatch):
     def boom(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(np, "savez", boom)
+    monkeypatch.setattr(np.lib.format, "write_array", boom)  # what the aligner writer calls per array
     with pytest.raises(OSError):
         save_aligner(fit_on_set("center", train), path)
     assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["m.aligner"]
