@@ -9,20 +9,28 @@ captions (their captions are the references):
 - ``aligners``: each saved aligner (``gaptools align``) applied to the inputs first, one
   configuration per aligner; it must map the input modality toward the run's training
   modality (image-to-text for a text-trained run fed images);
-- ``mixup``: for each λ, ``gaptools.mixup(image, caption, λ)`` with the same seeded
-  caption per image (Fig. 3 of the seed paper; λ is the text share, so λ = 0 is the image
-  input and λ = 1 the text input).
+- ``mixup``: for each λ, the paper's ``λ x_t + (1−λ) x_i`` with the same seeded caption per
+  image (Fig. 3 of the seed paper; λ is the text share, so λ = 0 is the image input and λ = 1
+  the text input, and each configuration's ``input`` says so: ``image``, ``mixup``, ``text``).
+  ``mixup_rule="paper"`` (the default) feeds that interpolation to the captioner as it is: each
+  end normalised as the run normalises its inputs, then mixed, and not normalised again (norm
+  ≈ 0.8 at λ = 0.5 on CLIP-like pairs; λ = 0 and 1 are the image and text inputs); ``"renormalised"``, our
+  other reading, scales it to unit norm (``gaptools.mixup(..., renormalize=True)``) and keeps
+  the run's own normalisation; its configurations are named ``mixup-<λ>-renormalised``.
 
 References: where a configuration's input holds the embedding of one of the image's own
-captions (``input="text"``, mixup λ > 0), that caption is left out of the image's references
-(``references="auto"``, the default: "leave-one-out"), else a captioner that reproduces its
-input would score against itself. ``"all"`` or ``"leave-one-out"`` force one rule for every
-configuration (leave-one-out with image input removes the same seeded caption, so image and
-text rows of one seed are scored against the same references). An image left without
+captions (``input="text"``, a mixup sweep with some λ > 0), that caption is left out of the
+image's references (``references="auto"``, the default: "leave-one-out"), else a captioner that
+reproduces its input would score against itself; a mixup sweep keeps one protocol for all its λ
+(λ = 0 included), so its points compare like with like. Image input is otherwise scored against
+every reference (``"all"``, the COCO protocol). ``"all"`` or ``"leave-one-out"`` force one rule
+for every configuration (leave-one-out with image input removes the same seeded caption, so image
+and text rows of one seed are scored against the same references). An image left without
 references is not scored and is listed in ``metrics.json`` (``unscored``).
 
 Every input then goes through the run's own input transform (:func:`gaptools.caption.data.prepare_inputs`:
-normalisation and the C3 text mean, never the training noise), the mapper, and
+normalisation and the C3 text mean, never the training noise; ``normalize`` overrides the run's
+normalisation, as the paper's mixup does), the mapper, and
 :func:`gaptools.caption.generate.generate`; captions are scored by :func:`gaptools.caption.evaluate.score_captions`,
 and, for a shapes-world set, against the true scenes (:func:`gaptools.world.score_captions`).
 Each configuration also gets the :func:`gaptools.caption.evaluate.diversity` of its captions, with
@@ -32,7 +40,8 @@ run recorded it.
 The eval folder (written to a temporary folder, then renamed into place)::
 
     metrics.json                 {"kind": "caption.eval", "version": 1, "run", "set", "n_images",
-                                  "configurations": [{"name", "input", "aligner", "mixup", "beam",
+                                  "configurations": [{"name", "input", "aligner", "mixup",
+                                                      "mixup_rule", "normalize", "beam",
                                                       "references", "metrics", "ci95", "n_scored",
                                                       "unscored", "reference_counts",
                                                       "caption_average_of", "diversity",
@@ -68,6 +77,7 @@ from gaptools.validation import check_captions
 RESULT_KIND = "caption.eval"
 RESULT_VERSION = 1
 INPUTS = ("image", "text")
+MIXUP_RULES = ("paper", "renormalised")
 ALL, LEAVE_ONE_OUT = "all", "leave-one-out"
 REFERENCES = ("auto", ALL, LEAVE_ONE_OUT)
 WORLD_DATASET = "shapes-world"
@@ -92,10 +102,14 @@ class EvalConfig:
     references: str = "auto"  # "auto": leave-one-out where a caption embedding goes in, else all; "all"; "leave-one-out"
     bootstrap: int = 1000  # image resamples for the 95% intervals of the scores (0: none)
     bootstrap_seed: int = 0  # seed of those resamples
+    mixup_rule: str = "paper"  # "paper": λ x_t + (1−λ) x_i fed as it is; "renormalised": scaled to unit norm
+    normalize: bool | None = None  # the captioner's input normalisation: None = the run's own; False/True override
 
     def __post_init__(self) -> None:
         if self.input not in INPUTS:
             raise InputError(f"unknown --input '{self.input}'", hint=f"valid: {', '.join(INPUTS)}")
+        if self.mixup_rule not in MIXUP_RULES:
+            raise InputError(f"unknown mixup rule '{self.mixup_rule}'", hint=f"valid: {', '.join(MIXUP_RULES)}")
         if self.references not in REFERENCES:
             raise InputError(f"unknown --references '{self.references}'", hint=f"valid: {', '.join(REFERENCES)}")
         if not 0 <= self.bootstrap <= MAX_BOOTSTRAP:
@@ -116,22 +130,34 @@ class EvalConfig:
             raise InputError(f"--limit must be at least 1, got {self.limit}")
 
     def configurations(self) -> list[dict]:
-        """One dict per configuration: ``name, input, aligner, mixup, beam, references``."""
+        """One dict per configuration: ``name, input, aligner, mixup, mixup_rule, normalize, beam, references``.
+
+        ``input`` is what the captioner is fed: ``image``, ``text``, or for a mixup λ ``image``
+        (λ = 0), ``text`` (λ = 1) or ``mixup``. ``normalize`` is the captioner's input
+        normalisation (None: the run's own).
+        """
         if self.mixup is not None:
-            specs = [("mixup-" + f"{lam:g}", None, lam) for lam in self.mixup]
+            tail = "-renormalised" if self.mixup_rule == "renormalised" else ""
+            specs = [(f"mixup-{lam:g}{tail}", None, lam) for lam in self.mixup]
         elif self.aligners:
             specs = [(f"aligner-{Path(a).stem}", a, None) for a in self.aligners]
         else:
             specs = [(self.input, None, None)]
         names = [s[0] for s in specs]
+        sweep_holds_caption = self.mixup is not None and any(self.mixup)  # one protocol for the whole sweep
+        normalize = self.normalize
+        if self.mixup is not None and self.mixup_rule == "paper" and normalize is None:
+            normalize = False  # the paper's interpolation reaches the captioner as it is
         out = []
         for i, (name, aligner, lam) in enumerate(specs):
             if names.count(name) > 1:
                 name = f"{name}-{i + 1}"
-            holds_caption = self.input == "text" or bool(lam)  # a caption embedding goes in
+            holds_caption = self.input == "text" or sweep_holds_caption  # a caption embedding goes in
             references = self.references if self.references != "auto" else LEAVE_ONE_OUT if holds_caption else ALL
-            out.append({"name": name, "input": self.input, "aligner": aligner, "mixup": lam, "beam": self.beam,
-                        "references": references})
+            fed = self.input if lam is None else "image" if lam == 0 else "text" if lam == 1 else "mixup"
+            out.append({"name": name, "input": fed, "aligner": aligner, "mixup": lam,
+                        "mixup_rule": None if lam is None else self.mixup_rule, "normalize": normalize,
+                        "beam": self.beam, "references": references})
         return out
 
 
@@ -194,8 +220,15 @@ def scoring_references(data: EvalData, references: str) -> dict[str, list[str]]:
             for k, rows, c in zip(data.keys, data.caption_rows, data.chosen.tolist())}
 
 
-def raw_inputs(data: EvalData, configuration: dict, run_source: str) -> np.ndarray:
+def raw_inputs(data: EvalData, configuration: dict, run_source: str, *, normalize_ends: bool = False) -> np.ndarray:
     """The embeddings one configuration feeds the run, before the run's input transform.
+
+    Parameters
+    ----------
+    normalize_ends : bool
+        The run normalises its inputs: with the paper's mixup rule each end (image, caption) is
+        normalised before mixing, as the run would normalise it alone, so λ = 0 and λ = 1 are
+        exactly the image and text inputs and only the interpolation keeps its shorter norm.
 
     Returns
     -------
@@ -204,8 +237,14 @@ def raw_inputs(data: EvalData, configuration: dict, run_source: str) -> np.ndarr
     eset = data.eset
     if configuration["mixup"] is not None:
         from gaptools import mixup
+        from gaptools.caption.data import prepare_inputs
 
-        return mixup(_images(data), eset.text[data.chosen], configuration["mixup"])
+        image, text = _images(data), eset.text[data.chosen]
+        if configuration["mixup_rule"] == "renormalised":
+            return mixup(image, text, configuration["mixup"], renormalize=True)
+        if normalize_ends:
+            image, text = prepare_inputs(image, normalize=True), prepare_inputs(text, normalize=True)
+        return mixup(image, text, configuration["mixup"], renormalize=False)
     x = _images(data) if configuration["input"] == "image" else eset.text[data.chosen]
     if configuration["aligner"] is not None:
         x = _apply_aligner(configuration["aligner"], x, configuration["input"], run_source, eset.dim)
@@ -312,7 +351,8 @@ def _run_eval(config: EvalConfig, out: Path, overwrite: bool, say: Callable[[str
         raise InputError(f"{eset.source}: embeddings have dimension {eset.dim} but the run {config.run} was trained "
                          f"on {run_config['clip_dim']}", hint="evaluate on a set embedded with the run's CLIP model")
     data = eval_data(eset, seed=config.seed, limit=config.limit)
-    inputs = [raw_inputs(data, c, run_config["source"]) for c in configurations]  # all checks before decoding
+    inputs = [raw_inputs(data, c, run_config["source"], normalize_ends=run_config["normalize"])
+              for c in configurations]  # all checks before decoding
     references = {c["name"]: scoring_references(data, c["references"]) for c in configurations}
     empty = [name for name, refs in references.items() if not any(refs.values())]
     if empty:
@@ -323,7 +363,8 @@ def _run_eval(config: EvalConfig, out: Path, overwrite: bool, say: Callable[[str
     scenes = _world_scenes(eset, say)
     files, entries = {}, []
     for configuration, x in zip(configurations, inputs):
-        x = prepare_inputs(x, normalize=run_config["normalize"], text_mean=run_config.get("text_mean"))
+        normalize = run_config["normalize"] if configuration["normalize"] is None else configuration["normalize"]
+        x = prepare_inputs(x, normalize=normalize, text_mean=run_config.get("text_mean"))
         captions = caption_inputs(model, tokenizer, x, beam=config.beam, max_length=config.max_length,
                                   batch_size=config.batch_size, device=device)
         predictions = [{"image_id": i, "caption": c} for i, c in zip(data.ids, captions)]
@@ -371,10 +412,21 @@ def _training_tokens(run_config: dict, say: Callable[[str], None]) -> tuple[str 
 def _world_scenes(eset: EmbeddingSet, say: Callable[[str], None]) -> list[dict] | None:
     folder = world_folder(eset)
     if folder is None:
-        if eset.meta.get("dataset") == WORLD_DATASET:
-            say(f"a shapes-world set, but its world folder ({eset.meta.get('annotations')}) is not here: "
-                "no attribute figures")
-        return None
+        if eset.meta.get("dataset") != WORLD_DATASET:
+            return None
+        from gaptools.demo import world_scenes
+
+        scenes = world_scenes(eset)  # the shipped demo's world regenerates from its recipe
+        meta = eset.meta
+        if scenes is None:
+            where = Path(meta.get("annotations") or "world/captions.json").parent
+            say(f"a shapes-world set, but its world folder ({meta.get('annotations')}) is not here: no attribute "
+                f"figures; make it with `gaptools world generate -o {where} --images {meta.get('world_images')} "
+                f"--seed {meta.get('world_seed')}` and the settings the world was made with")
+        else:
+            say(f"true scenes of the {len(scenes)} images regenerated from the shipped demo's world recipe "
+                "(their captions match the set's): attribute figures")
+        return scenes
     from gaptools.world import load_scenes
 
     return load_scenes(folder)

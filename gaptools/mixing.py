@@ -1,8 +1,13 @@
 """Mixup between true image/caption pairs (the modality-gap analysis of the seed paper, Fig. 3).
 
-``mixup(X_img, X_txt, λ) = normalize(λ·text + (1 − λ)·image)``: λ is the text share, so
-λ = 0 gives the image and λ = 1 the caption. Walking λ from 0 to 1 crosses the gap along
-each pair's own chord.
+The paper (§5): "given an image representation x_i, text representation x_t, and mixup ratio λ,
+the interpolated representation is λ x_t + (1−λ) x_i". ``mixup(X_img, X_txt, λ,
+renormalize=False)`` is exactly that (for unit-norm pairs of cosine c its norm is
+sqrt(λ² + (1−λ)² + 2λ(1−λ)c): ≈ 0.8 at λ = 0.5 when c ≈ 0.3); ``renormalize=True`` (the
+default here, kept for ``align apply`` and ``measure``, whose embeddings live on the sphere)
+scales each row back to unit norm: ``normalize(λ·text + (1 − λ)·image)``, our other reading.
+λ is the text share, so λ = 0 gives the image and λ = 1 the caption. Walking λ from 0 to 1
+crosses the gap along each pair's own chord.
 """
 
 from __future__ import annotations
@@ -26,8 +31,8 @@ def check_lambda(lam: float) -> float:
     return value
 
 
-def mixup(X_img: np.ndarray, X_txt: np.ndarray, lam: float) -> np.ndarray:
-    """Interpolate true pairs and renormalise.
+def mixup(X_img: np.ndarray, X_txt: np.ndarray, lam: float, *, renormalize: bool = True) -> np.ndarray:
+    """Interpolate true pairs, ``λ x_t + (1−λ) x_i``, and (by default) renormalise.
 
     Parameters
     ----------
@@ -36,10 +41,12 @@ def mixup(X_img: np.ndarray, X_txt: np.ndarray, lam: float) -> np.ndarray:
         Row i is the caption of image row i.
     lam : float in [0, 1]
         The text share.
+    renormalize : bool
+        Scale each row to unit norm (our reading); False: the paper's formula as written.
 
     Returns
     -------
-    ndarray, shape (N, D), float32, unit rows
+    ndarray, shape (N, D), float32 (unit rows when ``renormalize``)
 
     Examples
     --------
@@ -48,6 +55,9 @@ def mixup(X_img: np.ndarray, X_txt: np.ndarray, lam: float) -> np.ndarray:
     >>> gaptools.mixup(image, text, 0.5).round(3)
     array([[0.707, 0.707, 0.   ],
            [0.   , 0.707, 0.707]], dtype=float32)
+    >>> gaptools.mixup(image, text, 0.5, renormalize=False)
+    array([[0.5, 0.5, 0. ],
+           [0. , 0.5, 0.5]], dtype=float32)
     """
     lam = check_lambda(lam)
     X_img = check_embeddings(X_img, name="X_img", source="mixup", allow_empty=True)
@@ -58,7 +68,7 @@ def mixup(X_img: np.ndarray, X_txt: np.ndarray, lam: float) -> np.ndarray:
     zero = ~mixed.any(axis=1)
     if zero.any():
         raise InputError(f"mixup: at lambda {lam}, image and caption cancel out in row {np.flatnonzero(zero)[0]}")
-    return l2_normalize(mixed)
+    return l2_normalize(mixed) if renormalize else mixed.astype(np.float32)
 
 
 def mixup_set(eset: EmbeddingSet, lam: float, *, seed: int = 0) -> EmbeddingSet:

@@ -86,7 +86,13 @@ def test_a_copying_captioner_gets_no_credit(copying_captioner, tmp_path):
 def test_references_by_configuration(copying_captioner, tmp_path):
     set_path = save_set(copying_captioner, tmp_path / "set.npz")
     mix = EvalConfig(run=str(tmp_path), set=str(set_path), mixup=[0, 0.5, 1]).configurations()
-    assert [c["references"] for c in mix] == ["all", "leave-one-out", "leave-one-out"]
+    assert [c["references"] for c in mix] == ["leave-one-out"] * 3  # one protocol per sweep, λ = 0 included
+    assert [c["input"] for c in mix] == ["image", "mixup", "text"]  # each input named for what it is
+    assert [c["name"] for c in mix] == ["mixup-0", "mixup-0.5", "mixup-1"] and {c["normalize"] for c in mix} == {False}
+    ours = EvalConfig(run="r", set="s", mixup=[0, 1], mixup_rule="renormalised").configurations()
+    assert [c["name"] for c in ours] == ["mixup-0-renormalised", "mixup-1-renormalised"]
+    assert {c["normalize"] for c in ours} == {None}  # the run's own normalisation
+    assert [c["references"] for c in EvalConfig(run="r", set="s", mixup=[0]).configurations()] == ["all"]
     assert [c["references"] for c in EvalConfig(run="r", set="s").configurations()] == ["all"]
     forced = EvalConfig(run="r", set="s", references="leave-one-out").configurations()
     assert [c["references"] for c in forced] == ["leave-one-out"]
@@ -108,3 +114,16 @@ def test_one_caption_per_image_cannot_be_scored_leave_one_out(copying_captioner,
     with pytest.raises(InputError, match="every image has one caption"):
         run_eval(EvalConfig(run=str(tmp_path), set=str(set_path), input="text"), tmp_path / "never")
     assert not (tmp_path / "never").exists()
+
+
+def test_the_papers_mixup_is_fed_as_written_and_ours_renormalised():
+    """λ x_t + (1−λ) x_i, each end normalised as the run would: shorter than 1 at λ = 0.5; our reading: unit norm."""
+    from gaptools.caption.eval_run import raw_inputs
+
+    data = eval_data(disjoint_set(), seed=0)
+    paper, ours = (EvalConfig(run="r", set="s", mixup=[0, 0.5, 1], mixup_rule=rule).configurations()
+                   for rule in ("paper", "renormalised"))
+    norms = [np.linalg.norm(raw_inputs(data, c, "text", normalize_ends=True), axis=1) for c in paper]
+    assert np.allclose(norms[0], 1, atol=1e-5) and np.allclose(norms[2], 1, atol=1e-5)
+    assert (norms[1] < 0.95).all()  # random 8-d pairs: cosine near 0, so norm near 0.71
+    assert np.allclose(np.linalg.norm(raw_inputs(data, ours[1], "text"), axis=1), 1, atol=1e-5)
