@@ -12,6 +12,8 @@ is computed for every row; its entries give the median as ``value`` and the quan
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from gaptools import metrics as M
@@ -53,6 +55,13 @@ METRIC_KEYS = (
     "uniformity_text",
     "effective_rank_image",
     "effective_rank_text",
+    "participation_ratio_image",
+    "participation_ratio_text",
+    "participation_ratio_residual",
+    "subspace_agreement",
+    "centred_matched_cosine",
+    "shifted_matched_cosine",
+    *[f"gap_top{k}_share" for k in M.GAP_SHARE_KS],
     "top_gap_dims",
 )
 
@@ -72,6 +81,7 @@ def measure(
     max_points: int = 2000,
     max_gallery: int = 5000,
     dim_ablation: bool = False,
+    subspace_k: int = M.SUBSPACE_K,
 ) -> dict:
     """Every gap metric of one set.
 
@@ -94,6 +104,8 @@ def measure(
         Also run :func:`gaptools.metrics.gap_dimension_ablation` on the retrieval gallery
         (unit vectors, ks :data:`gaptools.metrics.ABLATION_KS`, this seed): one more
         retrieval pass over the gallery per k, for the top and for the random dimensions.
+    subspace_k : int
+        Leading principal directions of each modality that ``subspace_agreement`` compares.
 
     Returns
     -------
@@ -106,8 +118,12 @@ def measure(
         "75": .., "95": ..}, :data:`CONFORMITY_QUANTILES`); ``conformity_w1`` is the
         1-Wasserstein distance between the two distributions. ``dim_ablation`` is
         :meth:`gaptools.metrics.DimAblation.to_dict` when asked for (and the set has
-        pairs), else None. ``path`` is ``"in-memory"`` (:func:`gaptools.stream.measure_folder`
-        returns the same document with ``"streaming"``).
+        pairs), else None. The structure metrics (issue 28; :mod:`gaptools.metrics`, on the
+        vectors as measured): ``centred_matched_cosine`` and ``shifted_matched_cosine`` (with
+        intervals), ``participation_ratio_image``/``_text``/``_residual`` and
+        ``subspace_agreement`` (with its ``k``; no interval: one covariance each),
+        ``gap_top2_share`` and ``gap_top10_share`` (with intervals). ``path`` is ``"in-memory"``
+        (:func:`gaptools.stream.measure_folder` returns the same document with ``"streaming"``).
     """
     check_measure(eset.n_image, eset.n_text, eset.dim, max_points=max_points, max_gallery=max_gallery,
                   source=eset.source)  # its largest intermediates against the memory budget, before allocating
@@ -131,7 +147,7 @@ def measure(
     formulas = {"image_cone": M.image_cone_from_sums} if has_img else {}
     if has_txt:
         formulas["text_cone"] = M.text_cone_from_sums
-    gallery = ablation = None
+    gallery = ablation = paired = None
     if eset.has_pairs:
         formulas = {**M.SUMMABLE_FORMULAS, "alignment_noise_variance": M.alignment_noise_variance_from_sums}
         unit_i, unit_t = (image, text) if normalize else (unit_img, unit_txt)
@@ -143,10 +159,13 @@ def measure(
         for k in M.RECALL_KS:
             for d in ("i2t", "t2i"):
                 formulas[f"recall@{k}_{d}"] = lambda s, d=d, k=k: M.recall_from_sums(s, d, k)
+        paired = functools.partial(_pair_cosines, image, text, eset.text_image)
 
     with np.errstate(invalid="ignore", divide="ignore"):
         point = {name: float(f(M.total(stats))) for name, f in formulas.items()}
-        intervals = _bootstrap_intervals(stats, formulas, bootstrap, rng)
+        if paired is not None:
+            point.update({name: float(v[0]) for name, v in paired(np.ones((1, n_groups), np.float32)).items()})
+        intervals = _bootstrap_intervals(stats, formulas, bootstrap, rng, paired=paired)
 
     out: dict[str, dict] = {}
     for name, value in point.items():
@@ -154,7 +173,7 @@ def measure(
         if name.startswith("recall@"):
             out[name]["gallery_images"] = gallery
     with np.errstate(invalid="ignore", divide="ignore"):  # undefined on tiny sets: reported as unavailable below
-        out.update(_sample_metrics(eset, image, text, max_points, seed))
+        out.update(_sample_metrics(eset, image, text, max_points, seed, subspace_k))
         out.update(_conformity_metrics(image if unit_img is None else unit_img,
                                        text if unit_txt is None else unit_txt, eset.text_image))
     for key in METRIC_KEYS:
@@ -207,13 +226,22 @@ def _add_recall_stats(stats: M.PairSums, image, text, text_image, chosen, caps, 
         stats.hits_t2i[k] = np.bincount(text_image[caps], weights=t2i[k], minlength=g)
 
 
-def _bootstrap_intervals(stats: M.PairSums, formulas, n_boot, rng, chunk: int = 64) -> dict[str, list[float]]:
+def _pair_cosines(image, text, text_image, weights) -> dict[str, np.ndarray]:
+    """Centred and shifted matched cosines (B,) of image weights (B, G) (:func:`gaptools.metrics.centred_and_shifted_cosines`)."""
+    centred, shifted = M.centred_and_shifted_cosines(image, text, text_image, weights)
+    return {"centred_matched_cosine": centred, "shifted_matched_cosine": shifted}
+
+
+def _bootstrap_intervals(stats: M.PairSums, formulas, n_boot, rng, chunk: int = 64,
+                         paired=None) -> dict[str, list[float]]:
     """95% percentile intervals of each formula over image-level bootstrap resamples.
 
     Each resample draws G images with replacement; its statistics are the per-image
     statistics weighted by the draw counts w, one (chunk, G) @ (G, ·) product per
     chunk (an array held by two statistics is multiplied once). Sums weighted by w²
     (:attr:`PairSums.w2`) let formulas leave out combinations of copies of one image.
+    ``paired(weights)``, when given, returns ``{name: (b,) values}`` of metrics that read
+    the rows under the same draw counts (:func:`_pair_cosines`).
     """
     if n_boot <= 0 or not formulas:
         return {}
@@ -237,6 +265,8 @@ def _bootstrap_intervals(stats: M.PairSums, formulas, n_boot, rng, chunk: int = 
         sums.w2 = stats32.map(lambda v: next(s_w2) if v.ndim == 1 else None)
         for name, f in formulas.items():
             draws[name].append(f(sums))
+        for name, values in ({} if paired is None else paired(weights)).items():
+            draws.setdefault(name, []).append(values)
     out = {}
     for name, parts in draws.items():
         values = np.concatenate(parts)
@@ -309,7 +339,7 @@ def _conformity_metrics(image: np.ndarray, text: np.ndarray, text_image: np.ndar
     return out
 
 
-def _sample_metrics(eset: EmbeddingSet, image, text, max_points: int, seed: int) -> dict:
+def _sample_metrics(eset: EmbeddingSet, image, text, max_points: int, seed: int, subspace_k: int) -> dict:
     """Metrics computed once on the data or on seeded subsamples."""
     rng = np.random.default_rng(seed + 1)
     out: dict[str, dict] = {}
@@ -323,10 +353,14 @@ def _sample_metrics(eset: EmbeddingSet, image, text, max_points: int, seed: int)
             continue
         fits[side] = M.gaussian_fit(x)
         out[f"effective_rank_{side}"] = {"value": M.effective_rank_from_cov(fits[side][1]), "ci95": None}
+        out[f"participation_ratio_{side}"] = {"value": M.participation_ratio_from_cov(fits[side][1]), "ci95": None}
         xs = sub(x)
         out[f"uniformity_{side}"] = {"value": M.uniformity(xs), "ci95": None, "n": len(xs)}
     if not eset.has_pairs:
         return out
+    out["subspace_agreement"] = subspace_entry(fits["image"][1], fits["text"][1], subspace_k)
+    out["participation_ratio_residual"] = {
+        "value": M.participation_ratio_from_cov(M.pair_residual_cov(image, text, eset.text_image)), "ci95": None}
 
     # One caption per image on a subsample of the captioned images: balanced modalities, true pairs kept.
     captioned = np.unique(eset.text_image)
@@ -346,6 +380,15 @@ def _sample_metrics(eset: EmbeddingSet, image, text, max_points: int, seed: int)
     out["frechet_cov_term"] = {"value": frechet.cov_term, "ci95": None}
     out["top_gap_dims"] = {"value": M.top_gap_dims(image, text), "ci95": None}
     return out
+
+
+def subspace_entry(cov_img, cov_txt, k: int) -> dict:
+    """The ``subspace_agreement`` entry of two covariances, with its ``k`` (or why it is unavailable)."""
+    value = M.subspace_agreement_from_covs(cov_img, cov_txt, k)
+    if np.isfinite(value):
+        return {"value": value, "ci95": None, "k": k}
+    return {"value": None, "ci95": None, "k": k,
+            "unavailable": f"the top {k} principal directions are not determined (D or the rank is below {k})"}
 
 
 class MeasureResult:

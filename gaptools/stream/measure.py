@@ -6,10 +6,14 @@ The result is the document :func:`gaptools.measure.measure` returns (same keys, 
 
 - from the summed statistics, exactly as in memory (the same formulas,
   :data:`gaptools.metrics.SUMMABLE_FORMULAS`): centroid gap, Fréchet mean term, matched and
-  random cosine, relative gap, image and text cones, alignment, each with a 95% interval
-  from the Poisson bootstrap (:mod:`gaptools.stream.stats`);
+  random cosine, relative gap, image and text cones, alignment, the shares of ‖Δ‖² in the top
+  2 and 10 coordinates, each with a 95% interval from the Poisson bootstrap
+  (:mod:`gaptools.stream.stats`);
 - from the merged means and covariances (no interval, as in memory): Fréchet distance and
-  its covariance term, effective ranks, top gap dimensions;
+  its covariance term, effective ranks, participation ratios of images and of captions,
+  subspace agreement, top gap dimensions;
+- not at all, with the reason: the centred and shifted matched cosines (:data:`NEEDS_SECOND_PASS`)
+  and the pair residual's participation ratio (:data:`NEEDS_PAIR_MOMENTS`), as conformity is not;
 - on the seeded hash sample of ``max_points`` images with one caption each (no interval,
   their size as ``n``): linear separability, MMD, Wasserstein-2 (raw and centred),
   uniformity of images and of captions (in memory uniformity draws its own subsample of
@@ -33,7 +37,7 @@ import inspect
 import numpy as np
 
 from gaptools import metrics as M
-from gaptools.measure import METRIC_KEYS, measure
+from gaptools.measure import METRIC_KEYS, measure, subspace_entry
 from gaptools.stream.engine import ProgressFn, map_reduce, require_scale
 from gaptools.stream.shards import ShardFolder, open_folder
 from gaptools.stream.stats import StatsConfig, StreamStats, merge_all, poisson_weights, shard_stats
@@ -41,6 +45,12 @@ from gaptools.stream.stats import StatsConfig, StreamStats, merge_all, poisson_w
 PATH = "streaming"
 _UNAVAILABLE = "not computed on the streaming path"
 _TOO_FEW = "n too small (not defined on this few rows)"
+#: Why the centred and shifted matched cosines are in memory only.
+NEEDS_SECOND_PASS = ("a mean of per-pair cosines of vectors moved by the means: needs the means before the "
+                     "pairs, a second pass over the shards (in memory only)")
+#: Why the pair residual's participation ratio is in memory only.
+NEEDS_PAIR_MOMENTS = ("needs the covariance of the pair residuals, which this pass does not gather "
+                      "(in memory only)")
 #: The in-memory defaults (one place: :func:`gaptools.measure.measure`'s signature).
 _DEFAULTS = {name: p.default for name, p in inspect.signature(measure).parameters.items()
              if p.kind is p.KEYWORD_ONLY}
@@ -55,6 +65,7 @@ def measure_folder(
     max_points: int | None = None,
     max_gallery: int | None = None,
     dim_ablation: bool | None = None,
+    subspace_k: int | None = None,
     client=None,
     progress: ProgressFn | None = None,
 ) -> dict:
@@ -64,7 +75,7 @@ def measure_folder(
     ----------
     path : path-like or ShardFolder
         A clip-retrieval folder, a folder of ``.npz`` sets, or one set.
-    normalize, bootstrap, seed, max_points, max_gallery, dim_ablation
+    normalize, bootstrap, seed, max_points, max_gallery, dim_ablation, subspace_k
         As :func:`gaptools.measure.measure` (None: its default). ``bootstrap`` counts
         Poisson resamples here; the gallery (of recall and ``dim_ablation``) is the hash
         gallery.
@@ -94,23 +105,24 @@ def measure_folder(
     require_scale()
     options = {k: _DEFAULTS[k] if v is None else v for k, v in
                dict(normalize=normalize, bootstrap=bootstrap, seed=seed, max_points=max_points,
-                    max_gallery=max_gallery, dim_ablation=dim_ablation).items()}
+                    max_gallery=max_gallery, dim_ablation=dim_ablation, subspace_k=subspace_k).items()}
     folder = path if isinstance(path, ShardFolder) else open_folder(path)
     cfg = StatsConfig(normalize=options["normalize"], summable=True, bootstrap=options["bootstrap"],
                       max_points=options["max_points"], max_gallery=options["max_gallery"], seed=options["seed"])
     stats = map_reduce(functools.partial(shard_stats, cfg=cfg), folder.shards, merge_all,
                        client=client, progress=progress)
-    return folder_document(stats, folder, cfg, dim_ablation=options["dim_ablation"])
+    return folder_document(stats, folder, cfg, dim_ablation=options["dim_ablation"], subspace_k=options["subspace_k"])
 
 
-def folder_document(stats: StreamStats, folder: ShardFolder, cfg: StatsConfig, *, dim_ablation: bool = False) -> dict:
+def folder_document(stats: StreamStats, folder: ShardFolder, cfg: StatsConfig, *, dim_ablation: bool = False,
+                    subspace_k: int = _DEFAULTS["subspace_k"]) -> dict:
     """The measure document of a folder from its merged statistics."""
     out: dict[str, dict] = {}
     with np.errstate(invalid="ignore", divide="ignore"):  # undefined on tiny folders: reported as unavailable below
         out.update(_summable(stats))
         if stats.gallery is not None:
             out.update(_recall(stats, cfg))
-        out.update(_fits(stats))
+        out.update(_fits(stats, subspace_k))
         if stats.sample is not None:
             out.update(_sampled(stats.sample.image, stats.sample.text, cfg.seed))
     metrics = {key: out.get(key, {"value": None, "ci95": None, "unavailable": _UNAVAILABLE}) for key in METRIC_KEYS}
@@ -180,7 +192,7 @@ def _ablation(stats: StreamStats, cfg: StatsConfig) -> dict:
     return M.gap_dimension_ablation(gallery.image, gallery.text, gallery.caption_image, seed=cfg.seed).to_dict()
 
 
-def _fits(stats: StreamStats) -> dict:
+def _fits(stats: StreamStats, subspace_k: int) -> dict:
     """Metrics of the Gaussian fits (merged means and covariances)."""
     mean_img, cov_img = stats.image.mean_a, stats.image.cov()
     mean_txt, cov_txt = stats.text.mean_a, stats.text.cov()
@@ -188,6 +200,12 @@ def _fits(stats: StreamStats) -> dict:
     return {
         "effective_rank_image": {"value": M.effective_rank_from_cov(cov_img), "ci95": None},
         "effective_rank_text": {"value": M.effective_rank_from_cov(cov_txt), "ci95": None},
+        "participation_ratio_image": {"value": M.participation_ratio_from_cov(cov_img), "ci95": None},
+        "participation_ratio_text": {"value": M.participation_ratio_from_cov(cov_txt), "ci95": None},
+        "subspace_agreement": subspace_entry(cov_img, cov_txt, subspace_k),
+        "centred_matched_cosine": {"value": None, "ci95": None, "unavailable": NEEDS_SECOND_PASS},
+        "shifted_matched_cosine": {"value": None, "ci95": None, "unavailable": NEEDS_SECOND_PASS},
+        "participation_ratio_residual": {"value": None, "ci95": None, "unavailable": NEEDS_PAIR_MOMENTS},
         "frechet": {"value": frechet.distance, "ci95": None},
         "frechet_cov_term": {"value": frechet.cov_term, "ci95": None},
         # one row holding each mean: gap_vector of it is exactly mean_img − mean_txt

@@ -147,3 +147,76 @@ def test_real_clip_figures_of_issue_28(shared_data):
     assert round(M.residual_participation_ratio(image, text), 1) == 77.9
     assert round(M.subspace_agreement(image, text), 2) == 0.33
     assert round(M.gap_top_share(image, text, 2), 2) == 0.69
+
+
+# --------------------------------------------------------------------------- in `measure`
+
+STRUCTURE_KEYS = ("centred_matched_cosine", "shifted_matched_cosine", "participation_ratio_image",
+                  "participation_ratio_text", "participation_ratio_residual", "subspace_agreement",
+                  "gap_top2_share", "gap_top10_share")
+
+
+def test_measure_reports_the_structure_metrics_with_intervals_where_cheap():
+    from gaptools.io import EmbeddingSet
+    from gaptools.measure import METRIC_KEYS, measure
+
+    image, text, c, s = planted_pairs(10, 16)
+    r = measure(EmbeddingSet(image=image, text=text, text_image=np.arange(len(text))), bootstrap=100)["metrics"]
+    assert set(STRUCTURE_KEYS) <= set(METRIC_KEYS)
+    expected = {"centred_matched_cosine": -1, "shifted_matched_cosine": c * c - s * s, "participation_ratio_image": 10,
+                "participation_ratio_text": 10, "participation_ratio_residual": 10, "subspace_agreement": 1,
+                "gap_top2_share": 1, "gap_top10_share": 1}
+    for key, value in expected.items():
+        assert r[key]["value"] == pytest.approx(value, abs=1e-5), key
+    for key in ("centred_matched_cosine", "shifted_matched_cosine", "gap_top2_share", "gap_top10_share"):
+        lo, hi = r[key]["ci95"]  # (a balanced construction is an extreme of its resamples: no containment here)
+        assert -1 - 1e-6 <= lo <= hi <= 1 + 1e-6, key
+    for key in ("participation_ratio_image", "participation_ratio_text", "participation_ratio_residual",
+                "subspace_agreement"):
+        assert r[key]["ci95"] is None, key
+    assert r["subspace_agreement"]["k"] == M.SUBSPACE_K
+
+
+def test_measure_says_why_subspace_agreement_is_missing_for_a_k_beyond_the_rank():
+    from gaptools.io import EmbeddingSet
+    from gaptools.measure import measure
+
+    image, text, _, _ = planted_pairs(10, 16)
+    entry = measure(EmbeddingSet(image=image, text=text, text_image=np.arange(len(text))), bootstrap=0, subspace_k=11)["metrics"]["subspace_agreement"]
+    assert entry["value"] is None and entry["k"] == 11 and "top 11 principal directions" in entry["unavailable"]
+
+
+def test_measure_gives_the_real_clip_figures_with_intervals_around_them(shared_data):
+    from gaptools.io import load_set
+    from gaptools.measure import measure
+
+    r = measure(load_set(shared_data / "real_clip_coco500" / "features_clip.npy"), bootstrap=200)["metrics"]
+    printed = {"centred_matched_cosine": (0.315, 3), "shifted_matched_cosine": (0.672, 3),
+               "participation_ratio_image": (42.7, 1), "participation_ratio_text": (41.7, 1),
+               "participation_ratio_residual": (77.9, 1), "subspace_agreement": (0.33, 2), "gap_top2_share": (0.69, 2)}
+    for key, (value, digits) in printed.items():
+        assert round(r[key]["value"], digits) == value, key
+    for key in ("centred_matched_cosine", "shifted_matched_cosine", "gap_top2_share", "gap_top10_share"):
+        lo, hi = r[key]["ci95"]
+        assert lo < r[key]["value"] < hi and hi - lo < 0.03, key
+
+
+def test_streaming_gives_the_moment_based_ones_and_says_why_not_the_others(set_folder):
+    pytest.importorskip("dask")
+    from gaptools.measure import measure
+    from gaptools.stream import folder_to_set, measure_folder
+    from gaptools.stream.measure import NEEDS_PAIR_MOMENTS, NEEDS_SECOND_PASS
+    from gaptools.synthetic import planted_gap
+
+    eset = planted_gap(600, 16, shift=0.5, captions_per_image=3, caption_noise=0.5, seed=4)
+    root = set_folder(eset, [250, 350])
+    options = dict(bootstrap=100, max_points=200, max_gallery=200, subspace_k=4)
+    streamed, in_memory = measure_folder(root, **options)["metrics"], measure(folder_to_set(root), **options)["metrics"]
+    for key in ("participation_ratio_image", "participation_ratio_text", "subspace_agreement", "gap_top2_share",
+                "gap_top10_share"):
+        assert streamed[key]["value"] == pytest.approx(in_memory[key]["value"], rel=1e-6, abs=1e-6), key
+    assert streamed["gap_top2_share"]["ci95"] is not None and streamed["subspace_agreement"]["k"] == 4
+    for key, reason in (("centred_matched_cosine", NEEDS_SECOND_PASS), ("shifted_matched_cosine", NEEDS_SECOND_PASS),
+                        ("participation_ratio_residual", NEEDS_PAIR_MOMENTS)):
+        assert streamed[key]["value"] is None and streamed[key]["unavailable"] == reason
+        assert in_memory[key]["value"] is not None
