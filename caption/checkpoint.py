@@ -3,7 +3,8 @@
 Layout of a run folder::
 
     config.json       every training setting, the data's meta, clip_dim, the C3 text mean
-    log.jsonl         one JSON object a line: step, epoch, loss, lr, samples_per_s, tokens_per_s (or val_loss)
+    log.jsonl         one JSON object a line: step, epoch (1-based, as printed), loss, lr, samples_per_s,
+                      tokens_per_s (or val_loss)
     tokenizer/        the decoder's tokenizer (generation needs nothing else)
     checkpoint.pt     the last checkpoint (model, optimizer, position in the data), replaced atomically
     final/            model.pt (state dict) and model.json (ClipCapConfig + decoder config)

@@ -178,7 +178,8 @@ def train(
     say : callable(str), optional
         Messages for the user (rank 0 only); library code prints nothing itself.
     on_step : callable(dict), optional
-        Called on rank 0 after every step with ``step``, ``total_steps``, ``epoch`` and, on
+        Called on rank 0 after every step with ``step``, ``total_steps``, ``epoch`` (1-based, as in
+        ``log.jsonl`` and the console's ``epoch 2/2``) and, on
         logged steps, the log record (``loss``, ``lr``, ``samples_per_s``, ``tokens_per_s``).
 
     Returns
@@ -375,7 +376,11 @@ class _TrainState:
 
 
 def _train_epoch(state: _TrainState, epoch: int, say: Callable[[str], None]) -> None:
-    """One epoch from ``state.step`` (mid-epoch after a resume); validation and checkpoint at its end."""
+    """One epoch from ``state.step`` (mid-epoch after a resume); validation and checkpoint at its end.
+
+    ``epoch`` counts from 0 here (data order, partners and noise derive from it); the records in
+    ``log.jsonl`` and ``on_step`` carry it 1-based, as the console prints it.
+    """
     job, ctx, data = state.job, state.ctx, state.data
     config, optimizer = job.config, job.optimizer
     input_rows, target_rows = job.plan.pairs(epoch)
@@ -403,7 +408,7 @@ def _train_epoch(state: _TrainState, epoch: int, say: Callable[[str], None]) -> 
         state.step += 1
         record = None
         if state.step % config.log_every == 0 or b == len(batches) - 1:
-            record = _record(state.acc, ctx, state.run_dir, step=state.step, epoch=epoch,
+            record = _record(state.acc, ctx, state.run_dir, step=state.step, epoch=epoch + 1,
                              lr=optimizer.param_groups[0]["lr"], samples=state.samples,
                              seconds=time.perf_counter() - state.clock)
             state.acc.zero_()
@@ -411,10 +416,10 @@ def _train_epoch(state: _TrainState, epoch: int, say: Callable[[str], None]) -> 
         if config.save_every and state.step % config.save_every == 0 and b != len(batches) - 1 and ctx.main:
             state.save()
         if state.on_step is not None:
-            state.on_step({"step": state.step, "total_steps": job.total_steps, "epoch": epoch, **(record or {})})
+            state.on_step({"step": state.step, "total_steps": job.total_steps, "epoch": epoch + 1, **(record or {})})
     if state.val_data is not None:
         val_loss = _validate(state.ddp, state.val_data, job.val_plan, config, ctx, state.autocast)
-        record = {"step": state.step, "epoch": epoch, "val_loss": val_loss}
+        record = {"step": state.step, "epoch": epoch + 1, "val_loss": val_loss}
         line = f"epoch {epoch + 1}/{config.epochs}: validation loss {val_loss:.4f}"
         if ctx.main and len(job.sample_rows):
             record.update(_held_out_captions(job, state.val_data))

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
-from rich.table import Table
 
 from gaptools.align import METHODS, apply_to_set, compare, fit_on_set, load_aligner, save_aligner
 from gaptools.align.compare import HEADLINE_METRICS
@@ -18,6 +17,7 @@ from gaptools.align.sets import train_summary
 from gaptools.atomic import write_json
 from gaptools.cli.app import console
 from gaptools.cli.stream import check_cluster_options, dask_session, scheduler_option, shard_progress, workers_option
+from gaptools.cli.tables import print_tables
 from gaptools.errors import InputError
 from gaptools.io import load_set, save_set
 from gaptools.limits import MAX_BOOTSTRAP, check_dimension
@@ -168,25 +168,26 @@ def compare_command(
     result = compare(train_set, test_set, methods=names, direction=direction.value, params=params,
                      bootstrap=bootstrap, seed=seed, max_points=max_points, max_gallery=max_gallery,
                      progress=lambda name: console.print(f"[dim]fitting {name} ...[/dim]"))
-    console.print(render_compare_table(result))
+    print_compare(result)
     if json_out is not None:
         write_json(json_out, result)
         console.print(f"Wrote {json_out}")
 
 
-def render_compare_table(result: dict) -> Table:
-    """Methods as rows, the headline metrics and timings as columns (full names in the JSON)."""
-    table = Table(title=f"Gap after alignment ({result['direction']}): fit on {result['train']}, "
-                        f"measured on {result['test']}")
-    table.add_column("method", style="bold", no_wrap=True)
-    for label in HEADLINE_METRICS.values():
-        table.add_column(label, justify="right")
-    table.add_column("fit s", justify="right")
-    table.add_column("apply s", justify="right")
-    table.caption = "gap: centroid gap; pair cos: matched cosine; sep.: linear separability; W2: Wasserstein-2"
-    rows = [("(none)", result["baseline"])] + list(result["methods"].items())
-    for name, metrics in rows:
-        cells = ["—" if metrics.get(k) is None else f"{metrics[k]:.3f}" for k in HEADLINE_METRICS]
-        timing = [f"{metrics[k]:.2f}" if k in metrics else "" for k in ("fit_seconds", "apply_seconds")]
-        table.add_row(name, *cells, *timing)
-    return table
+def print_compare(result) -> None:
+    """Methods as rows, the headline metrics and timings as columns, intervals under the values (all in the JSON)."""
+    rows = {"(none)": result["baseline"], **result["methods"]}
+
+    def cell(metrics: dict, key: str) -> str:
+        value, interval = metrics.get(key), (metrics.get("ci95") or {}).get(key)
+        text = "—" if value is None else f"{value:.3f}"
+        return text + (f"\n[dim]{interval[0]:.3f}–{interval[1]:.3f}[/dim]" if interval else "")
+
+    columns = [(label, [cell(m, key) for m in rows.values()]) for key, label in HEADLINE_METRICS.items()]
+    columns += [(label, [f"{m[key]:.2f}" if key in m else "" for m in rows.values()])
+                for key, label in (("fit_seconds", "fit s"), ("apply_seconds", "apply s"))]
+    with_ci = any(m.get("ci95") for m in rows.values())
+    notes = "gap: centroid gap; pair cos: matched cosine; sep.: linear separability; W2: Wasserstein-2"
+    print_tables(console, f"Gap after alignment ({result['direction']})", "method", list(rows), columns,
+                 before=[f"fit on: {result['train']}", f"measured on: {result['test']}"],
+                 after=[notes + ("; under each value its 95% interval (bootstrap over test images)" if with_ci else "")])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 
+import click
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -33,7 +34,11 @@ EXIT_INTERRUPTED = 130
 
 
 class ErrorHandlingGroup(TyperGroup):
-    """Root command group: the one place where exceptions become exit codes."""
+    """Root command group: the one place where exceptions become exit codes (and help text is escaped)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        _escape_help(self)
 
     def invoke(self, ctx: typer.Context):
         try:
@@ -58,6 +63,20 @@ class ErrorHandlingGroup(TyperGroup):
                 soft_wrap=True,
             )
             sys.exit(1)
+
+
+def _escape_help(command: click.Command) -> None:
+    """Show every help text of ``command`` and its subcommands as written.
+
+    Typer reads help as rich markup, which swallows anything in square brackets that looks like
+    a tag (``{image_id: [captions]}`` printed as ``{image_id: }``); escaped, it prints literally.
+    """
+    for owner in (command, *command.params):
+        for attr in ("help", "short_help"):
+            if getattr(owner, attr, None):
+                setattr(owner, attr, escape(getattr(owner, attr)))
+    for sub in getattr(command, "commands", {}).values():
+        _escape_help(sub)
 
 
 def _debug(ctx: typer.Context) -> bool:

@@ -7,17 +7,19 @@ from typing import List, Optional
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from gaptools.atomic import write_json
 from gaptools.caption.eval_run import EvalConfig
 from gaptools.cli.app import console
+from gaptools.cli.tables import print_tables
 from gaptools.errors import InputError
 from gaptools.outputs import check_output_file
 from gaptools.validation import MAX_SEED
 
-COLUMNS = (("Bleu_1", "B@1"), ("Bleu_2", "B@2"), ("Bleu_3", "B@3"), ("Bleu_4", "B@4"), ("METEOR", "M"),
-           ("ROUGE_L", "R-L"), ("CIDEr", "C"), ("SPICE", "S"), ("caption_average", "avg"), ("world_exact_scene", "scene"))
+METRIC_LABELS = (("Bleu_1", "BLEU-1"), ("Bleu_2", "BLEU-2"), ("Bleu_3", "BLEU-3"), ("Bleu_4", "BLEU-4"),
+                 ("METEOR", "METEOR"), ("ROUGE_L", "ROUGE-L"), ("CIDEr", "CIDEr"), ("SPICE", "SPICE"),
+                 ("caption_average", "average"), ("world_exact_scene", "exact scene"))
+DETAIL_LABELS = {"mixup": "λ"}
 
 
 def eval_command(
@@ -46,8 +48,8 @@ def eval_command(
                         mixup=parse_lambdas(mixup), beam=beam, max_length=max_length, batch_size=batch_size,
                         seed=seed, limit=limit, spice=spice, device=device, references=references,
                         bootstrap=bootstrap, bootstrap_seed=bootstrap_seed)
-    doc = run_eval(config, out, overwrite=overwrite, say=lambda line: console.print(f"[dim]{line}[/dim]"))
-    console.print(render_table(doc["configurations"], title=f"{run.name} on {eval_set.name} ({doc['n_images']} images)"))
+    doc = run_eval(config, out, overwrite=overwrite, say=lambda line: console.print(f"[dim]{escape(line)}[/dim]"))
+    print_scores(doc["configurations"], title=f"{run.name} on {eval_set.name} ({doc['n_images']} images)")
     for entry in doc["configurations"]:
         print_diversity(entry["name"], entry["diversity"])
     for entry in doc["configurations"]:
@@ -55,10 +57,10 @@ def eval_command(
             console.print(f"{entry['name']}: {len(entry['unscored'])} image(s) had no reference left "
                           f"({entry['references']}) and were not scored; first {entry['unscored'][0]!r}")
     if any(entry.get("ci95") for entry in doc["configurations"]):
-        console.print(f"C 95%: percentile interval over {config.bootstrap} resamples of the test images "
+        console.print(f"CIDEr 95%: percentile interval over {config.bootstrap} resamples of the test images "
                       f"(intervals of every metric in metrics.json).")
     if any("caption_average" in entry["metrics"] for entry in doc["configurations"]):
-        console.print(f"avg: {doc['configurations'][0].get('caption_average_of')} of the paper's eight caption metrics.")
+        console.print(f"average: {doc['configurations'][0].get('caption_average_of')} of the paper's eight caption metrics.")
     console.print(f"Scores x100 (pycocoevalcap). Wrote {out}")
 
 
@@ -85,7 +87,7 @@ def score_command(
     preds, refs = read_predictions(predictions), read_references(references)
     train = None if train_captions is None else token_set(read_caption_corpus(train_captions))
     scores, diversity = score_with_diversity(preds, refs, spice=spice, source=str(predictions), train_tokens=train)
-    console.print(render_table([{"name": predictions.name, "metrics": scores}], title=f"{len(preds)} images"))
+    print_scores([{"name": predictions.name, "metrics": scores}], title=f"{len(preds)} images")
     print_diversity(predictions.name, diversity)
     if json_out is not None:
         write_json(json_out, {**scores, "diversity": diversity})
@@ -119,27 +121,29 @@ def parse_lambdas(text: str | None) -> list[float] | None:
         raise InputError(f"--mixup {text!r}: expected comma-separated numbers, e.g. 0,0.25,0.5,0.75,1") from None
 
 
-def render_table(rows: list[dict], *, title: str) -> Table:
-    """One row per configuration, the metric columns present in any row (like Table 1 of the seed paper)."""
-    table = Table(title=title)
-    table.add_column("configuration", style="bold")
+def print_scores(rows: list[dict], *, title: str) -> None:
+    """Metrics as rows, one column per configuration (Table 1 of the seed paper, transposed to fit).
+
+    What each configuration is (input, aligner, λ, beam, references) goes on a line of its own above.
+    """
     detail = [key for key in ("input", "aligner", "mixup", "beam", "references")
               if any(r.get(key) is not None for r in rows)]
-    for key in detail:
-        table.add_column({"mixup": "λ", "references": "refs"}.get(key, key))
-    columns = [(key, label) for key, label in COLUMNS if any(key in r["metrics"] for r in rows)]
-    for _, label in columns:
-        table.add_column(label, justify="right")
-    with_ci = any((r.get("ci95") or {}).get("CIDEr") for r in rows)
-    if with_ci:
-        table.add_column("C 95%", justify="right")
-    for r in rows:
-        cells = ["—" if r.get(k) is None else (Path(r[k]).name if k == "aligner" else f"{r[k]:g}" if k == "mixup" else str(r[k]))
-                 for k in detail]
-        values = [r["metrics"].get(key) for key, _ in columns]
-        ci = [_interval((r.get("ci95") or {}).get("CIDEr"))] if with_ci else []
-        table.add_row(r["name"], *cells, *("—" if v is None else f"{v:.1f}" for v in values), *ci)
-    return table
+    before = [f"{r['name']}: " + ", ".join(f"{DETAIL_LABELS.get(k, k)} {_detail(k, r[k])}"
+                                           for k in detail if r.get(k) is not None)
+              for r in rows if any(r.get(k) is not None for k in detail)]
+    metrics = [(key, label) for key, label in METRIC_LABELS if any(key in r["metrics"] for r in rows)]
+    labels = [label for _, label in metrics]
+    columns = [(r["name"], ["—" if r["metrics"].get(key) is None else f"{r['metrics'][key]:.1f}" for key, _ in metrics])
+               for r in rows]
+    if any((r.get("ci95") or {}).get("CIDEr") for r in rows):
+        labels.append("CIDEr 95%")
+        for r, (_, cells) in zip(rows, columns):
+            cells.append(_interval((r.get("ci95") or {}).get("CIDEr")))
+    print_tables(console, title, "metric", labels, columns, before=before)
+
+
+def _detail(key: str, value) -> str:
+    return Path(value).name if key == "aligner" else f"{value:g}" if key == "mixup" else str(value)
 
 
 def _interval(interval) -> str:

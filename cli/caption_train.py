@@ -76,7 +76,7 @@ def train_command(
         task = bar.add_task("train", total=None, epoch="-", loss="-", speed="")
 
         def on_step(event: dict) -> None:
-            fields = {"epoch": event["epoch"] + 1}
+            fields = {"epoch": event["epoch"]}
             if "loss" in event:
                 fields.update(loss=f"{event['loss']:.4f}", speed=f"{event['samples_per_s']:.0f} samples/s")
             bar.update(task, completed=event["step"], total=event["total_steps"], **fields)

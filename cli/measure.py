@@ -6,12 +6,12 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
-from rich.table import Table
 
 from gaptools import demo
 from gaptools.atomic import write_json
 from gaptools.cli.app import console
 from gaptools.cli.stream import check_cluster_options, dask_session, scheduler_option, shard_progress, workers_option
+from gaptools.cli.tables import print_tables
 from gaptools.errors import InputError
 from gaptools.io import load_pair, load_set
 from gaptools.limits import MAX_BOOTSTRAP
@@ -65,9 +65,9 @@ def measure_command(
         by_path = _measure_streaming(streamed, options, workers, scheduler)
         in_memory = iter(results)  # keep the order of the command line; --image/--text last
         results = [by_path[p] if p in by_path else next(in_memory) for p in paths or []] + list(in_memory)
-    console.print(render_table(results))
+    print_results(results)
     if dim_ablation:
-        console.print(render_ablation(results))
+        print_ablation(results)
     poisson = " (Poisson weights per image on the streaming path)" if streamed else ""
     console.print(
         ("Embeddings were L2-normalised before measuring. " if not no_normalize else "Raw (unnormalised) embeddings. ")
@@ -120,30 +120,26 @@ def format_metric(entry: dict) -> str:
     return text
 
 
-def render_table(results: list[dict]) -> Table:
-    """A metric-by-set table of measure results."""
-    table = Table(title="Modality gap", show_lines=False)
-    table.add_column("metric", style="bold")
-    for r in results:
-        table.add_column(f"{r['source']}\n{r['n_image']} img, {r['n_text']} txt, D={r['dim']}", overflow="fold")
-    for key in METRIC_KEYS:
-        table.add_row(key, *[format_metric(r["metrics"][key]) for r in results])
-    return table
+def print_results(results: list[dict]) -> None:
+    """Metrics as rows, one column per set (named on a line above the table, paths never cut)."""
+    print_tables(
+        console, "Modality gap", "metric", list(METRIC_KEYS),
+        [(f"set {i}", [format_metric(r["metrics"][key]) for key in METRIC_KEYS]) for i, r in enumerate(results, 1)],
+        before=[f"set {i}: {r['source']} ({r['n_image']:,} images, {r['n_text']:,} captions, D={r['dim']})"
+                for i, r in enumerate(results, 1)])
 
 
-def render_ablation(results: list[dict]) -> Table:
+def print_ablation(results: list[dict]) -> None:
     """R@1 (image→text, text→image) and centroid gap against k removed dimensions: top gap dims | random ones."""
-    table = Table(title="Gap dimension ablation: top-k gap dimensions | k random ones", show_lines=False)
-    table.add_column("set", style="bold", overflow="fold")
-    table.add_column("k", justify="right")
-    for head in ("R@1 i2t", "R@1 t2i", "centroid gap"):
-        table.add_column(head)
-    for r in results:
+    labels, cells = [], {key: [] for key in ("recall@1_i2t", "recall@1_t2i", "centroid_gap")}
+    for i, r in enumerate(results, 1):
         a = r["dim_ablation"]
         if a is None:
             continue
-        for i, k in enumerate(a["ks"]):
-            cells = [f"{a['top'][key][i]:.3f} | {a['random'][key][i]:.3f}"
-                     for key in ("recall@1_i2t", "recall@1_t2i", "centroid_gap")]
-            table.add_row(r["source"] if i == 0 else "", str(k), *cells)
-    return table
+        for j, k in enumerate(a["ks"]):
+            labels.append(f"set {i}, k={k}" if len(results) > 1 else f"k={k}")
+            for key, column in cells.items():
+                column.append(f"{a['top'][key][j]:.3f} | {a['random'][key][j]:.3f}")
+    print_tables(console, "Gap dimension ablation: top-k gap dimensions | k random ones", "removed", labels,
+                 [(head, cells[key]) for head, key in
+                  (("R@1 i→t", "recall@1_i2t"), ("R@1 t→i", "recall@1_t2i"), ("centroid gap", "centroid_gap"))])

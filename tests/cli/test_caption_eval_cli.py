@@ -40,7 +40,7 @@ def test_eval_mixup_sweep_prints_a_table_and_writes_the_folder(run_and_sets, tmp
     out = tmp_path / "mix"
     result = runner.invoke(app, ["eval", run, data, "--mixup", "0,0.5,1", "--beam", "2", "-o", str(out)])
     assert result.exit_code == 0, result.output
-    for text in ("mixup-0.5", "B@4", "R-L", "Wrote"):
+    for text in ("mixup-0.5", "BLEU-4", "ROUGE-L", "Wrote"):
         assert text in result.output
     doc = json.loads((out / "metrics.json").read_text())
     assert [c["mixup"] for c in doc["configurations"]] == [0.0, 0.5, 1.0]

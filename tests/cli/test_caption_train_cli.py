@@ -151,6 +151,9 @@ def test_each_validation_logs_the_captions_of_the_same_held_out_inputs(paths, tm
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     validations = [r for r in log if "val_loss" in r]
     assert len(validations) == 2
+    # one epoch convention: the console's "epoch 2/2" is "epoch": 2 in log.jsonl (1-based everywhere)
+    assert "epoch 1/2" in result.output and "epoch 2/2" in result.output
+    assert [r["epoch"] for r in validations] == [1, 2] and {r["epoch"] for r in log} == {1, 2}
     rows = [[c["input"] for c in r["val_captions"]] for r in validations]
     assert rows[0] == rows[1] and len(set(rows[0])) == 3 and all(0 <= i < 12 for i in rows[0])
     for r in validations:
