@@ -7,19 +7,26 @@ Layout of a run folder::
                       tokens_per_s (or val_loss)
     tokenizer/        the decoder's tokenizer (generation needs nothing else)
     checkpoint.pt     the last checkpoint (model, optimizer, position in the data), replaced atomically
-    final/            model.pt (state dict) and model.json (ClipCapConfig + decoder config)
+    final/            model.pt (state dict) and model.json (ClipCapConfig + decoder config), and
+                      checksums.json: the SHA-256 of those two, config.json and every tokenizer file
 
-Nothing is ever unpickled: checkpoints load with ``torch.load(weights_only=True)``.
+Nothing is ever unpickled: checkpoints load with ``torch.load(weights_only=True)``. :func:`load_run`
+verifies every file ``final/checksums.json`` names (a run finished before checksums existed has
+none and is validated by value only), then every value it uses against what training writes.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 from pathlib import Path
 
+from gaptools.align.persist import UNIT_SLACK
 from gaptools.atomic import atomic_write, write_json
+from gaptools.checksums import folder_files, verify_manifest, write_manifest
+from gaptools.datasets.files import read_json
 from gaptools.errors import InputError
 from gaptools.io import read_torch
 from gaptools.outputs import TRAIN_RUN, building_folder, check_output_folder, clear_folder, folder_kind, write_marker
@@ -77,14 +84,64 @@ def _never_trained(run_dir: Path) -> bool:
 
 
 def read_config(run_dir: str | os.PathLike) -> dict:
-    """The run's ``config.json``."""
+    """The run's ``config.json`` (an object; too deep, duplicate keys or a list: one line)."""
     path = Path(run_dir) / CONFIG
+    if not path.is_file():
+        raise InputError(f"{path}: missing; {run_dir} is not a run folder")
+    return _json_object(path)
+
+
+def _json_object(path: Path) -> dict:
+    config = read_json(path)
+    if not isinstance(config, dict):
+        raise InputError(f"{path}: must be a JSON object, got {type(config).__name__}")
+    return config
+
+
+def _finite(value) -> bool:
+    """A JSON number that is a finite float (10**400 is not: it overflows a float)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"{path}: missing; {run_dir} is not a run folder") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: not valid JSON ({exc})") from None
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
+
+
+def check_run_config(config: dict, path: str | os.PathLike) -> dict:
+    """Refuse a run config whose input-transform values training could not have written.
+
+    ``source`` is "text" or "image"; ``normalize`` and ``subtract_text_mean`` are booleans
+    (``"no"`` is not); ``clip_dim`` an integer >= 1 (``"512"`` is not); ``noise_variance`` a
+    finite number >= 0; ``text_mean`` null or ``clip_dim`` finite numbers, inside the unit ball
+    when inputs are normalised (a mean of unit vectors).
+
+    Returns
+    -------
+    dict
+        ``config``.
+    """
+    def need(ok: bool, key: str, expected: str) -> None:
+        if not ok:
+            raise InputError(f"{path}: '{key}' must be {expected}, got {config.get(key)!r:.80}",
+                             hint="was this file written by caption train?")
+
+    need(config.get("source") in ("text", "image"), "source", '"text" or "image"')
+    need(isinstance(config.get("normalize"), bool), "normalize", "true or false")
+    need(isinstance(config.get("subtract_text_mean", False), bool), "subtract_text_mean", "true or false")
+    dim = config.get("clip_dim")
+    need(isinstance(dim, int) and not isinstance(dim, bool) and dim >= 1, "clip_dim", "an integer >= 1")
+    noise = config.get("noise_variance", 0.0)
+    need(_finite(noise) and noise >= 0, "noise_variance", "a finite number >= 0")
+    mean = config.get("text_mean")
+    if mean is not None:
+        need(isinstance(mean, list) and len(mean) == dim and all(map(_finite, mean)), "text_mean",
+             f"null or a list of clip_dim ({dim}) finite numbers")
+        norm = math.sqrt(sum(float(v) ** 2 for v in mean))
+        if config["normalize"] and norm > 1 + UNIT_SLACK:
+            raise InputError(f"{path}: 'text_mean' has norm {norm:.4g}, but it is a mean of unit vectors "
+                             "(normalize is true), so it lies in the unit ball")
+    return config
 
 
 def write_config(run_dir: str | os.PathLike, config: dict) -> None:
@@ -143,12 +200,20 @@ def save_final(run_dir: str | os.PathLike, model) -> Path:
     """
     import torch
 
-    final = Path(run_dir) / FINAL
+    run_dir = Path(run_dir)
+    final = run_dir / FINAL
     with building_folder(final, replace=True) as tmp:
         torch.save(model.state_dict(), tmp / "model.pt")
         write_json(tmp / "model.json", {"clipcap": dataclasses.asdict(model.config),
                                         "decoder_config": model.decoder.config.to_dict()})
+        write_manifest(tmp, {**_config_files(run_dir), f"{FINAL}/model.pt": tmp / "model.pt",
+                             f"{FINAL}/model.json": tmp / "model.json"})
     return final
+
+
+def _config_files(run_dir: Path) -> dict:
+    """``config.json`` and the tokenizer's files, by their names in the run folder."""
+    return {CONFIG: run_dir / CONFIG, **folder_files(run_dir / TOKENIZER, prefix=f"{TOKENIZER}/")}
 
 
 def load_run(run_dir: str | os.PathLike, device="cpu"):
@@ -179,16 +244,49 @@ def load_run(run_dir: str | os.PathLike, device="cpu"):
     if not (final / "model.pt").is_file():
         raise InputError(f"{run_dir}: no finished model ({final}/model.pt is missing)",
                          hint="train to the end, or resume the run with caption train --resume")
-    run_config = read_config(run_dir)
+    verify_manifest(final, root=run_dir)  # before anything is read: a changed file is named, not used
+    run_config = check_run_config(read_config(run_dir), run_dir / CONFIG)
+    spec_path = final / "model.json"
+    if not spec_path.is_file():
+        raise InputError(f"{spec_path}: missing")
+    spec = _json_object(spec_path)
+    if not isinstance(spec.get("clipcap"), dict) or not isinstance(spec.get("decoder_config"), dict):
+        raise InputError(f"{spec_path}: must hold the objects 'clipcap' and 'decoder_config'")
+    fields = {f.name for f in dataclasses.fields(ClipCapConfig)}
+    unknown = sorted(set(spec["clipcap"]) - fields)
+    if unknown or "clip_dim" not in spec["clipcap"]:
+        raise InputError(f"{spec_path}: 'clipcap' has unknown field(s) {', '.join(unknown)} or lacks clip_dim")
     try:
-        spec = json.loads((final / "model.json").read_text(encoding="utf-8"))
         config = ClipCapConfig(**spec["clipcap"])
-    except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise InputError(f"{final / 'model.json'}: missing or invalid ({type(exc).__name__}: {exc})") from None
-    model = ClipCapModel(config, decoder_from_config(spec["decoder_config"]))
-    try:
-        model.load_state_dict(read_torch(final / "model.pt", "cpu"))
-    except RuntimeError as exc:
-        raise InputError(f"{final / 'model.pt'}: does not match {final / 'model.json'} ({exc})") from None
+        if config.clip_dim != run_config["clip_dim"]:
+            raise InputError(f"clip_dim {config.clip_dim} but {run_dir / CONFIG} says {run_config['clip_dim']}")
+        model = ClipCapModel(config, decoder_from_config(spec["decoder_config"], source=str(spec_path)))
+    except InputError as exc:
+        message = exc.message if exc.message.startswith(str(spec_path)) else f"{spec_path}: {exc.message}"
+        raise InputError(message, hint=exc.hint) from None
+    model.load_state_dict(_check_weights(read_torch(final / "model.pt", "cpu"), model, final / "model.pt", spec_path))
     tokenizer = load_tokenizer(run_dir / TOKENIZER)
     return model.to(device).eval(), tokenizer, run_config
+
+
+def _check_weights(state, model, path: Path, spec_path: Path) -> dict:
+    """``state`` when it is the model's state dict: the same names and shapes, finite floats; else one line."""
+    import torch
+
+    if not isinstance(state, dict):
+        raise InputError(f"{path}: not a state dict (a {type(state).__name__})")
+    expected = model.state_dict()
+    missing, extra = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
+    if missing or extra:
+        what = f"lacks '{missing[0]}'" if missing else f"has '{extra[0]}', which the model has not"
+        raise InputError(f"{path}: does not match {spec_path}: it {what} "
+                         f"({len(missing)} missing, {len(extra)} unexpected tensors)")
+    for name, want in expected.items():
+        got = state[name]
+        if not isinstance(got, torch.Tensor) or tuple(got.shape) != tuple(want.shape):
+            shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
+            raise InputError(f"{path}: does not match {spec_path}: '{name}' is {shape}, the model needs "
+                             f"{tuple(want.shape)}")
+        if got.is_floating_point() and not torch.isfinite(got).all():
+            raise InputError(f"{path}: '{name}' holds NaN or Inf")
+    return state

@@ -51,6 +51,7 @@ The eval folder (written to a temporary folder, then renamed into place)::
     predictions_<name>.json      one per configuration
     image_stats.npz              per-image statistics of the scores (:mod:`gaptools.caption.bootstrap`), or
     image_stats_<name>.npz       one per configuration
+    checksums.json               the SHA-256 of every file above (:mod:`gaptools.checksums`)
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ from gaptools import __version__
 from gaptools.atomic import write_json
 from gaptools.caption.bootstrap import ImageStats, save_image_stats
 from gaptools.caption.config import MAX_NEW_TOKENS
+from gaptools.checksums import write_manifest
 from gaptools.device import resolve_device
 from gaptools.errors import InputError
 from gaptools.io import EmbeddingSet, load_set
@@ -437,3 +439,4 @@ def _write_folder(out: Path, files: dict, overwrite: bool) -> None:
     with building_folder(out, kind=EVAL_KIND, replace=overwrite) as tmp:
         for name, obj in files.items():
             save_image_stats(tmp / name, obj) if isinstance(obj, ImageStats) else write_json(tmp / name, obj)
+        write_manifest(tmp, {name: tmp / name for name in files})  # verified by readers (reports)

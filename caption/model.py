@@ -15,6 +15,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from gaptools.errors import InputError
+from gaptools.limits import check_bytes
 
 MAPPERS = ("mlp", "transformer")
 
@@ -33,11 +34,29 @@ class ClipCapConfig:
     clip_length: int = 10  # transformer mapper: tokens the CLIP vector is projected to
 
     def __post_init__(self) -> None:
-        if self.mapper not in MAPPERS:
-            raise InputError(f"unknown mapper '{self.mapper}'", hint=f"valid: {', '.join(MAPPERS)}")
+        if not isinstance(self.mapper, str) or self.mapper not in MAPPERS:
+            raise InputError(f"unknown mapper {self.mapper!r}", hint=f"valid: {', '.join(MAPPERS)}")
         for name in ("clip_dim", "prefix_length", "mapper_layers", "mapper_heads", "clip_length"):
-            if getattr(self, name) < 1:
-                raise InputError(f"{name} must be at least 1, got {getattr(self, name)}")
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InputError(f"{name} must be an integer of at least 1, got {value!r}")
+        if not isinstance(self.freeze_decoder, bool):
+            raise InputError(f"freeze_decoder must be true or false, got {self.freeze_decoder!r}")
+        if self.decoder is not None and not isinstance(self.decoder, str):
+            raise InputError(f"decoder must be a hub id or a folder, got {self.decoder!r:.60}")
+
+    def mapper_weights(self, hidden: int) -> int:
+        """Parameters of the mapper for a decoder of width ``hidden`` (Python ints: no overflow)."""
+        d, h, L = self.clip_dim, hidden, self.prefix_length
+        if self.mapper == "mlp":
+            mid = h * L // 2
+            return d * mid + mid + mid * h * L + h * L
+        layer = 4 * h * h + 4 * h + 2 * (2 * h * h) + 3 * h + 4 * h  # attention, feed-forward (2h), two norms
+        return d * self.clip_length * h + self.clip_length * h + L * h + self.mapper_layers * layer
+
+
+#: Bytes a weight costs while training: float32 value, gradient and AdamW's two moments.
+TRAIN_BYTES_PER_WEIGHT = 16
 
 
 class MLPMapper(nn.Module):
@@ -92,6 +111,10 @@ class ClipCapModel(nn.Module):
         self.decoder = decoder
         self.prefix_length = config.prefix_length
         hidden = decoder.get_input_embeddings().embedding_dim
+        n_weights = config.mapper_weights(hidden)
+        check_bytes(TRAIN_BYTES_PER_WEIGHT * n_weights, source=f"the {config.mapper} mapper",
+                    what=f"its {n_weights:,} weights (prefix_length {config.prefix_length}, clip_dim "
+                         f"{config.clip_dim}, decoder width {hidden}) while training")
         if config.mapper == "mlp":
             self.mapper = MLPMapper(config.clip_dim, hidden, config.prefix_length)
         else:
@@ -192,22 +215,57 @@ def load_decoder(name_or_dir: str | os.PathLike) -> nn.Module:
     return from_pretrained(AutoModelForCausalLM, name_or_dir, "decoder")
 
 
-def decoder_from_config(config: dict) -> nn.Module:
-    """A randomly initialised causal LM from a ``config.to_dict()`` (weights are loaded after)."""
-    from transformers import AutoConfig, AutoModelForCausalLM
+def decoder_from_config(config: dict, *, source: str = "decoder_config") -> nn.Module:
+    """A randomly initialised causal LM from a ``config.to_dict()`` (weights are loaded after).
 
+    The config is checked first: an object whose ``model_type`` is a causal LM transformers
+    knows, valid settings, and weights (built on torch's ``meta`` device, which allocates
+    nothing) within the memory budget (:mod:`gaptools.limits`), so ``n_embd`` of 10⁷ or
+    ``n_positions`` of 10⁹ is one line, never an allocation.
+
+    Raises
+    ------
+    InputError
+        Any of those, naming ``source`` (the file the config came from).
+    """
+    from transformers import AutoModelForCausalLM
+
+    hf_config = _causal_lm_config(config, source)
+    with torch.device("meta"):
+        shell = AutoModelForCausalLM.from_config(hf_config)
+    n_bytes = sum(t.numel() * t.element_size() for t in (*shell.parameters(), *shell.buffers()))
+    check_bytes(n_bytes, what=f"the {hf_config.model_type} decoder's weights", source=source)
+    return AutoModelForCausalLM.from_config(hf_config)
+
+
+def _causal_lm_config(config: dict, source: str):
+    """``transformers`` config of a causal LM from its ``to_dict()``, or one line naming ``source``."""
+    from transformers import AutoConfig
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+    if not isinstance(config, dict):
+        raise InputError(f"{source}: the decoder config must be an object, got {type(config).__name__}")
     config = dict(config)
-    return AutoModelForCausalLM.from_config(AutoConfig.for_model(config.pop("model_type"), **config))
+    model_type = config.pop("model_type", None)
+    if not isinstance(model_type, str) or model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
+        raise InputError(f"{source}: unknown decoder model_type {model_type!r:.60}",
+                         hint="a causal language model transformers knows, such as 'gpt2'")
+    try:
+        return AutoConfig.for_model(model_type, **config)
+    except Exception as exc:  # transformers raises ValueError, TypeError, ... on bad settings
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise InputError(f"{source}: not a valid {model_type} config ({type(exc).__name__}: {first:.200})") from None
 
 
-def init_decoder(folder: str | os.PathLike, tokenizer, **gpt2_settings) -> nn.Module:
-    """Save a randomly initialised GPT-2 (and ``tokenizer``) to ``folder``, usable as ``--decoder``.
+def init_decoder(folder: str | os.PathLike | None, tokenizer, **gpt2_settings) -> nn.Module:
+    """A randomly initialised GPT-2 for ``tokenizer``, saved with it to ``folder`` (usable as ``--decoder``).
 
     For tests, benchmarks and small worlds: no download needed.
 
     Parameters
     ----------
-    folder : path-like
+    folder : path-like or None
+        None: nothing is saved.
     tokenizer : transformers.PreTrainedTokenizerBase
         Its vocabulary size and EOS id set the model's.
     **gpt2_settings
@@ -220,6 +278,7 @@ def init_decoder(folder: str | os.PathLike, tokenizer, **gpt2_settings) -> nn.Mo
         vocab_size=len(tokenizer), bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id, **gpt2_settings
     )
     model = GPT2LMHeadModel(config)
-    model.save_pretrained(str(folder))
-    tokenizer.save_pretrained(str(folder))
+    if folder is not None:
+        model.save_pretrained(str(folder))
+        tokenizer.save_pretrained(str(folder))
     return model

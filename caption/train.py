@@ -287,7 +287,7 @@ def _noise_estimate(config: TrainConfig, eset: EmbeddingSet, say: Callable[[str]
     estimate = noise_variance_estimate(pairs, seed=config.seed)
     interval = "" if estimate["ci95"] is None else " (95% CI {:.3g} to {:.3g})".format(*estimate["ci95"])
     say(f"--noise-variance auto: {estimate['value']:.3g}{interval} from {estimate['n_pairs']} pairs of "
-        f"{estimate['n_images']} images in {pairs.source}")
+        f"{estimate['n_images']} images in {pairs.source}" + (f"; {estimate['note']}" if estimate["note"] else ""))
     return estimate
 
 

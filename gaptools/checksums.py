@@ -50,24 +50,29 @@ def text_sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def write_manifest(folder: str | os.PathLike, files, *, root: str | os.PathLike | None = None) -> Path:
-    """Write ``folder/checksums.json`` (atomically) with the SHA-256 of each of ``files``.
+def write_manifest(folder: str | os.PathLike, files: dict) -> Path:
+    """Write ``folder/checksums.json`` (atomically) with the SHA-256 of each file.
 
     Parameters
     ----------
     folder : path-like
         Where the manifest goes.
-    files : iterable of path-like
-        Files under ``root``; the manifest names them relative to ``root``.
-    root : path-like, optional
-        The folder the names are relative to (default ``folder``): a run's manifest sits in
-        ``final/`` and names ``config.json`` beside it.
+    files : dict of str to path-like
+        The name each file is verified under (relative to the ``root`` :func:`verify_manifest`
+        is given: a run's manifest sits in ``final/`` and names ``config.json`` beside it) and
+        where it is now (it may still be in a temporary folder).
     """
-    root = Path(root if root is not None else folder)
-    entries = {Path(f).relative_to(root).as_posix(): file_sha256(f) for f in sorted(map(Path, files))}
+    entries = {name: file_sha256(p) for name, p in sorted(files.items())}
     path = Path(folder) / MANIFEST
     write_json(path, {"kind": KIND, "version": 1, "sha256": entries})
     return path
+
+
+def folder_files(folder: str | os.PathLike, prefix: str = "") -> dict[str, Path]:
+    """Every file under ``folder`` (hidden ones and a manifest aside) as ``{prefix + relative name: path}``."""
+    folder = Path(folder)
+    return {prefix + p.relative_to(folder).as_posix(): p for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.name != MANIFEST and not p.name.startswith(".")}
 
 
 def verify_manifest(folder: str | os.PathLike, *, root: str | os.PathLike | None = None) -> bool:

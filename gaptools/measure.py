@@ -293,7 +293,10 @@ def noise_variance_estimate(eset: EmbeddingSet, *, bootstrap: int = 1000, seed: 
     Returns
     -------
     dict
-        ``{"value", "ci95", "n_pairs", "n_images", "bootstrap", "seed", "source"}``.
+        ``{"value", "ci95", "n_pairs", "n_images", "bootstrap", "seed", "source", "raw_value",
+        "note"}``. A variance is never negative: where rounding takes the formula below 0 (image
+        = text gives about −5e−11), ``value`` and the interval's bounds are clipped at 0,
+        ``raw_value`` keeps the formula's result and ``note`` says so in one line (else None).
 
     Raises
     ------
@@ -310,9 +313,15 @@ def noise_variance_estimate(eset: EmbeddingSet, *, bootstrap: int = 1000, seed: 
     with np.errstate(invalid="ignore", divide="ignore"):
         value = float(M.alignment_noise_variance_from_sums(M.total(stats)))
         interval = _bootstrap_intervals(stats, formulas, bootstrap, np.random.default_rng(seed))
-    return {"value": value, "ci95": interval.get("alignment_noise_variance"), "n_pairs": n_pairs,
+    ci95 = interval.get("alignment_noise_variance")
+    note = None
+    if value < 0 or (ci95 is not None and min(ci95) < 0):
+        note = (f"rounding took the estimate ({value:.3g}) or its interval below 0, where a variance cannot be: "
+                "clipped at 0")
+        ci95 = None if ci95 is None else [max(0.0, float(b)) for b in ci95]
+    return {"value": max(0.0, value), "ci95": ci95, "n_pairs": n_pairs,
             "n_images": int(np.unique(eset.text_image).size), "bootstrap": bootstrap, "seed": seed,
-            "source": eset.source}
+            "source": eset.source, "raw_value": value, "note": note}
 
 
 def _conformity_metrics(image: np.ndarray, text: np.ndarray, text_image: np.ndarray) -> dict:

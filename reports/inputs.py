@@ -7,10 +7,12 @@ another kind or version is refused with a message naming the file.
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 
 from gaptools.align.compare import RESULT_KIND as COMPARE_KIND
 from gaptools.align.compare import RESULT_VERSION as COMPARE_VERSION
+from gaptools.checksums import verify_manifest
 from gaptools.datasets.files import read_json
 from gaptools.errors import InputError
 from gaptools.measure import RESULT_KIND as MEASURE_KIND
@@ -123,7 +125,13 @@ def read_document(path: Path) -> dict:
 
 
 def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """A JSON number the report can print: finite as a float (an integer of 10**400 overflows one)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
 
 
 def _check_layout(doc: dict, path: Path) -> None:
@@ -178,6 +186,8 @@ def load_inputs(paths: list[Path]) -> ReportInputs:
     for path in paths:
         path = Path(path)
         doc = read_document(path / EVAL_FILE if path.is_dir() else path)
+        if doc["kind"] == EVAL:  # every file of the eval folder as it was written (none listed: an older folder)
+            verify_manifest(Path(doc["_file"]).parent)
         {MEASURE: inputs.measures, COMPARE: inputs.compares, EVAL: inputs.evals,
          RESULTS: inputs.results}[doc["kind"]].append(doc)
     return inputs

@@ -17,14 +17,16 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import shutil
+import time
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from gaptools.atomic import write_json
 from gaptools.datasets.files import read_json
-from gaptools.errors import InputError
+from gaptools.errors import InputError, LockedError
 from gaptools.limits import check_world
-from gaptools.outputs import WORLD, building_folder, check_output_folder
+from gaptools.outputs import LOCK_FILE, WORLD, building_folder, check_output_folder, run_lock
 from gaptools.world.captions import write_captions
 from gaptools.world.draw import draw_scene
 from gaptools.world.scene import CAPTION_STREAM, DRAW_STREAM, WorldParams, filename, sample_scene
@@ -107,7 +109,8 @@ def generate_world(out: str | os.PathLike, params: WorldParams,
     check_world(params.n_images, params.image_size)  # its memory against the budget, before any work
     if _check_target(out, params):
         return False
-    with building_folder(out, kind=WORLD) as tmp:
+    remove_stale_staging(out)
+    with building_folder(out, kind=WORLD) as tmp, run_lock(tmp, command="world generate"):
         (tmp / IMAGES).mkdir()
         karpathy, scenes, sentid = [], [], 0
         for item in world_items(params):
@@ -125,6 +128,40 @@ def generate_world(out: str | os.PathLike, params: WorldParams,
         write_json(tmp / SCENES, {"images": scenes})
         write_json(tmp / MANIFEST, manifest(params))
     return True
+
+
+#: A staging folder without a lock file (one from before the lock, or made a moment ago) is
+#: left alone until it has not changed for this long.
+STALE_SECONDS = 60
+
+
+def remove_stale_staging(out: str | os.PathLike) -> list[Path]:
+    """Remove what killed runs of :func:`generate_world` left beside ``out``; returns what was removed.
+
+    A run builds its world in a hidden staging folder beside ``out``
+    (``.NAME.XXXXXXXX.tmp``, :func:`gaptools.outputs.building_folder`) and holds a lock in it
+    (:func:`gaptools.outputs.run_lock`); ``kill -9`` leaves the folder behind. Only folders of
+    exactly that name for this ``out`` are touched (never a link), and only stale ones: their
+    lock is free (the kernel released it when the process died), or, without a lock file,
+    unchanged for :data:`STALE_SECONDS`. A live run's folder is never removed.
+    """
+    out = Path(out)
+    staging = re.compile(rf"\.{re.escape(out.name)}\.[A-Za-z0-9_]{{8}}\.tmp")
+    removed = []
+    if not out.parent.is_dir():
+        return removed
+    for path in sorted(out.parent.iterdir()):
+        if not staging.fullmatch(path.name) or path.is_symlink() or not path.is_dir():
+            continue
+        if not (path / LOCK_FILE).exists() and time.time() - path.stat().st_mtime < STALE_SECONDS:
+            continue
+        try:
+            with run_lock(path, command="world generate (clean-up)"):
+                shutil.rmtree(path, ignore_errors=True)
+        except LockedError:  # a live run
+            continue
+        removed.append(path)
+    return removed
 
 
 def _check_target(out: Path, params: WorldParams) -> bool:
