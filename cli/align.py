@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import time
+import warnings
 from enum import Enum
 from pathlib import Path
 from typing import List, Optional
 
 import typer
+from rich.markup import escape
 
 from gaptools.align import METHODS, apply_to_set, compare, fit_on_set, load_aligner, save_aligner
-from gaptools.align.compare import HEADLINE_METRICS
+from gaptools.align.compare import DEFAULT_BOOTSTRAP, HEADLINE_METRICS
 from gaptools.align.persist import SUFFIX as ALIGNER_SUFFIX
 from gaptools.align.registry import params_for, parse_param
 from gaptools.align.sets import train_summary
 from gaptools.atomic import write_json
-from gaptools.cli.app import console
+from gaptools.cli.app import console, err_console
 from gaptools.cli.stream import check_cluster_options, dask_session, scheduler_option, shard_progress, workers_option
 from gaptools.cli.tables import print_tables
 from gaptools.errors import InputError
@@ -155,7 +157,8 @@ def compare_command(
     seed: int = typer.Option(0, min=0, max=MAX_SEED, help="random_state of the OT subsamples, and the seed of measure's subsamples."),
     max_fit_points: Optional[int] = typer.Option(None, help=_MAX_FIT_HELP),
     no_renormalize: bool = typer.Option(False, "--no-renormalize", help="Do not L2-normalise mapped embeddings."),
-    bootstrap: int = typer.Option(0, min=0, max=MAX_BOOTSTRAP, help="Bootstrap resamples for 95% CIs (0: none, fastest)."),
+    bootstrap: int = typer.Option(DEFAULT_BOOTSTRAP, min=0, max=MAX_BOOTSTRAP,
+                                  help="Bootstrap resamples for 95% CIs (0: none, and no method can be called best)."),
     max_points: int = typer.Option(2000, min=10, help="Subsample size for separability and W2 (see measure)."),
     max_gallery: int = typer.Option(5000, min=10, help="Images in the retrieval gallery."),
 ) -> None:
@@ -165,12 +168,16 @@ def compare_command(
     train_set, test_set = load_set(train), load_set(test)
     names = [n.strip() for item in methods for n in item.split(",") if n.strip()] or None
     params = _params(param, no_renormalize, {"max_fit_points": max_fit_points})
-    result = compare(train_set, test_set, methods=names, direction=direction.value, params=params,
-                     bootstrap=bootstrap, seed=seed, max_points=max_points, max_gallery=max_gallery,
-                     progress=lambda name: console.print(f"[dim]fitting {name} ...[/dim]"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        result = compare(train_set, test_set, methods=names, direction=direction.value, params=params,
+                         bootstrap=bootstrap, seed=seed, max_points=max_points, max_gallery=max_gallery,
+                         progress=lambda name: console.print(f"[dim]fitting {name} ...[/dim]"))
+    for warning in caught:  # fit and test share images: one line, on stderr
+        err_console.print(f"[bold yellow]Warning:[/bold yellow] {escape(str(warning.message))}", soft_wrap=True)
     print_compare(result)
     if json_out is not None:
-        write_json(json_out, result)
+        write_json(json_out, result.to_dict())
         console.print(f"Wrote {json_out}")
 
 

@@ -13,6 +13,7 @@ from gaptools.cli.embed import embed_app
 from gaptools.cli.measure import measure_command
 from gaptools.cli.report import report_command
 from gaptools.cli.reproduce import reproduce_app
+from gaptools.cli.split import split_command
 from gaptools.cli.world import world_app
 
 app = make_root_app("Measure and correct the modality gap of CLIP-like models.")
@@ -20,6 +21,7 @@ app.command("measure")(measure_command)
 app.add_typer(embed_app, name="embed")
 app.add_typer(align_app, name="align")
 app.command("report")(report_command)
+app.command("split")(split_command)
 app.add_typer(world_app, name="world")
 app.add_typer(reproduce_app, name="reproduce")
 

@@ -23,7 +23,7 @@ SEED = typer.Option(Experiment.seed, min=0, max=MAX_SEED, help="First training s
 BOOTSTRAP = typer.Option(Experiment.bootstrap, help="Image resamples of the 95% intervals.")
 #: Settings of the --quick plan on real datasets (a plumbing check on tiny subsets).
 QUICK_REAL = dict(epochs=1, batch_size=16, lr=1e-3, warmup=10, max_train_images=200, max_test_images=20,
-                  aligners=("mean",), mixup=(0.0, 1.0), bootstrap=100)
+                  aligners=("mean",), mixup=(0.0, 1.0), bootstrap=100, quick=True)
 
 
 def _show_step(name: str, seconds: float | None) -> None:

@@ -144,6 +144,91 @@ class EmbeddingSet:
         """A copy with some fields replaced (validated again)."""
         return dataclasses.replace(self, **changes)
 
+    def subset(self, rows) -> "EmbeddingSet":
+        """The images ``rows`` with all their captions.
+
+        Parameters
+        ----------
+        rows : array-like of int, shape (K,)
+            Image rows to keep (caption groups in a text-only set), distinct, in the order
+            the subset holds them.
+
+        Returns
+        -------
+        EmbeddingSet
+            K images (their ids with them) and every caption of those images, captions in
+            their original order, ``text_image`` renumbered to the new rows; ``meta`` copied.
+
+        Examples
+        --------
+        >>> import numpy as np, gaptools
+        >>> eset = gaptools.EmbeddingSet(image=np.eye(3), text=np.eye(3)[[0, 0, 2]], text_image=np.array([0, 0, 2]))
+        >>> part = eset.subset([2, 0])
+        >>> part.n_image, part.text_image.tolist()
+        (2, [1, 1, 0])
+        """
+        rows = np.asarray(rows)
+        n = self.n_groups
+        if rows.ndim != 1 or rows.size == 0 or not np.issubdtype(rows.dtype, np.integer):
+            raise InputError(f"{self.source}: subset rows must be a non-empty 1-D array of integers, got {rows!r:.80}")
+        if rows.min() < 0 or rows.max() >= n:
+            raise InputError(f"{self.source}: subset rows must lie in 0..{n - 1} (the set has {n} images)")
+        if len(np.unique(rows)) != len(rows):
+            raise InputError(f"{self.source}: subset rows repeat an image")
+        new_row = np.full(n, -1, dtype=np.int64)
+        new_row[rows] = np.arange(len(rows))
+        keep = new_row[self.text_image] >= 0
+        return EmbeddingSet(
+            image=self.image[rows] if self.n_image else self.image,
+            text=self.text[keep],
+            text_image=new_row[self.text_image[keep]],
+            image_id=None if self.image_id is None else self.image_id[rows],
+            caption=None if self.caption is None else self.caption[keep],
+            meta=dict(self.meta),
+            source=f"{self.source} ({len(rows)} of {n} images)",
+        )
+
+    def split(self, *, test: float, seed: int = 0) -> tuple["EmbeddingSet", "EmbeddingSet"]:
+        """Split by image into a fitting part and a held-out test part; captions follow their image.
+
+        Parameters
+        ----------
+        test : float
+            Share of the images in the test part, in (0, 1); ``round(test * n_groups)``
+            images, at least one in each part.
+        seed : int
+            The split is ``numpy.random.default_rng(seed).permutation(n_groups)``: its first
+            images are the test part. The same set and seed always give the same split.
+
+        Returns
+        -------
+        fit, test : EmbeddingSet
+            Each keeps the original image order; ``meta["held_out"]`` records the part,
+            the source, ``test`` and ``seed``.
+
+        Examples
+        --------
+        >>> import gaptools
+        >>> fit, test = gaptools.planted_gap(100, 8).split(test=0.3, seed=0)
+        >>> fit.n_image, test.n_image
+        (70, 30)
+        """
+        n = self.n_groups
+        if not isinstance(test, (int, float)) or isinstance(test, bool) or not 0 < test < 1:
+            raise InputError(f"{self.source}: test must be a share of the images in (0, 1), got {test!r}")
+        n_test = int(round(test * n))
+        if not 0 < n_test < n:
+            raise InputError(f"{self.source}: test={test} leaves {n_test} of its {n} images in the test part; "
+                             "each part needs at least one image")
+        order = np.random.default_rng(seed).permutation(n)
+        parts = []
+        for part, rows in (("fit", order[n_test:]), ("test", order[:n_test])):
+            subset = self.subset(np.sort(rows))
+            subset.meta["held_out"] = {"part": part, "of": self.source, "test": test, "seed": seed}
+            subset.source = f"{self.source} ({part} part: {len(rows)} of {n} images)"
+            parts.append(subset)
+        return parts[0], parts[1]
+
 
 def from_pairs(image: np.ndarray, text: np.ndarray, *, source: str = "<memory>", meta: dict | None = None) -> EmbeddingSet:
     """Build a set where row i of ``image`` and row i of ``text`` are a pair.

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from gaptools import __version__
+from gaptools.align.compare import overlap_warning
 from gaptools.atomic import write_json, write_text
 from gaptools.errors import InputError
 from gaptools.io import EmbeddingSet, load_set
@@ -135,23 +136,26 @@ def _geometry_section(eset: EmbeddingSet, index: int, aligner: Path | None, meth
     if not eset.has_pairs:
         section.note += " One modality only: no cross-modal figures."
         return section
-    after = None
-    if aligner is not None:
+    after, label = None, ""
+    if aligner is None:
+        section.note += " Embeddings as they are: no aligner was given (report --aligner adds a panel after one)."
+    else:
         from gaptools.align import apply_to_set, load_aligner
 
         saved = load_aligner(aligner)
         moved = apply_to_set(saved.aligner, eset, direction=saved.direction)
-        after = (moved.image, moved.text)
+        after, label = (moved.image, moved.text), f"after {aligner.stem}"
         section.note += f" Second panel: after the aligner {aligner.name} ({saved.direction})."
     section.figures = [
         Figure(f"set{index}_{method}.png",
-               figures.projection_scatter(eset.image, eset.text, after, method=method, seed=seed, cache_dir=cache),
+               figures.projection_scatter(eset.image, eset.text, after, method=method, seed=seed, cache_dir=cache,
+                                          after_label=label),
                f"{method.upper()} of image and text embeddings ({name})"),
         Figure(f"set{index}_cosines.png", figures.cosine_histograms(eset.image, eset.text, eset.text_image, seed=seed),
                f"Cosine of true vs random pairs ({name})"),
         Figure(f"set{index}_conformity.png",
                figures.conformity_histograms(eset.image, eset.text, eset.text_image,
-                                             after=None if after is None else {f"after {aligner.stem}": after}),
+                                             after=None if after is None else {label: after}),
                f"Conformity of images and captions: mean cosine to the others of their modality ({name})"),
         Figure(f"set{index}_gap_dims.png", figures.gap_dimensions(eset.image, eset.text),
                f"Dimensions carrying the centroid gap ({name})"),
@@ -160,22 +164,34 @@ def _geometry_section(eset: EmbeddingSet, index: int, aligner: Path | None, meth
 
 
 def _alignment_section(compare: dict, evals: list[dict]) -> Section:
-    """The compare table, with captioning metrics of the first run evaluated with aligners."""
+    """The compare table (best only where the intervals decide), and the captioning of the first
+    run evaluated with aligners, after each of them."""
     run, caption_by_method = None, {}
     rows = [row for doc in evals for row in eval_rows(doc) if row.on_images]
     run = next((row.run for row in rows if row.aligner), None)
     for row in rows:
         if row.run == run:
             caption_by_method.setdefault(row.method, row.metrics)
-    table = tables.alignment_table(compare, caption_by_method)
-    lower = tables.LOWER_IS_CLOSER | {c for c in table.columns if c.endswith("_seconds")}
+    settings = compare.get("settings") or {}
+    boot = settings.get("bootstrap")
     note = (f"Fitted on {compare.get('train')}, measured on {compare.get('test')} "
-            f"(direction {compare.get('direction', 'image-to-text')}). Best value per column marked.")
-    if run is not None:
-        note += (f" Captioning columns: the run {Path(str(run)).name} on test images after each aligner "
-                 "(evals whose aligner file is named after the method).")
-    return Section("Alignment comparison", note, tables=[("Gap after each correction", table,
-                                                          tables.best_per_column(table, lower))])
+            f"(direction {compare.get('direction', 'image-to-text')}). ")
+    note += (f"A value is marked best where its 95% interval ({boot} bootstrap resamples of the test images) lies "
+             "clear of every other row's; a column without intervals (the subsample metrics, the timings) has none."
+             if boot else "No value is marked best: this comparison has no intervals (align compare --bootstrap 0).")
+    shared = compare.get("shared_images") or {}
+    section = Section("Alignment comparison", note, tables=[
+        ("Gap after each correction", tables.alignment_table(compare), tables.alignment_best(compare))])
+    if shared.get("n"):
+        warning = overlap_warning(shared, str(compare.get("train")), str(compare.get("test")))
+        section.notice = warning[0].upper() + warning[1:]
+    captioning = tables.alignment_captioning_table(compare, caption_by_method)
+    if not captioning.empty:
+        section.note += (f" Captioning after each correction: the run {Path(str(run)).name} on the test images "
+                         "(evals whose aligner file is named after the method; scores ×100, no intervals, so "
+                         "no best).")
+        section.tables.append(("Captioning after each correction", captioning, {}))
+    return section
 
 
 def _gallery(evals: list[dict], sets: list[EmbeddingSet], images: Path | None, size: int, seed: int) -> list[dict]:
@@ -235,12 +251,30 @@ def _write(out_dir: Path, title: str, sections: list[Section], footer: list[str]
         for s in sections:
             for fig in s.figures:
                 (tmp / "figures" / fig.name).write_bytes(fig.png)
-            for caption, table, _ in s.tables:
-                table.to_csv(tmp / "tables" / f"{_slug(s.title)}--{_slug(caption)}.csv")
+        for name, table in table_files(sections).items():
+            table.to_csv(tmp / "tables" / name)
         write_text(tmp / "index.html", page_html(title, sections, footer))
         write_text(tmp / "report.md", page_markdown(title, sections, footer))
         write_json(tmp / "report.json", {"kind": REPORT_KIND, "version": 1, "inputs": inputs.files,
                                          "gaptools": __version__})
+
+
+def table_files(sections: list[Section]) -> dict:
+    """File name under tables/ -> table, one file per table of the report, in page order.
+
+    A name is ``<section>--<table caption>.csv`` (slugs); a name already taken (two alignment
+    comparisons, two long captions cut to the same slug) gets ``-2``, ``-3``, ... before ``.csv``.
+    """
+    files = {}
+    for s in sections:
+        for caption, table, _ in s.tables:
+            stem = f"{_slug(s.title)}--{_slug(caption)}"
+            name, k = f"{stem}.csv", 1
+            while name in files:
+                k += 1
+                name = f"{stem}-{k}.csv"
+            files[name] = table
+    return files
 
 
 def _slug(text: str) -> str:

@@ -21,6 +21,7 @@ from gaptools import metrics as M  # noqa: E402
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
 IMAGE, TEXT, ALIGNED = OKABE_ITO[0], OKABE_ITO[1], OKABE_ITO[2]
 WIDTH = 9.0  # inches; the page is ~900 px wide at 100 dpi
+NO_ALIGNER = "as embedded (no aligner)"  # the title of the one panel of a figure drawn without an aligner
 
 
 def _png(fig) -> bytes:
@@ -35,7 +36,7 @@ def _subsample(x: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def projection_scatter(image, text, after=None, *, method: str = "pca", max_points: int = 2000,
-                       seed: int = 0, cache_dir: Path | None = None) -> bytes:
+                       seed: int = 0, cache_dir: Path | None = None, after_label: str = "after alignment") -> bytes:
     """2-D projection of image and text embeddings, fitted on everything drawn.
 
     Parameters
@@ -43,16 +44,18 @@ def projection_scatter(image, text, after=None, *, method: str = "pca", max_poin
     image : ndarray, shape (N_img, D)
     text : ndarray, shape (N_txt, D)
     after : (ndarray, ndarray), optional
-        The same images and texts after an aligner: drawn in a second panel, same axes.
+        The same images and texts after an aligner: drawn in a second panel, same axes, titled
+        ``after_label``; the first panel is then "before". Without it the one panel is titled
+        "as embedded (no aligner)".
     method : {"pca", "umap"}
         UMAP results are cached in ``cache_dir`` by a hash of the points.
     """
     rng = np.random.default_rng(seed)
     idx_i = np.sort(rng.choice(len(image), size=min(max_points, len(image)), replace=False))
     idx_t = np.sort(rng.choice(len(text), size=min(max_points, len(text)), replace=False))
-    panels = [("before", image[idx_i], text[idx_t])]
+    panels = [(NO_ALIGNER if after is None else "before", image[idx_i], text[idx_t])]
     if after is not None:
-        panels.append(("after alignment", after[0][idx_i], after[1][idx_t]))
+        panels.append((after_label, after[0][idx_i], after[1][idx_t]))
     coords = _project(M.l2_normalize(np.concatenate([x for _, i, t in panels for x in (i, t)])), method, seed, cache_dir)
     fig, axes = plt.subplots(1, len(panels), figsize=(WIDTH, 4.2 if len(panels) > 1 else 5), squeeze=False,
                              sharex=True, sharey=True)
@@ -132,7 +135,7 @@ def conformity_histograms(image, text, text_image, *, after: dict | None = None)
     after : dict of str to (ndarray, ndarray), optional
         Panel title (e.g. ``"after procrustes"``) -> the same images and captions after an aligner.
     """
-    panels = [("before", image, text), *[(title, i, t) for title, (i, t) in (after or {}).items()]]
+    panels = [("before" if after else NO_ALIGNER, image, text), *[(title, i, t) for title, (i, t) in (after or {}).items()]]
     values = [(title, M.conformity(i), M.conformity(t, text_image)) for title, i, t in panels]
     finite = np.concatenate([v[np.isfinite(v)] for _, ci, ct in values for v in (ci, ct)])
     bins = np.linspace(finite.min(), finite.max(), 60) if finite.size else 60

@@ -21,6 +21,8 @@ from gaptools.reports.tables import CAPTION_HEADERS
 #: Columns of the seeds table, in order (those the rows have).
 SEED_COLUMNS = ("Bleu_4", "METEOR", "ROUGE_L", "CIDEr", "caption_average", "world_exact_scene", "world_object_f1")
 MEAN_8, MEAN_7 = "mean of 8", "mean of 7 (no SPICE)"
+QUICK_NOTICE = ("This is a quick run (reproduce --quick): toy-size data and training that check that every step runs. "
+                "Its scores, intervals and verdicts decide nothing about the paper's claims.")
 
 
 def cell(entry: dict | None, *, interval: bool = True) -> str:
@@ -313,6 +315,11 @@ def sections(doc: dict) -> list[Section]:
     splits = "; ".join(f"{name} ({s.get('split')}): {s['images']} images, {s['captions']} captions"
                        for name, s in doc.get("splits", {}).items())
     out = []
+    if doc.get("quick"):
+        test = doc.get("splits", {}).get("test", {})
+        out.append(Section("A quick run", notice=QUICK_NOTICE, note=(
+            f"Settings of reproduce --quick: {test.get('images', '?')} test images, {len(seeds)} seed(s), "
+            f"{boot['resamples']} resamples; run the same command without --quick for results.")))
     claims = claims_table(doc)
     if not claims.empty:
         steps = comparisons_table(doc)

@@ -14,10 +14,14 @@ CAPTION_METRICS = ("Bleu_1", "Bleu_2", "Bleu_3", "Bleu_4", "METEOR", "ROUGE_L", 
 CAPTION_HEADERS = {"Bleu_1": "BLEU-1", "Bleu_2": "BLEU-2", "Bleu_3": "BLEU-3", "Bleu_4": "BLEU-4",
                    "METEOR": "METEOR", "ROUGE_L": "ROUGE-L", "CIDEr": "CIDEr", "SPICE": "SPICE",
                    "world_exact_scene": "scene exact (world)", "world_object_f1": "object F1 (world)"}
-#: Columns of the alignment table, in order (those a compare document has).
-ALIGNMENT_COLUMNS = ("centroid_gap", "frechet_mean_term", "frechet_cov_term", "wasserstein2_centred",
-                     "matched_cosine", "relative_gap", "linear_separability", "wasserstein2",
-                     "recall@1_i2t", "recall@1_t2i", "fit_seconds", "apply_seconds")
+#: Columns of the alignment table, in order (those a compare document has), with their labels.
+ALIGNMENT_COLUMNS = {"centroid_gap": "centroid gap", "frechet_mean_term": "Fréchet mean term",
+                     "frechet_cov_term": "Fréchet cov. term", "wasserstein2_centred": "W2 centred",
+                     "matched_cosine": "matched cosine", "relative_gap": "relative gap",
+                     "linear_separability": "linear separability", "wasserstein2": "W2",
+                     "recall@1_i2t": "R@1 i→t", "recall@1_t2i": "R@1 t→i", "fit_seconds": "fit s",
+                     "apply_seconds": "apply s"}
+BASELINE_ROW = "baseline (no correction)"
 #: Gap metrics where smaller means a smaller gap (the rest: larger is better aligned).
 LOWER_IS_CLOSER = {"centroid_gap", "relative_gap", "linear_separability", "mmd_rbf", "wasserstein2", "frechet",
                    "frechet_mean_term", "frechet_cov_term", "wasserstein2_centred"}
@@ -53,25 +57,75 @@ def gap_overview(measures: list[dict]) -> pd.DataFrame:
                         index=pd.Index(keys, name="metric"))
 
 
-def alignment_table(compare: dict, caption_by_method: dict[str, dict] | None = None) -> pd.DataFrame:
-    """One row per method (baseline first): gap metrics after alignment, timings, captioning.
+def alignment_table(compare: dict) -> pd.DataFrame:
+    """One row per method (baseline first), the gap metrics after alignment and the timings as columns.
 
     Parameters
     ----------
     compare : dict
         A ``gaptools.align.compare`` document.
-    caption_by_method : dict, optional
-        Method name (or ``"baseline"``) -> captioning metrics of evals that used it.
-    """
-    def pick(metrics: dict) -> dict:
-        return {k: metrics[k] for k in ALIGNMENT_COLUMNS if k in metrics}
 
-    rows = {"baseline (no correction)": pick(compare["baseline"])}
-    rows.update({name: pick(m) for name, m in compare["methods"].items()})
-    for name, metrics in (caption_by_method or {}).items():
-        key = "baseline (no correction)" if name == "baseline" else name
-        if key in rows:
-            rows[key].update({CAPTION_HEADERS.get(k, k): v for k, v in metrics.items() if k in CAPTION_METRICS})
+    Returns
+    -------
+    pandas.DataFrame
+        Columns labelled by :data:`ALIGNMENT_COLUMNS` (those the document has).
+    """
+    rows = {BASELINE_ROW: compare["baseline"], **compare["methods"]}
+    table = pd.DataFrame.from_dict({name: {label: metrics[key] for key, label in ALIGNMENT_COLUMNS.items()
+                                           if key in metrics} for name, metrics in rows.items()}, orient="index")
+    table.index.name = "method"
+    return table
+
+
+def alignment_best(compare: dict) -> dict[str, str]:
+    """The best method of each gap metric of :func:`alignment_table`, where the intervals decide it.
+
+    A method is best in a column when its value is the closest (smallest gap, largest
+    cosine or recall; see :data:`LOWER_IS_CLOSER`) and its 95% interval lies clear of every
+    other row's. A column without intervals (``align compare --bootstrap 0``, the subsample
+    metrics, the timings) has no best.
+
+    Returns
+    -------
+    dict
+        Column label -> row label of :func:`alignment_table`.
+    """
+    rows = {BASELINE_ROW: compare["baseline"], **compare["methods"]}
+    best = {}
+    for key, label in ALIGNMENT_COLUMNS.items():
+        entries = {name: (m.get(key), (m.get("ci95") or {}).get(key)) for name, m in rows.items()}
+        if any(value is None or ci is None for value, ci in entries.values()) or len(entries) < 2:
+            continue
+        sign = 1 if key in LOWER_IS_CLOSER else -1
+        name = min(entries, key=lambda n: sign * entries[n][0])
+        lo, hi = entries[name][1]
+        others = [ci for n, (_, ci) in entries.items() if n != name]
+        if all((hi < o_lo) if sign == 1 else (lo > o_hi) for o_lo, o_hi in others):
+            best[label] = name
+    return best
+
+
+def alignment_captioning_table(compare: dict, caption_by_method: dict[str, dict]) -> pd.DataFrame:
+    """Captioning metrics of the test images after each method (rows as :func:`alignment_table`).
+
+    Parameters
+    ----------
+    compare : dict
+        A ``gaptools.align.compare`` document (for the rows and their order).
+    caption_by_method : dict
+        Method name (or ``"baseline"``) -> captioning metrics of evals that used it.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Empty when no method of ``compare`` has captioning metrics.
+    """
+    rows = {}
+    for name in ["baseline", *compare["methods"]]:
+        metrics = caption_by_method.get(name)
+        if metrics:
+            rows[BASELINE_ROW if name == "baseline" else name] = {
+                CAPTION_HEADERS[k]: metrics[k] for k in CAPTION_METRICS if k in metrics}
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "method"
     return table

@@ -84,6 +84,7 @@ class Experiment:
     seeds: int = 1  # captioners are trained with seeds seed, seed+1, ..., on the same data
     bootstrap: int = 1000  # image resamples of the intervals
     device: str = "auto"
+    quick: bool = False  # a --quick plan: toy sizes that check the plumbing and decide nothing
 
     def training_seeds(self) -> list[int]:
         return [self.seed + k for k in range(self.seeds)]

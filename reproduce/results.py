@@ -143,7 +143,7 @@ def combine(exp, folders_by_seed: dict[int, list[Path]], *, sets: dict, compare:
               if all(row in draws and cmp.metric in draws[row] for cmp in c.comparisons for row in (cmp.a, cmp.b))]
     splits = _split_sizes(sets)
     return _json_safe({
-        "kind": RESULT_KIND, "version": RESULT_VERSION, "seeds": exp.training_seeds(),
+        "kind": RESULT_KIND, "version": RESULT_VERSION, "seeds": exp.training_seeds(), "quick": exp.quick,
         "bootstrap": {"resamples": exp.bootstrap, "seed": exp.seed, "unit": "test image"},
         "average_label": average_label(some), "average_key": AVERAGE_KEY,
         "splits": splits,

@@ -47,7 +47,7 @@ def shapes_experiment(out: Path, *, quick: bool = False, seed: int = 0, seeds: i
         annotations=str(world / "captions.json"), images=str(world / "images"),
         model="shapes-toy-clip", pretrained=str(SHAPES_DIR / "checkpoint.pt"), model_config=str(SHAPES_DIR / "model.json"),
         decoder=str(decoder), max_test_images=settings["max_test_images"], aligners=settings["aligners"],
-        mixup=settings["mixup"], seed=seed, seeds=seeds, bootstrap=bootstrap, device=device, **settings["training"],
+        mixup=settings["mixup"], quick=quick, seed=seed, seeds=seeds, bootstrap=bootstrap, device=device, **settings["training"],
     )
 
     def before(runner: StepRunner) -> None:
