@@ -22,6 +22,10 @@ NOISE_AUTO = "auto"
 #: Most new tokens per generated caption: the ClipCap reference code's ``entry_length``.
 MAX_NEW_TOKENS = 67
 
+#: The caption decoder of real data (the ClipCap reference code's GPT-2, a Hugging Face hub id); a
+#: shapes-world set gets the world's own tiny GPT-2 instead (:mod:`gaptools.caption.shapes`).
+DECODER = "gpt2"
+
 
 @dataclasses.dataclass
 class TrainConfig:
@@ -37,7 +41,7 @@ class TrainConfig:
     noise_pairs: str | None = None  # paired calibration set (image and caption embeddings) of --noise-variance auto
     subtract_text_mean: bool = False  # C3: subtract the training text mean (stored in the run for eval)
     normalize: bool = True  # L2-normalise inputs before mean subtraction and noise
-    decoder: str = "gpt2"  # causal LM: hub id or local folder
+    decoder: str | None = None  # causal LM: hub id or local folder; None: caption.shapes.default_decoder (shapes-world set: its own, else DECODER)
     mapper: str = "mlp"  # "mlp" or "transformer"
     prefix_length: int = 10  # L prefix embeddings (ClipCap reference code)
     freeze_decoder: bool = False  # train the mapper only

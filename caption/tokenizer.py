@@ -67,16 +67,17 @@ def encode_captions(tokenizer, captions: Iterable[str], *, max_tokens: int) -> t
     return ids, lengths
 
 
-def train_tokenizer(texts: Iterable[str], folder: str | os.PathLike, *, vocab_size: int = 1000):
+def train_tokenizer(texts: Iterable[str], folder: str | os.PathLike | None, *, vocab_size: int = 1000):
     """Train a byte-level BPE tokenizer (GPT-2 style) on ``texts`` and save it to ``folder``.
 
-    Useful for small worlds (the shapes world) and for tests: it needs no download.
+    Useful for small worlds (the shapes world) and for tests: it needs no download. The same
+    texts give the same tokenizer, in another process too (tested).
 
     Parameters
     ----------
     texts : iterable of str
-    folder : path-like
-        Written with ``save_pretrained``; load it back with :func:`load_tokenizer`.
+    folder : path-like or None
+        Written with ``save_pretrained``; load it back with :func:`load_tokenizer`. None: not saved.
     vocab_size : int
         Target vocabulary size (the 256 byte symbols and ``<|endoftext|>`` included).
 
@@ -92,9 +93,11 @@ def train_tokenizer(texts: Iterable[str], folder: str | os.PathLike, *, vocab_si
     core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     core.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size, special_tokens=[eos], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+        vocab_size=vocab_size, special_tokens=[eos], initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
     )
     core.train_from_iterator(list(texts), trainer=trainer)
     tok = PreTrainedTokenizerFast(tokenizer_object=core, eos_token=eos, bos_token=eos, unk_token=eos)
-    tok.save_pretrained(str(Path(folder)))
+    if folder is not None:
+        tok.save_pretrained(str(Path(folder)))
     return tok

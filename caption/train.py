@@ -34,7 +34,7 @@ import torch
 import torch.distributed as dist
 
 from gaptools import __version__
-from gaptools.caption import checkpoint
+from gaptools.caption import checkpoint, shapes
 from gaptools.caption.config import NOISE_AUTO, TrainConfig
 from gaptools.caption.data import (
     PairPlan,
@@ -247,7 +247,8 @@ def _prepare(config: TrainConfig, ctx: _Dist, device: torch.device, say: Callabl
     val = _load(config.val, config) if config.val else None
     if val is not None and val.dim != eset.dim:
         raise InputError(f"{val.source}: dimension {val.dim} differs from the training set's {eset.dim}")
-    tokenizer = load_tokenizer(config.decoder)
+    config, builtin = _choose_decoder(config, eset, say)
+    tokenizer = builtin[0] if builtin else load_tokenizer(config.decoder)
     plan = PairPlan(eset.text_image, config.source, config.target or "matched", config.single_caption, config.seed)
     if plan.matched and plan.n_single:
         action = "skipped" if config.single_caption == "skip" else "used as their own input (--single-caption same)"
@@ -269,13 +270,25 @@ def _prepare(config: TrainConfig, ctx: _Dist, device: torch.device, say: Callabl
             inputs, size=min(config.log_captions, len(inputs)), replace=False))
     steps_per_epoch = len(epoch_batches(len(plan), config.batch_size, seed=config.seed, epoch=0, world_size=ctx.world))
     torch.manual_seed(config.seed)  # mapper initialisation
-    model = ClipCapModel(config.model_config(eset.dim), load_decoder(config.decoder)).to(device)
+    model = ClipCapModel(config.model_config(eset.dim), builtin[1] if builtin else load_decoder(config.decoder)).to(device)
     config = _fit_targets(config, model, eset, tokenizer, say)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay,
                                   fused=device.type == "cuda")
     return _Job(config, device, eset, val, tokenizer, plan, val_plan, mean, steps_per_epoch, model, optimizer,
                 noise_variance, estimate, sample_rows)
+
+
+def _choose_decoder(config: TrainConfig, eset: EmbeddingSet, say: Callable[[str], None]) -> tuple[TrainConfig, tuple]:
+    """``config`` with its decoder named (:func:`gaptools.caption.shapes.default_decoder` when left out),
+    and the shapes world's (tokenizer, decoder) when that is the one (:func:`gaptools.caption.shapes.builtin_decoder`),
+    else ``()``: hub ids and folders are loaded by the caller."""
+    if config.decoder is None:
+        config = dataclasses.replace(config, decoder=shapes.default_decoder(eset.meta))
+    if config.decoder != shapes.NAME:
+        return config, ()
+    say(shapes.describe(config.seed))
+    return config, shapes.builtin_decoder(config.seed)
 
 
 def _noise_estimate(config: TrainConfig, eset: EmbeddingSet, say: Callable[[str], None]) -> dict:
@@ -310,7 +323,8 @@ def _open_run(job: _Job, run_dir: Path, ctx: _Dist, *, resume: bool, overwrite: 
               say: Callable[[str], None]) -> int | None:
     """Create the run folder, or reopen it with ``resume``: the step to start at (None: already finished)."""
     config = job.config
-    inputs = [config.data, config.val, config.noise_pairs, config.decoder if Path(config.decoder).exists() else None]
+    folder = config.decoder if config.decoder != shapes.NAME and Path(config.decoder).exists() else None
+    inputs = [config.data, config.val, config.noise_pairs, folder]
     _on_main(lambda: checkpoint.prepare_run_dir(run_dir, resume=resume, overwrite=overwrite, inputs=inputs), ctx)
     if not resume:  # prepare_run_dir refuses --resume without a run
         run_config = {

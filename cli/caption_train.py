@@ -7,7 +7,8 @@ from typing import Optional
 
 import typer
 
-from gaptools.caption.config import CAPDEC_NOISE_VARIANCE, TrainConfig, parse_noise_variance
+from gaptools.caption.config import CAPDEC_NOISE_VARIANCE, DECODER, TrainConfig, parse_noise_variance
+from gaptools.caption.shapes import NAME
 from gaptools.cli.app import console
 
 
@@ -29,7 +30,10 @@ def train_command(
         "captions of the same images, a handful is enough) for --noise-variance auto."),
     subtract_text_mean: bool = typer.Option(TrainConfig.subtract_text_mean, help="C3: subtract the training text mean (kept for eval)."),
     normalize: bool = typer.Option(TrainConfig.normalize, help="L2-normalise inputs first."),
-    decoder: str = typer.Option(TrainConfig.decoder, help="Causal LM: Hugging Face hub id or local folder."),
+    decoder: Optional[str] = typer.Option(
+        TrainConfig.decoder, show_default=f"{NAME} on a shapes-world set, else {DECODER}",
+        help=f"Causal LM: Hugging Face hub id or local folder; '{NAME}': the shapes world's tiny GPT-2, built here "
+        "with no download."),
     mapper: str = typer.Option(TrainConfig.mapper, help="Prefix mapper: 'mlp' or 'transformer'."),
     prefix_length: int = typer.Option(TrainConfig.prefix_length, help="Prefix embeddings L (ClipCap reference code: 10)."),
     freeze_decoder: bool = typer.Option(TrainConfig.freeze_decoder, help="Train the mapper only."),
@@ -72,16 +76,22 @@ def train_command(
     columns = (TextColumn("[bold]train[/bold] epoch {task.fields[epoch]}"), BarColumn(),
                TextColumn("{task.completed}/{task.total} steps  loss {task.fields[loss]}  {task.fields[speed]}"),
                TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=False) as bar:
-        task = bar.add_task("train", total=None, epoch="-", loss="-", speed="")
+    bar = Progress(*columns, console=console, transient=False)  # shown from the first step, not while loading
 
-        def on_step(event: dict) -> None:
-            fields = {"epoch": event["epoch"]}
-            if "loss" in event:
-                fields.update(loss=f"{event['loss']:.4f}", speed=f"{event['samples_per_s']:.0f} samples/s")
-            bar.update(task, completed=event["step"], total=event["total_steps"], **fields)
+    def on_step(event: dict) -> None:
+        if not bar.task_ids:
+            bar.start()
+            bar.add_task("train", total=event["total_steps"], epoch="-", loss="-", speed="")
+        fields = {"epoch": event["epoch"]}
+        if "loss" in event:
+            fields.update(loss=f"{event['loss']:.4f}", speed=f"{event['samples_per_s']:.0f} samples/s")
+        bar.update(bar.task_ids[0], completed=event["step"], total=event["total_steps"], **fields)
 
-        def say(message: str) -> None:
-            bar.console.print(message, soft_wrap=True, markup=False, highlight=False)
+    def say(message: str) -> None:
+        bar.console.print(message, soft_wrap=True, markup=False, highlight=False)
 
+    try:
         train(config, resume=resume, overwrite=overwrite, say=say, on_step=on_step)
+    finally:
+        if bar.task_ids:
+            bar.stop()
