@@ -145,6 +145,8 @@ def test_a_saved_bridge_applies_identically_and_a_tampered_file_is_one_error(tmp
     np.testing.assert_array_equal(load_aligner(path).aligner.transform(held_img), bridge.transform(held_img))
 
     header = json.loads(str(arrays["header"]))
+    header.pop("sha256")  # a file from before checksums (with them, any change is named as one): checked by value
+    arrays["header"] = np.array(json.dumps(header))
     cases = {
         "array 'in_weight_' has shape (31, 64)": {"in_weight_": arrays["in_weight_"][:31]},
         "array 'block_weight1_' has shape (2, 64, 64)": {"header": np.array(json.dumps({**header, "params": {
