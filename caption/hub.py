@@ -88,7 +88,7 @@ def from_pretrained(factory, name_or_dir: str | os.PathLike, what: str):
         try:
             return factory.from_pretrained(str(path), local_files_only=True)
         except (OSError, ValueError) as exc:
-            raise InputError(f"{name}: holds no usable {what} ({type(exc).__name__}: {_first_line(exc)})") from None
+            raise InputError(f"{what} folder {name} holds no usable {what} ({type(exc).__name__}: {_first_line(exc)})") from None
     try:
         return factory.from_pretrained(name, local_files_only=True)  # the cache first: no network wait
     except (OSError, ValueError):
