@@ -24,7 +24,7 @@ MEASURE, COMPARE = MEASURE_KIND, COMPARE_KIND
 EVAL = "caption.eval"
 # reproduce.results.RESULT_KIND/VERSION (the application layer's document; same rule, same test)
 RESULTS = "gaptools.reproduce.results"
-SUPPORTED = {MEASURE: MEASURE_VERSION, COMPARE: COMPARE_VERSION, EVAL: 1, RESULTS: 2}
+SUPPORTED = {MEASURE: MEASURE_VERSION, COMPARE: COMPARE_VERSION, EVAL: 1, RESULTS: 3}
 EVAL_FILE = "metrics.json"
 
 

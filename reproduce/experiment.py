@@ -11,10 +11,25 @@
 4. For each seed: evaluate each captioner on the test images without correction and, for the
    text-trained ones, with each aligner (``memory-projection``, DeCap's training-free
    projection, among them); on the test captions' own embeddings; the mixup sweep for the
-   supervised and the unsupervised model. Inputs made from a test caption are scored against
-   the other references of their image (leave-one-out).
-5. Combine the seeds (mean ± sd, a bootstrap interval over test images of the seed-mean) and
-   judge the paper's claims (:mod:`gaptools.reproduce.claims`); write the report.
+   supervised and the unsupervised model, in the paper's reading (λ x_t + (1−λ) x_i fed as
+   written) and ours (renormalised); and the paper's OT in a grid (:data:`OT_GRID`). Rows fed
+   images are scored against every reference of their image (the COCO protocol the paper
+   cites); rows whose input holds a test caption (text, a mixup sweep) against the other
+   references of their image (leave-one-out), and so is the mean-aligned image row that the
+   claims compare with text (``uclipcap-loo``).
+5. Combine the seeds (mean ± sd, a hierarchical bootstrap interval over seeds and test images
+   of the seed-mean beside the image-only one) and judge the paper's claims
+   (:mod:`gaptools.reproduce.claims`); write the report.
+
+The OT grid (issue 29): the paper fits T* on "N ... image/caption pairs" and multiplies them
+by it, with no out-of-sample step. For ``ot-paper`` and ``ot-plan-images`` the grid crosses
+where T* is fitted (the val split, applied to test images out of sample; or the test split
+itself, in sample), whether the aligner renormalises its output, and whether the captioner
+normalises its input, 2 × 2 × 2 cells, plus the control normalise(x − x_nn)
+(``ot-paper.val.control``: the out-of-sample residual alone). The paper's cell, as we read
+it, is ``ot-paper.test.raw`` fed unnormalised (:data:`gaptools.reproduce.claims.PAPER_OT_CELL`).
+A renormalised in-sample plan hands the captioner a weighting of the test captions it is
+scored against: a leak of the references, not a correction.
 
 Every step is cached in the output folder (:class:`~gaptools.reproduce.steps.StepRunner`).
 """
@@ -49,6 +64,11 @@ CAPTIONERS = {
     "clipcap": Captioner("image", label="ClipCap (supervised)"),
 }
 MIXUP_RUNS = ("uclipcap", "clipcap")
+#: The OT grid: method -> (fitted on, aligner output) cells; each is fed to Unsupervised-ClipCap with and
+#: without its input normalisation. Aligner files are ``aligners/ot-grid/<method>.<fit>.<output>.aligner``.
+OT_GRID_METHODS = ("ot-paper", "ot-plan-images")
+OT_GRID = tuple((fit, output) for fit in ("val", "test") for output in ("renorm", "raw"))
+OT_CONTROL = "ot-paper.val.control"  # normalise(x − x_nn): the out-of-sample residual alone
 #: Unsupervised-ClipCap is evaluated with every aligner; the other text-trained captioners with these
 #: (the paper's correction and the strongest training-free one), to keep the plan's time in bounds.
 SIDE_ALIGNERS = ("mean", "memory-projection")
@@ -131,6 +151,8 @@ def run_experiment(exp: Experiment, out: Path, *, resume: bool = False,
     runner.run("embed", lambda: _embed_all(exp, paths))
     runner.run("measure", lambda: _measure(paths["test"], out / "results" / "gap.json"))
     runner.run("align", lambda: _align(paths["fit"], paths["test"], out, exp.seed))
+    if ot_grid_methods(exp):
+        runner.run("ot grid", lambda: _ot_grid(exp, paths["fit"], paths["test"], out))
     for seed in exp.training_seeds():
         for name, captioner in CAPTIONERS.items():
             data = paths["train" if captioner.source == "image" else "train_text"]
@@ -200,9 +222,38 @@ def _align(fit: Path, test: Path, out: Path, seed: int) -> None:
     from gaptools.io import load_set
 
     fit_set, test_set = load_set(fit), load_set(test)
-    write_json(out / "results" / "compare.json", compare(fit_set, test_set, seed=seed))
+    write_json(out / "results" / "compare.json", dict(compare(fit_set, test_set, seed=seed)))  # its JSON document
     for method in METHODS:
         save_aligner(fit_on_set(method, fit_set), out / "aligners" / f"{method}.aligner", train=train_summary(fit_set))
+
+
+def ot_grid_methods(exp: Experiment) -> tuple[str, ...]:
+    """The OT readings of the paper the plan runs in the grid (those among its aligners)."""
+    return tuple(m for m in OT_GRID_METHODS if m in exp.methods())
+
+
+def ot_grid_files(exp: Experiment, out: Path) -> list[Path]:
+    """The grid's aligner files, in report order (every cell of each method, then the control)."""
+    folder = out / "aligners" / "ot-grid"
+    files = [folder / f"{m}.{fit}.{output}.aligner" for m in ot_grid_methods(exp) for fit, output in OT_GRID]
+    return files + ([folder / f"{OT_CONTROL}.aligner"] if "ot-paper" in ot_grid_methods(exp) else [])
+
+
+def _ot_grid(exp: Experiment, fit: Path, test: Path, out: Path) -> None:
+    """Fit each cell's aligner: on the val split, or in sample on the test split; renormalised or not."""
+    from gaptools.align import fit_on_set, save_aligner
+    from gaptools.align.sets import train_summary
+    from gaptools.io import load_set
+
+    sets = {"val": load_set(fit), "test": load_set(test)}
+    for path in ot_grid_files(exp, out):
+        method, where, output = path.name[: -len(".aligner")].split(".")
+        params = {"renormalize": output != "raw", "random_state": exp.seed}
+        if output == "control":
+            params["rescale"] = "residual"
+        aligner = fit_on_set(method, sets[where], params)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_aligner(aligner, path, train=train_summary(sets[where]))
 
 
 def _train(exp: Experiment, captioner: Captioner, data: Path, folder: Path, seed: int) -> None:
@@ -222,14 +273,15 @@ def eval_plan(exp: Experiment, out: Path, test: Path, seed: int) -> dict:
 
     Every training seed is evaluated on the same inputs: the test caption that feeds ``--input
     text`` and mixup is drawn with ``exp.seed``, so rows of different seeds pair image by image.
-    Every row, image input included, is scored against the same leave-one-out references (that
-    caption removed), so image, text and mixup rows compare like with like; absolute scores are a
-    little lower than against all references.
+    References (``caption eval``'s ``auto``): rows fed images are scored against all references
+    of their image, rows whose input holds that caption (text; a mixup sweep, every λ of it)
+    against the others (leave-one-out); ``uclipcap-loo`` scores the mean-aligned images against
+    leave-one-out references too, for the claims that compare them with text.
     """
-    from gaptools.caption.eval_run import EvalConfig
+    from gaptools.caption.eval_run import LEAVE_ONE_OUT, EvalConfig
 
     common = dict(set=str(test), beam=exp.beam, max_length=exp.max_length, seed=exp.seed, device=exp.device,
-                  references="leave-one-out", bootstrap=0)  # intervals come from combining the seeds
+                  bootstrap=0)  # intervals come from combining the seeds
     plan = {}
     for name, captioner in CAPTIONERS.items():
         run = str(run_folder(out, name, seed))
@@ -241,6 +293,16 @@ def eval_plan(exp: Experiment, out: Path, test: Path, seed: int) -> dict:
                 run=run, aligners=[str(out / "aligners" / f"{m}.aligner") for m in methods], **common)
         if name in MIXUP_RUNS:
             plan[f"{name}-mixup"] = EvalConfig(run=run, mixup=list(exp.mixup), **common)
+            plan[f"{name}-mixup-renormalised"] = EvalConfig(run=run, mixup=list(exp.mixup), mixup_rule="renormalised",
+                                                            **common)
+    uclipcap = str(run_folder(out, "uclipcap", seed))
+    if "mean" in exp.methods():
+        plan["uclipcap-loo"] = EvalConfig(run=uclipcap, aligners=[str(out / "aligners" / "mean.aligner")],
+                                          references=LEAVE_ONE_OUT, **common)
+    grid = [str(p) for p in ot_grid_files(exp, out)]
+    if grid:
+        plan["uclipcap-otgrid"] = EvalConfig(run=uclipcap, aligners=grid, **common)
+        plan["uclipcap-otgrid-unnormalised"] = EvalConfig(run=uclipcap, aligners=grid, normalize=False, **common)
     return plan
 
 

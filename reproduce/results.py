@@ -2,11 +2,16 @@
 
 A *row* is one captioner with one input configuration (``uclipcap/image``,
 ``uclipcap/aligner-mean``, ``clipcap/mixup-0.5``, ...), with a label in words
-(:func:`row_label`). Each eval folder saves, per configuration, the per-image statistics of
+(:func:`row_label`). An image-fed row scored against leave-one-out references has a key ending
+in ``@loo``; a row fed to the captioner without its input normalisation (the OT grid) one ending
+in ``@unnormalised``. Each eval folder saves, per configuration, the per-image statistics of
 its scores (:mod:`gaptools.caption.bootstrap`); a row combines the files of every training seed:
-mean ± sd over seeds and a 95% interval over test images of the seed-mean
-(:func:`gaptools.caption.bootstrap.combine_seeds`). The paper's claims are then judged on paired
-resamples (:mod:`gaptools.reproduce.claims`), and the aligners are ranked by what they do for the
+mean ± sd over seeds, a 95% interval over seeds and test images of the seed-mean (hierarchical
+bootstrap, ``ci95``) and one over test images with the seeds fixed (``ci95_images``)
+(:func:`gaptools.caption.bootstrap.combine_seeds`; :data:`gaptools.caption.bootstrap.INTERVALS`
+says what each covers). The paper's claims are then judged on paired resamples
+(:mod:`gaptools.reproduce.claims`), the OT grid is summarised cell by cell (:func:`ot_grid`),
+and the aligners are ranked by what they do for the
 text-trained captioners, beside a rank correlation of their held-out gap measures with CIDEr.
 The document names which of our rows stand beside which of the paper's
 (:data:`PAPER_ROWS`, :data:`PAPER_AVERAGES`; the figures themselves are :mod:`gaptools.paper`)
@@ -23,13 +28,15 @@ import numpy as np
 from gaptools import paper
 from gaptools.datasets.files import read_json
 from gaptools.errors import InputError
-from gaptools.reproduce.claims import CLAIM_METRIC, judge_claim, paper_claims
+from gaptools.reproduce.claims import CLAIM_METRIC, LOO, PAPER_OT_CELL, judge_claim, paper_claims
 from gaptools.reproduce.experiment import CAPTIONERS
 
 RESULT_KIND = "gaptools.reproduce.results"
-RESULT_VERSION = 2
-#: eval folder suffixes of the plan (``<captioner>-<suffix>``)
-SUFFIXES = ("-image", "-text", "-aligned", "-mixup")
+RESULT_VERSION = 3
+#: eval folder suffixes of the plan (``<captioner>-<suffix>``), longest first
+SUFFIXES = ("-mixup-renormalised", "-otgrid-unnormalised", "-otgrid", "-image", "-text", "-aligned", "-mixup", "-loo")
+#: Sample captions kept per row (the first test images, the first seed).
+SAMPLES = 3
 #: gap measures of ``align compare`` correlated with CIDEr across aligners: the centroid part, the rest
 GAP_TERMS = ("centroid_gap", "frechet_mean_term", "frechet_cov_term", "wasserstein2_centred")
 #: The paper's table rows (:mod:`gaptools.paper`) -> our row beside each.
@@ -40,7 +47,8 @@ PAPER_ROWS = {paper.UCLIPCAP: "uclipcap/image", paper.MATCHED_ABLATION: "same-ca
 PAPER_AVERAGES = {
     "image": ("uclipcap/image",), "mean": ("uclipcap/aligner-mean",),
     "rotation": ("uclipcap/aligner-pca-rotation-paper", "uclipcap/aligner-pca-rotation"),
-    "ot": ("uclipcap/aligner-ot-paper", "uclipcap/aligner-ot-plan-images", "uclipcap/aligner-ot-exact"),
+    "ot": (f"uclipcap/{PAPER_OT_CELL}", "uclipcap/aligner-ot-paper", "uclipcap/aligner-ot-plan-images",
+           "uclipcap/aligner-ot-exact"),
     "clipcap": ("clipcap/image",),
 }
 #: How row labels name each aligner (others: "<name> alignment").
@@ -55,20 +63,37 @@ ALIGNER_LABELS = {
 }
 
 
+#: What the OT grid's names mean, in words (:data:`gaptools.reproduce.experiment.OT_GRID`).
+GRID_WORDS = {"val": "fitted on val, applied out of sample", "test": "fitted in sample on the test set",
+              "renorm": "output renormalised", "raw": "output not renormalised (1/n mass kept)",
+              "control": "control: normalise(x − x_nn) alone"}
+UNNORMALISED = "@unnormalised"
+
+
 def row_label(captioner: str, configuration: str) -> str:
     """A row in words: ``Unsupervised-ClipCap, images + mean alignment``."""
     who = CAPTIONERS[captioner].label if captioner in CAPTIONERS else captioner
-    if configuration == "image":
+    base, _, tags = configuration.partition("@")
+    if base == "image":
         what = "images"
-    elif configuration == "text":
+    elif base == "text":
         what = "its own caption's embedding"
-    elif configuration.startswith("aligner-"):
-        method = configuration[len("aligner-"):]
+    elif base.startswith("aligner-") and base.count(".") == 2:
+        method, where, output = base[len("aligner-"):].split(".")
+        what = (f"images + {ALIGNER_LABELS.get(method, method)} [{GRID_WORDS[where]}; {GRID_WORDS[output]}"
+                if output != "control" else f"images + {GRID_WORDS[output]} [{GRID_WORDS[where]}")
+        what += "; captioner input not normalised]" if "unnormalised" in tags else "; captioner input normalised]"
+        return f"{who}, {what}"
+    elif base.startswith("aligner-"):
+        method = base[len("aligner-"):]
         what = "images + " + ALIGNER_LABELS.get(method, f"{method} alignment")
-    elif configuration.startswith("mixup-"):
-        what = f"mixup λ = {configuration[len('mixup-'):]}"
+    elif base.startswith("mixup-"):
+        value, _, rule = base[len("mixup-"):].partition("-")
+        what = f"mixup λ = {value}" + (" (renormalised, our reading)" if rule else "")
     else:
-        what = configuration
+        what = base
+    if tags == "loo":
+        what += " (leave-one-out references)"
     return f"{who}, {what}"
 
 
@@ -80,9 +105,21 @@ def captioner_of(folder_name: str) -> str:
     raise InputError(f"{folder_name}: not an eval folder of the reproduction plan")
 
 
+def row_key(captioner: str, conf: dict) -> str:
+    """``captioner/name``, with ``@loo`` for an image-fed row on leave-one-out references and ``@unnormalised``
+    for a non-mixup row fed without the captioner's input normalisation."""
+    key = f"{captioner}/{conf['name']}"
+    if conf.get("mixup") is None and conf.get("normalize") is False:
+        key += UNNORMALISED
+    if conf.get("mixup") is None and conf.get("input", "image") == "image" and conf.get("references") == "leave-one-out":
+        key += LOO
+    return key
+
+
 def collect_rows(folders_by_seed: dict[int, list[Path]]) -> dict[str, dict]:
-    """Row key -> ``{"captioner", "configuration", "label", "input", "aligner", "mixup", "references",
-    "stats": [path per seed]}``.
+    """Row key -> ``{"captioner", "configuration", "label", "input", "aligner", "mixup", "mixup_rule",
+    "normalize", "references", "n_images", "stats": [path per seed], "scores", "diversity": [per seed],
+    "samples": [...]}``.
 
     Raises
     ------
@@ -98,18 +135,30 @@ def collect_rows(folders_by_seed: dict[int, list[Path]]) -> dict[str, dict]:
                 if not conf.get("image_stats"):
                     raise InputError(f"{folder}: configuration {conf['name']} has no per-image statistics")
                 captioner = captioner_of(Path(folder).name)
-                key = f"{captioner}/{conf['name']}"
+                key = row_key(captioner, conf)
+                config = key.split("/", 1)[1]
                 row = rows.setdefault(key, {
-                    "captioner": captioner, "configuration": conf["name"], "label": row_label(captioner, conf["name"]),
+                    "captioner": captioner, "configuration": config, "label": row_label(captioner, config),
                     "input": conf.get("input", "image"), "aligner": Path(conf["aligner"]).stem if conf.get("aligner") else None,
-                    "mixup": conf.get("mixup"), "references": conf.get("references", "all"),
-                    "n_images": doc.get("n_images"), "stats": [], "scores": []})
+                    "mixup": conf.get("mixup"), "mixup_rule": conf.get("mixup_rule"), "normalize": conf.get("normalize"),
+                    "references": conf.get("references", "all"), "n_images": doc.get("n_images"), "stats": [],
+                    "scores": [], "diversity": [], "samples": _samples(Path(folder), conf)})
                 row["stats"].append(str(Path(folder) / conf["image_stats"]))
                 row["scores"].append(conf["metrics"])
+                row["diversity"].append(conf.get("diversity"))
     missing = [k for k, r in rows.items() if len(r["stats"]) != len(seeds)]
     if missing:
         raise InputError(f"rows missing for some seeds: {', '.join(missing[:5])}")
     return rows
+
+
+def _samples(folder: Path, conf: dict) -> list[dict]:
+    """The first :data:`SAMPLES` captions of a configuration (``{"image_id", "caption"}``), [] when unreadable."""
+    name = conf.get("predictions")
+    if not name or not (folder / name).is_file():
+        return []
+    predictions = read_json(folder / name)
+    return predictions[:SAMPLES] if isinstance(predictions, list) else []
 
 
 def combine(exp, folders_by_seed: dict[int, list[Path]], *, sets: dict, compare: str | os.PathLike | None = None
@@ -127,31 +176,33 @@ def combine(exp, folders_by_seed: dict[int, list[Path]], *, sets: dict, compare:
     compare : path-like, optional
         ``align compare`` results on the test split, for the gap measures of each aligner.
     """
-    from gaptools.caption.bootstrap import AVERAGE_KEY, average_label, combine_seeds, load_image_stats
+    from gaptools.caption.bootstrap import AVERAGE_KEY, INTERVALS, average_label, combine_seeds, load_image_stats
 
     rows = collect_rows(folders_by_seed)
     stats = {key: [load_image_stats(p) for p in row["stats"]] for key, row in rows.items()}
     for key, row in rows.items():
         row["metrics"] = combine_seeds(stats[key], exp.bootstrap, exp.seed)
         row["metrics"].update(_seed_only(row.pop("scores"), exclude=row["metrics"]))
-    draws = _seed_mean_draws(stats, exp.bootstrap, exp.seed)
+    draws, image_draws = _seed_mean_draws(stats, exp.bootstrap, exp.seed)
     some = next(iter(rows.values()))["metrics"]
     scored = tuple(m for m in paper.METRICS if m in some)
     points = {key: {m: entry["mean"] for m, entry in row["metrics"].items()} for key, row in rows.items()}
-    claims = [judge_claim(c, draws, points)
+    claims = [judge_claim(c, draws, points, image_draws)
               for c in paper_claims(aligners=exp.methods(), mixup=tuple(exp.mixup), metrics=scored)
               if all(row in draws and cmp.metric in draws[row] for cmp in c.comparisons for row in (cmp.a, cmp.b))]
     splits = _split_sizes(sets)
     return _json_safe({
         "kind": RESULT_KIND, "version": RESULT_VERSION, "seeds": exp.training_seeds(), "quick": exp.quick,
-        "bootstrap": {"resamples": exp.bootstrap, "seed": exp.seed, "unit": "test image"},
+        "bootstrap": {"resamples": exp.bootstrap, "seed": exp.seed, "unit": "training seed, then test image",
+                      "intervals": INTERVALS},
         "average_label": average_label(some), "average_key": AVERAGE_KEY,
         "splits": splits,
         "paper": {"dataset": splits.get("test", {}).get("dataset"), "rows": PAPER_ROWS,
                   "averages": {k: [r for r in v if r in rows] for k, v in PAPER_AVERAGES.items()}},
         "rows": [{"key": key, **{k: v for k, v in row.items() if k != "stats"}} for key, row in rows.items()],
         "claims": claims,
-        "corrections": _corrections(rows, draws, compare),
+        "corrections": _corrections(rows, draws, image_draws, compare),
+        "ot_grid": ot_grid(rows),
     })
 
 
@@ -179,27 +230,72 @@ def _seed_only(scores: list[dict], exclude: dict) -> dict:
     return out
 
 
-def _seed_mean_draws(stats: dict, n_boot: int, seed: int) -> dict[str, dict[str, np.ndarray]]:
-    """Row key -> metric -> seed-mean of the row on each of the same ``n_boot`` image resamples.
+def _seed_mean_draws(stats: dict, n_boot: int, seed: int) -> tuple[dict, dict]:
+    """Row key -> metric -> seed-mean of the row on each of the same ``n_boot`` resamples, two ways.
 
     One call resamples every row and seed together, so resample r holds the same images in
-    every row (each file's images are put in the order of the first): any two rows pair.
+    every row (each file's images are put in the order of the first) and, for the first dict,
+    the same drawn seeds (:func:`gaptools.caption.bootstrap.seed_weights`): any two rows pair.
+
+    Returns
+    -------
+    draws : dict
+        Seeds and test images resampled (the primary, hierarchical interval).
+    image_draws : dict
+        Test images resampled, every seed in every resample.
     """
-    from gaptools.caption.bootstrap import bootstrap_draws
+    from gaptools.caption.bootstrap import bootstrap_draws, seed_mean_draws, seed_weights
 
     keys = list(stats)
+    n_seeds = {len(stats[key]) for key in keys}
+    if len(n_seeds) != 1:
+        raise InputError(f"rows have different numbers of seeds ({sorted(n_seeds)})")
+    weights = seed_weights(n_seeds.pop(), n_boot, seed)
     flat = bootstrap_draws([s for key in keys for s in stats[key]], n_boot, seed)
-    out, start = {}, 0
+    draws, image_draws, start = {}, {}, 0
     for key in keys:
         part, start = flat[start:start + len(stats[key])], start + len(stats[key])
-        out[key] = {metric: np.mean([d[metric] for d in part], axis=0) for metric in part[0]}
+        draws[key], image_draws[key] = seed_mean_draws(part, weights)
+    return draws, image_draws
+
+
+def ot_grid(rows: dict) -> list[dict]:
+    """The OT grid's cells: what each is, its average and CIDEr, the captions' diversity, a few samples.
+
+    Returns
+    -------
+    list of dict
+        One per grid row (``aligner-<method>.<fit>.<output>``, fed normalised or not), in plan
+        order: ``key, label, method, fit, output, captioner_normalises, paper_cell, leaks_test_captions,
+        metrics`` (average and CIDEr entries of the row), ``distinct_fraction`` and ``mode_collapse``
+        (mean over seeds; any seed), ``samples``.
+    """
+    out = []
+    for key, row in rows.items():
+        base = row["configuration"].split("@")[0]
+        if not (base.startswith("aligner-") and base.count(".") == 2):
+            continue
+        method, fit, output = base[len("aligner-"):].split(".")
+        diversity = [d for d in row.get("diversity", []) if d]
+        out.append({
+            "key": key, "label": row["label"], "method": method, "fit": fit, "output": output,
+            "captioner_normalises": row.get("normalize") is not False,
+            "paper_cell": row["configuration"] == PAPER_OT_CELL,
+            "leaks_test_captions": method == "ot-paper" and fit == "test" and output == "renorm",
+            "metrics": {m: row["metrics"][m] for m in ("caption_average", CLAIM_METRIC) if m in row["metrics"]},
+            "distinct_fraction": float(np.mean([d["distinct_fraction"] for d in diversity])) if diversity else None,
+            "mode_collapse": any(d.get("mode_collapse") for d in diversity) if diversity else None,
+            "samples": row.get("samples", [])})
     return out
 
 
-def _corrections(rows: dict, draws: dict, compare) -> dict:
-    """For each text-trained captioner: CIDEr gained by each aligner (paired interval), best first;
-    and across aligners, Spearman's rank correlation of CIDEr with each held-out gap measure."""
+def _corrections(rows: dict, draws: dict, image_draws: dict, compare) -> dict:
+    """For each text-trained captioner: CIDEr gained by each aligner (paired intervals: over seeds and images,
+    and over images only), best first; and across aligners, Spearman's rank correlation of CIDEr with each
+    held-out gap measure. The OT grid's and leave-one-out rows are left out (they are reported on their own)."""
     from scipy.stats import spearmanr
+
+    from gaptools.caption.bootstrap import percentile_interval
 
     gaps = {}
     if compare is not None and Path(compare).is_file():
@@ -208,16 +304,19 @@ def _corrections(rows: dict, draws: dict, compare) -> dict:
     present = {r["captioner"] for r in rows.values()}
     for captioner in [*(c for c in CAPTIONERS if c in present), *sorted(present - set(CAPTIONERS))]:
         base = f"{captioner}/image"
-        aligned = [k for k, r in rows.items() if r["captioner"] == captioner and r["aligner"]]
+        aligned = [k for k, r in rows.items() if r["captioner"] == captioner and r["aligner"] and "@" not in k
+                   and "." not in r["aligner"]]
         if base not in rows or not aligned:
             continue
         gains = []
         for key in aligned:
-            diff = draws[key][CLAIM_METRIC] - draws[base][CLAIM_METRIC]
-            lo, hi = np.percentile(diff[np.isfinite(diff)], [2.5, 97.5])
+            lo, hi = percentile_interval(draws[key][CLAIM_METRIC] - draws[base][CLAIM_METRIC]) or (np.nan, np.nan)
+            images = percentile_interval(image_draws[key][CLAIM_METRIC] - image_draws[base][CLAIM_METRIC])
             gain = rows[key]["metrics"][CLAIM_METRIC]["mean"] - rows[base]["metrics"][CLAIM_METRIC]["mean"]
             gains.append({"aligner": rows[key]["aligner"], "label": ALIGNER_LABELS.get(rows[key]["aligner"]),
-                          "gain": float(gain), "ci95": [float(lo), float(hi)], "separates": bool(lo > 0 or hi < 0)})
+                          "gain": float(gain), "ci95": [float(lo), float(hi)],
+                          "ci95_images": None if images is None else list(images),
+                          "separates": bool(lo > 0 or hi < 0)})
         gains.sort(key=lambda g: -g["gain"])
         correlations = {}
         points = [g for g in gains if g["aligner"] in gaps]

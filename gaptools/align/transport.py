@@ -30,6 +30,7 @@ import numpy as np
 
 from gaptools.align.base import Aligner
 from gaptools.errors import GapToolsError, InputError
+from gaptools.validation import check_seed
 
 #: Largest number of distances held at once when mapping new points (≈ 256 MB float32).
 CHUNK_ELEMENTS = 1 << 26
@@ -180,8 +181,7 @@ class _Transport(Aligner):
         super()._check_params()
         if not isinstance(self.max_fit_points, int) or self.max_fit_points < 2:
             raise InputError(f"{self.name}: max_fit_points must be an integer >= 2, got {self.max_fit_points!r}")
-        if not isinstance(self.random_state, int):
-            raise InputError(f"{self.name}: random_state must be an integer, got {self.random_state!r}")
+        check_seed(self.random_state, f"{self.name}: random_state")
 
     def _fit(self, X_img, X_txt, pairs):
         rng = np.random.default_rng(self.random_state)
@@ -287,8 +287,9 @@ class OTSinkhorn(_Transport):
 
 
 #: How :class:`OTPaper` uses the plan: ``plan`` multiplies by T* as written, ``barycentric``
-#: divides each row by its mass first (n·T*·Y, the map of ``ot-exact``).
-RESCALES = ("plan", "barycentric")
+#: divides each row by its mass first (n·T*·Y, the map of ``ot-exact``); ``residual`` is the
+#: control that drops the plan's target altogether (a new point keeps only x − x_nn).
+RESCALES = ("plan", "barycentric", "residual")
 
 
 class OTPaper(OTExact):
@@ -322,10 +323,20 @@ class OTPaper(OTExact):
     norm ≈ 1/n. Out of sample (POT's rule, shared with ``ot-exact``) a new point x becomes
     ``x + (T*Y)_k − x_k`` for its nearest fitted image x_k: with the 1/n-scaled target the
     residual ``x − x_k`` dominates, so held-out images keep little of where the plan sent
-    their neighbour, renormalised or not. (Stored as float32 displacements, a fitted point's
-    1/n-scaled target is exact to ~n·10⁻⁷ relative.) The paper does not say whether it fitted
-    the plan on the images it then captioned; here, as for every aligner, the plan is fitted
-    on one split and applied to another.
+    their neighbour, renormalised or not (renormalised, the output's cosine with
+    normalise(x − x_k) is ≈ 1). ``rescale="residual"`` is that residual alone, the control:
+    the target dropped, a new point becomes normalise(x − x_k). (Stored as float32
+    displacements, a fitted point's 1/n-scaled target is exact to ~n·10⁻⁷ relative.)
+
+    In sample. The paper fits T* on "N ... image/caption pairs" and multiplies them by it: no
+    out-of-sample step. Fitted on a set and applied to the same images (``fit`` then
+    ``transform`` of the same rows: each is its own nearest fitted point), every image becomes
+    exactly its target. With ``renormalize=False`` that is (1/n)·b_i, the paper's procedure as
+    we read it; with ``renormalize=True`` it is b_i/‖b_i‖, a weighting of the set's own captions:
+    fitted on test images and their captions, it hands the captioner the embeddings of the
+    test references it is scored against (a leak of the test captions, not a correction). The
+    reproduction runs both, fitted on val and in sample, fed to the captioner with and without
+    its input normalisation (``gaptools reproduce``'s OT grid, ``docs/user_guide/results.md``).
 
     Can this produce the paper's collapse ("drops from 40.8 to 0.0, where the model
     generates non-sensible text")? A decoder that does not renormalise its input (ClipCap's
@@ -333,14 +344,15 @@ class OTPaper(OTExact):
     from the literal product, so its prefix hardly depends on the image: about the same
     caption for every image, CIDEr near zero. Our captioner L2-normalises inputs by default
     (``caption.data.prepare_inputs``), which undoes the 1/n on fitted points but not the
-    out-of-sample residual. Whether that is what happened in the paper is not measured here.
+    out-of-sample residual; the grid measures each case.
 
     Parameters
     ----------
     max_fit_points, solver, random_state
         As :class:`OTExact`.
-    rescale : {"plan", "barycentric"}
-        ``plan``: T*·Y as written (default); ``barycentric``: rows divided by their mass.
+    rescale : {"plan", "barycentric", "residual"}
+        ``plan``: T*·Y as written (default); ``barycentric``: rows divided by their mass;
+        ``residual``: no target (the control: a new point keeps x − x_nn; a fitted point becomes 0).
     renormalize : bool
     """
 
@@ -362,6 +374,8 @@ class OTPaper(OTExact):
         return exact_plan(xs, xt, solver=self.solver, metric="euclidean")
 
     def _targets(self, plan, y):
+        if self.rescale == "residual":
+            return np.zeros((plan.shape[0], y.shape[1]), dtype=np.float32)
         return plan_product(plan, y) if self.rescale == "plan" else super()._targets(plan, y)
 
 

@@ -17,17 +17,23 @@ from gaptools.reproduce.results import PAPER_AVERAGES, PAPER_ROWS, RESULT_KIND, 
 #: row key -> planted seed-mean of every metric (×100)
 SCORES = {"uclipcap/image": 40.0, "same-caption/image": 30.0, "clipcap/image": 50.0, "uclipcap/aligner-mean": 41.0,
           "uclipcap/aligner-ot-paper": 5.0, "uclipcap/mixup-0": 40.0, "uclipcap/mixup-0.5": 45.0,
-          "uclipcap/mixup-1": 50.0, "clipcap/mixup-0": 50.0, "clipcap/mixup-0.5": 52.0, "clipcap/mixup-1": 38.0}
+          "uclipcap/mixup-1": 50.0, "clipcap/mixup-0": 50.0, "clipcap/mixup-0.5": 52.0, "clipcap/mixup-1": 38.0,
+          "uclipcap/mixup-0-renormalised": 40.0, "uclipcap/mixup-1-renormalised": 50.0,
+          "uclipcap/aligner-ot-paper.test.raw@unnormalised": 0.5}
 METRICS = (*paper.OFFLINE_METRICS, "caption_average")
 
 
 def _row(key: str, score: float) -> dict:
     captioner, configuration = key.split("/")
-    entry = {"mean": score, "sd": 0.5, "per_seed": [score - 0.35, score + 0.35], "ci95": [score - 1.0, score + 1.0]}
+    entry = {"mean": score, "sd": 0.5, "per_seed": [score - 0.35, score + 0.35], "ci95": [score - 1.0, score + 1.0],
+             "ci95_images": [score - 0.5, score + 0.5]}
+    mixup = configuration.startswith("mixup-")
     return {"key": key, "captioner": captioner, "configuration": configuration, "label": row_label(captioner, configuration),
-            "input": "image", "aligner": configuration[8:] if configuration.startswith("aligner-") else None,
-            "mixup": float(configuration[6:]) if configuration.startswith("mixup-") else None,
-            "references": "leave-one-out", "n_images": 30, "metrics": {m: dict(entry) for m in METRICS}}
+            "input": "image", "aligner": configuration[8:].split("@")[0] if configuration.startswith("aligner-") else None,
+            "mixup": float(configuration[6:].split("-")[0]) if mixup else None,
+            "mixup_rule": ("renormalised" if configuration.endswith("renormalised") else "paper") if mixup else None,
+            "references": "leave-one-out" if mixup else "all", "n_images": 30,
+            "metrics": {m: dict(entry) for m in METRICS}}
 
 
 def results_doc(dataset: str) -> dict:
@@ -35,7 +41,9 @@ def results_doc(dataset: str) -> dict:
     shared = rng.normal(0, 5, 500)
     draws = {k: {m: v + shared + rng.normal(0, 0.5, 500) for m in METRICS} for k, v in SCORES.items()}
     points = {k: {m: v for m in METRICS} for k, v in SCORES.items()}
-    claims = [judge_claim(c, draws, points) for c in paper_claims(aligners=("mean", "ot-paper"), mixup=(0.0, 0.5, 1.0))]
+    images = {k: {m: v + shared for m, v in d.items()} for k, d in points.items()}
+    claims = [judge_claim(c, draws, points, images) for c in paper_claims(aligners=("mean", "ot-paper"), mixup=(0.0, 0.5, 1.0))
+              if all(r in SCORES for k in c.comparisons for r in (k.a, k.b))]
     return {"kind": RESULT_KIND, "version": RESULT_VERSION, "seeds": [0, 1],
             "bootstrap": {"resamples": 500, "seed": 0, "unit": "test image"},
             "average_label": "mean of 7 (no SPICE)", "average_key": "caption_average",
@@ -44,7 +52,15 @@ def results_doc(dataset: str) -> dict:
                       "averages": {k: [r for r in v if r in SCORES] for k, v in PAPER_AVERAGES.items()}},
             "rows": [_row(k, v) for k, v in SCORES.items()], "claims": claims,
             "corrections": {"uclipcap": {"label": "Unsupervised-ClipCap", "rank_correlation_with_cider": {}, "gains": [
-                {"aligner": "mean", "label": "mean alignment", "gain": 1.0, "ci95": [-1.0, 3.0], "separates": False}]}}}
+                {"aligner": "mean", "label": "mean alignment", "gain": 1.0, "ci95": [-1.0, 3.0],
+                 "ci95_images": [0.0, 2.0], "separates": False}]}},
+            "ot_grid": [{"key": "uclipcap/aligner-ot-paper.test.raw@unnormalised", "method": "ot-paper", "fit": "test",
+                         "output": "raw", "captioner_normalises": False, "paper_cell": True,
+                         "leaks_test_captions": False,
+                         "label": row_label("uclipcap", "aligner-ot-paper.test.raw@unnormalised"),
+                         "metrics": {m: _row("x/y", 0.5)["metrics"][m] for m in ("caption_average", "CIDEr")},
+                         "distinct_fraction": 0.03, "mode_collapse": True,
+                         "samples": [{"image_id": "a", "caption": "a a a a"}]}]}
 
 
 @pytest.fixture
@@ -65,9 +81,13 @@ def test_the_page_opens_with_the_claims_then_the_papers_tables(report_md):
     assert "## Corrections for Unsupervised-ClipCap" in headings
     claims = md.split("## The paper's claims")[1].split("\n## ")[0]
     assert "monotonically decreases" in claims and "[primary reading]" in claims and "[other reading]" in claims
-    assert "40.8 → 42.1 (mean of 8 metrics)" in claims
+    assert "40.8 → 42.1 (average performance; our inference: mean of the table metrics)" in claims
+    assert "mean of 8 metrics" not in md  # our inference, never the paper's label
     for verdict in ("holds", "does not hold"):
         assert f"| {verdict} |" in claims
+    assert "95% CI, images only" in claims and "verdict at other bands" in claims
+    assert "| 5%: " in claims and "20%: " in claims  # the band sensitivity beside a banded verdict
+    assert "hierarchical bootstrap" in md and "with the trained seeds fixed" in md  # what each interval covers
     assert "context, not targets" in claims  # the shapes world is not COCO
 
 
@@ -93,16 +113,35 @@ def test_the_comparable_table_gets_our_rows(report_md):
         "Unsupervised-ClipCap, images", "ClipCap (supervised), images"]
     ours = tables["Table 2"].loc["ClipCap (supervised), images"]
     assert ours["CIDEr"] == "50.0 ± 0.5" and ours["SPICE"] == "—" and ours["mean of 7 (no SPICE)"] == "50.0 ± 0.5"
-    assert "row for row comparable" in reproduction.dataset_note(doc) and "leave-one-out" in reproduction.dataset_note(doc)
+    assert "row for row comparable" in reproduction.dataset_note(doc) and "all references" in reproduction.dataset_note(doc)
     md = report_md("coco")
     assert "Table 1 layout: MS-COCO (with our rows)" in md and "Table 2 layout: Flickr30k (with our rows)" not in md
 
 
 def test_the_averages_table_names_each_reading():
     table = reproduction.averages_table(results_doc("shapes-world")).set_index("ours")
-    assert table.loc["Unsupervised-ClipCap, images", "paper: mean of 8"] == "40.8"
-    assert table.loc["Unsupervised-ClipCap, images", "paper's Table-1 row: mean of 8 | of 7"] == "40.76 | 44.46"
-    assert table.loc["ClipCap (supervised), images", "paper's Table-1 row: mean of 8 | of 7"] == "51.68 | 56.21"
+    paper_column, own = "paper: average performance (§5)", "paper's Table-1 row, our means: of 8 | of 7"
+    assert table.loc["Unsupervised-ClipCap, images", paper_column] == "40.8"
+    assert table.loc["Unsupervised-ClipCap, images", own] == "40.76 | 44.46"
+    assert table.loc["ClipCap (supervised), images", own] == "51.68 | 56.21"
     ot = table.loc["Unsupervised-ClipCap, images + the paper's OT, texts multiplied by T*"]
-    assert ot["paper: mean of 8"] == "0.0" and ot["ours: mean of 7 (no SPICE) [95% CI]"] == "5.0 ± 0.5 [4.0, 6.0]"
-    assert table.loc["— (not in this plan)", "paper: mean of 8"] == "15.8"  # no rotation row was evaluated
+    assert ot[paper_column] == "0.0" and ot["ours: mean of 7 (no SPICE) [95% CI]"] == "5.0 ± 0.5 [4.0, 6.0]"
+    assert table.loc["— (not in this plan)", paper_column] == "15.8"  # no rotation row was evaluated
+    in_sample = [k for k in table.index if "fitted in sample" in k]
+    assert in_sample and table.index.get_loc(in_sample[0]) < table.index.get_loc(
+        "Unsupervised-ClipCap, images + the paper's OT, texts multiplied by T*")  # the paper's cell first
+
+
+def test_the_ot_grid_mixup_readings_and_image_only_intervals_are_shown(report_md):
+    doc = results_doc("shapes-world")
+    grid = reproduction.ot_grid_table(doc)
+    (label,) = grid.index
+    assert "the paper's cell" in label and "captioner input not normalised" in label
+    assert grid.iloc[0]["mode collapse"] == "yes" and grid.iloc[0]["sample captions (seed 1)"] == "a a a a"
+    readings = reproduction.mixup_readings(doc)
+    assert list(readings.columns) == ["uclipcap, as written", "clipcap, as written", "uclipcap, renormalised"]
+    seeds = reproduction.seeds_table(doc)
+    assert seeds.loc["Unsupervised-ClipCap, images", "CIDEr: 95% CI, images only"] == "[39.5, 40.5]"
+    assert seeds.loc["Unsupervised-ClipCap, images", "references"] == "all"
+    md = report_md("shapes-world")
+    assert "## Optimal transport as the paper does it: the grid" in md and "leak of the references" in md

@@ -68,16 +68,29 @@ def test_quick_shapes_reproduction_end_to_end_and_resume(tmp_path):
     doc = json.loads((out / "results" / "captioning.json").read_text())
     assert doc["seeds"] == [0, 1] and doc["splits"]["test"]["images"] == load_set(out / "sets" / "test.npz").n_image
     rows = {row["key"]: row for row in doc["rows"]}
-    assert {row["references"] for row in rows.values()} == {"leave-one-out"}  # every row, the same references
+    for key, row in rows.items():  # images: all references; a test caption in the input (or compared with it): loo
+        loo = row["input"] != "image" or row["mixup"] is not None or key.endswith("@loo")
+        assert row["references"] == ("leave-one-out" if loo else "all"), key
+    assert rows["uclipcap/mixup-0"]["input"] == "image" and rows["uclipcap/mixup-1"]["input"] == "text"
+    assert {"uclipcap/aligner-mean@loo", "uclipcap/mixup-0.5-renormalised", "clipcap/mixup-1-renormalised"} <= set(rows)
+    grid = {cell["key"]: cell for cell in doc["ot_grid"]}
+    assert len(grid) == 2 * (2 * 4 + 1)  # two methods x (val, test) x (renorm, raw), the control; fed both ways
+    paper_cell = grid["uclipcap/aligner-ot-paper.test.raw@unnormalised"]
+    assert paper_cell["paper_cell"] and not paper_cell["captioner_normalises"] and paper_cell["samples"]
+    assert grid["uclipcap/aligner-ot-paper.test.renorm"]["leaks_test_captions"]
+    cider = rows["uclipcap/image"]["metrics"]["CIDEr"]
+    assert cider["ci95"] and cider["ci95_images"]
     cider = rows["clipcap/image"]["metrics"]["CIDEr"]
     assert len(cider["per_seed"]) == 2 and cider["ci95"][0] <= cider["mean"] <= cider["ci95"][1]
     assert {"uclipcap/aligner-mean", "uclipcap/aligner-memory-projection", "uclipcap/aligner-pca-rotation-paper",
             "uclipcap/aligner-ot-paper", "uclipcap/aligner-ot-plan-images"} <= set(rows)
     assert rows["uclipcap/aligner-mean"]["label"] == "Unsupervised-ClipCap, images + mean alignment"
-    assert {c["verdict"] for c in doc["claims"]} <= {"holds", "does not hold", "inconclusive"}
+    assert {c["verdict"] for c in doc["claims"]} <= {"holds", "mixed", "does not hold", "inconclusive"}
     assert {"table-clipcap-above", "fig3-monotone", "fig3-clipcap-half", "fig3-cross-gap-equal", "mean-alignment-helps",
             "mean-alignment-not-close", "rotation-hurts-pca-rotation-paper", "ot-collapses-ot-paper",
-            "ot-collapses-ot-plan-images", "mean-best"} <= {c["key"] for c in doc["claims"]}
+            "ot-collapses-ot-plan-images", "mean-best", "ot-collapses-in-sample", "intro-mean-not-corrected",
+            "overall-mean-slightly", "fig3-monotone-average"} <= {c["key"] for c in doc["claims"]}
+    assert "Optimal transport as the paper does it" in md and "leaks the test captions" in md
     assert doc["paper"]["dataset"] == "shapes-world"
     weights = (out / "runs" / "s0" / "uclipcap" / "final" / "model.pt").stat().st_mtime_ns
 
@@ -135,5 +148,12 @@ def test_quick_real_dataset_paths_on_the_world(tmp_path, dataset, train_split):
     assert (out / "report" / "index.html").exists()
     doc = json.loads((out / "evals" / "s0" / "clipcap-mixup" / "metrics.json").read_text())
     assert [c["mixup"] for c in doc["configurations"]] == [0.0, 1.0]
+    assert [c["input"] for c in doc["configurations"]] == ["image", "text"]
+    assert {c["references"] for c in doc["configurations"]} == {"leave-one-out"}  # one protocol per sweep
+    results = json.loads((out / "results" / "captioning.json").read_text())
+    rows = {row["key"]: row for row in results["rows"]}
+    assert rows["uclipcap/image"]["references"] == "all" and rows["uclipcap/aligner-mean@loo"]["references"] == \
+        "leave-one-out"
+    assert {c["key"] for c in results["claims"]} >= {"intro-mean-not-corrected", "table-matched-captions-help-average"}
     sizes = json.loads((out / "results" / "captioning.json").read_text())["splits"]
     assert sizes["train"]["split"] == train_split  # COCO's usual training set is train+restval
