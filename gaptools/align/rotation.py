@@ -139,8 +139,8 @@ class PCARotationPaper(AffineAligner):
     XᵀX / N), an image's scores ``x · V_img`` are put on the text's directions,
     ``weight_ = V_img V_txtᵀ`` and ``x ↦ x · weight_``. Such a rotation keeps every norm, the
     centroid's too, so the centroid gap can only fall to ``|‖μ_img‖ − ‖μ_txt‖|`` (reached when
-    the rotation turns μ_img onto μ_txt's direction). The paper reports the average of its
-    metrics dropping "from 40.8 to 15.8 using rotated representations".
+    the rotation turns μ_img onto μ_txt's direction). The paper reports its "average
+    performance" dropping "from 40.8 to 15.8 using rotated representations".
 
     Signs (the paper states none): uncentred data fix them, so each
     direction of each modality points so that the modality's mean has a non-negative
