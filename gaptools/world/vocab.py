@@ -79,9 +79,9 @@ WIDE_COLOURS: dict[str, tuple[tuple[int, int, int], tuple[str, ...]]] = {
     "maroon": ((120, 0, 30), ("maroon",)),
 }
 WIDE_BACKGROUNDS: dict[str, tuple[tuple[int, int, int], tuple[str, ...]]] = {
-    "sky": ((200, 225, 245), ("pale blue", "sky blue")),
-    "mint": ((205, 240, 215), ("pale green", "mint")),
-    "rose": ((245, 215, 220), ("pale pink", "rose")),
+    "sky": ((200, 225, 245), ("sky", "azure")),
+    "mint": ((205, 240, 215), ("mint", "sage")),
+    "rose": ((245, 215, 220), ("rose", "blush")),
 }
 PALETTES = ("basic", "wide")
 

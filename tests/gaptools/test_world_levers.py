@@ -1,0 +1,66 @@
+"""The second-order calibration's content levers (issue 28): each changes only what it says.
+
+Off (the defaults) they draw no random number, so every existing preset draws the same world
+(the presets' own tests check their pixels); on, each changes its own part of the world.
+"""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from gaptools.errors import InputError
+from gaptools.world import WorldParams, score_captions, world_items
+from gaptools.world.captions import CLOSINGS, OPENINGS
+from gaptools.world.vocab import LEXICON, WIDE_COLOURS, WIDE_SHAPES
+
+BASE = WorldParams(n_images=60, seed=5, max_objects=4, mention=0.75, clutter=3)
+
+
+def _items(params: WorldParams) -> list[dict]:
+    return list(world_items(params, range(40)))
+
+
+def _pixels(items: list[dict]) -> list[np.ndarray]:
+    return [np.asarray(item["image"]) for item in items]
+
+
+@pytest.mark.parametrize("lever", [{"jitter": 0.1}, {"rotation": True}, {"lighting": 0.2}])
+def test_unnamed_factors_change_pixels_not_scenes_or_captions(lever):
+    plain, varied = _items(BASE), _items(dataclasses.replace(BASE, **lever))
+    assert [a["scene"] for a in plain] == [b["scene"] for b in varied]
+    assert [a["captions"] for a in plain] == [b["captions"] for b in varied]
+    changed = sum(not np.array_equal(a, b) for a, b in zip(_pixels(plain), _pixels(varied)))
+    assert changed >= 36  # a circle-only scene turned is the same picture; nearly every image moves
+
+
+def test_rich_style_changes_wording_only_and_every_word_stays_true():
+    plain, rich = _items(BASE), _items(dataclasses.replace(BASE, style="rich"))
+    assert [a["scene"] for a in plain] == [b["scene"] for b in rich]
+    assert all(np.array_equal(a, b) for a, b in zip(_pixels(plain), _pixels(rich)))
+    rich = _items(dataclasses.replace(BASE, style="rich", palette="wide"))
+    captions = [c for item in rich for c in item["captions"]]
+    wrapped = [any(c.lower().startswith(o) for o in OPENINGS) or any(c.rstrip(".").endswith(e) for e in CLOSINGS)
+               for c in captions]
+    assert 0.7 < np.mean(wrapped) < 0.95  # 1 - 0.4² of captions carry an opening or a closing
+    scenes = [{**item["scene"], "imgid": item["imgid"], "filename": item["filename"]} for item in rich]
+    report = score_captions(scenes, [{"image_id": item["imgid"], "caption": c} for item in rich for c in item["captions"]])
+    for attribute in ("colour", "shape", "size", "position"):  # no filler or background word reads as content
+        assert report["attributes"][attribute]["precision"] == 1.0, attribute
+
+
+def test_wide_palette_draws_the_new_shapes_and_colours_and_scoring_reads_them():
+    wide = list(world_items(dataclasses.replace(BASE, palette="wide", n_images=400), range(300)))
+    shapes = {o["shape"] for item in wide for o in item["scene"]["objects"]}
+    colours = {o["colour"] for item in wide for o in item["scene"]["objects"]}
+    assert set(WIDE_SHAPES) <= shapes and set(WIDE_COLOURS) <= colours
+    assert all(w in LEXICON["shape"] for words in WIDE_SHAPES.values() for w in words)
+    basic = _items(BASE)
+    assert not {o["shape"] for item in basic for o in item["scene"]["objects"]} & set(WIDE_SHAPES)
+
+
+@pytest.mark.parametrize("kw", [{"palette": "huge"}, {"style": "poetic"}, {"jitter": -0.1}, {"jitter": 0.9},
+                                {"lighting": 0.6}])
+def test_bad_lever_values_are_refused(kw):
+    with pytest.raises(InputError):
+        WorldParams(**kw)
