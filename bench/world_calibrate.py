@@ -137,40 +137,26 @@ def _row(args, world, world_kw, model, training, metrics, clip, seconds) -> None
             fh.write(json.dumps(row) + "\n")
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
-
-
-def _participation_ratio(centred: np.ndarray) -> float:
-    eig = np.clip(np.linalg.eigvalsh(np.cov(centred, rowvar=False)), 0, None)
-    return float(eig.sum() ** 2 / (eig ** 2).sum())
-
-
 def structure(image: np.ndarray, text: np.ndarray, k: int = 10) -> dict:
-    """Issue 28's second-order figures of paired rows (image i with caption i), by its formulas.
+    """Issue 28's second-order figures of paired unit rows (image i with caption i), from gaptools.metrics.
 
     Parameters
     ----------
     image, text : ndarray, shape (n, D)
-        Paired embeddings (normalised here).
+        Paired unit-norm embeddings.
     k : int
         Principal directions compared by the subspace agreement.
     """
-    x, t = _unit(np.asarray(image, np.float64)), _unit(np.asarray(text, np.float64))
-    mu_x, mu_t = x.mean(0), t.mean(0)
-    xc, tc = x - mu_x, t - mu_t
-    delta = mu_x - mu_t
-    top = np.sort(delta ** 2)[::-1]
-    basis = [np.linalg.svd(c, full_matrices=False)[2][:k].T for c in (xc, tc)]
-    angles = np.clip(np.linalg.svd(basis[0].T @ basis[1], compute_uv=False), 0, 1)
+    from gaptools import metrics
+
     return {
-        "centred_matched_cosine": float(np.mean(np.sum(_unit(xc) * _unit(tc), axis=1))),
-        "shifted_matched_cosine": float(np.mean(np.sum(_unit(x - delta) * t, axis=1))),
-        "participation_ratio_image": _participation_ratio(xc),
-        "participation_ratio_text": _participation_ratio(tc),
-        "participation_ratio_residual": _participation_ratio(xc - tc),
-        "subspace_agreement": float(angles.mean()),
-        "gap_top2_share": float(top[:2].sum() / top.sum()),
+        "centred_matched_cosine": metrics.centred_matched_cosine(image, text),
+        "shifted_matched_cosine": metrics.shifted_matched_cosine(image, text),
+        "participation_ratio_image": metrics.participation_ratio(image),
+        "participation_ratio_text": metrics.participation_ratio(text),
+        "participation_ratio_residual": metrics.residual_participation_ratio(image, text),
+        "subspace_agreement": metrics.subspace_agreement(image, text, k),
+        "gap_top2_share": metrics.gap_top_share(image, text, 2),
     }
 
 
