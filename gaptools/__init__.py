@@ -9,7 +9,7 @@ What a researcher uses from Python, by task (each name is the library function i
   :class:`MeasureResult` out), :data:`METRIC_KEYS`;
 - aligning: :data:`ALIGNERS` (the registry: name -> class), :func:`make_aligner`,
   :func:`fit_on_set`, :func:`apply_to_set`, :func:`save_aligner`, :func:`load_aligner`,
-  :func:`compare_aligners`; :func:`mixup`, :func:`mixup_set`;
+  :func:`compare_aligners` (a :class:`CompareResult` out); :func:`mixup`, :func:`mixup_set`;
 - streaming sharded folders on Dask: :func:`open_folder`, :func:`measure_folder`,
   :func:`fit_folder`, :func:`apply_folder`, :func:`folder_to_set`;
 - errors: :class:`InputError` (bad input; its message names the file and the problem).
@@ -23,6 +23,7 @@ from gaptools._version import __version__
 from gaptools.align import METHODS as ALIGNERS
 from gaptools.align import Aligner, SavedAligner, apply_to_set, fit_on_set, load_aligner, make_aligner, save_aligner
 from gaptools.align import compare as compare_aligners
+from gaptools.align.compare import CompareResult
 from gaptools.api import measure
 from gaptools.errors import InputError
 from gaptools.io import EmbeddingSet, from_pairs, load_pair, load_set, save_set
@@ -35,6 +36,7 @@ __all__ = [
     "ALIGNERS",
     "METRIC_KEYS",
     "Aligner",
+    "CompareResult",
     "EmbeddingSet",
     "InputError",
     "MeasureResult",

@@ -200,6 +200,25 @@ class CompareResult(Mapping):
     ----------
     document : dict
         A ``gaptools.align.compare`` document.
+
+    Examples
+    --------
+    >>> import gaptools
+    >>> fit, test = gaptools.planted_gap(400, 16).split(test=0.5, seed=0)
+    >>> result = gaptools.compare_aligners(fit, test, methods=["mean", "procrustes"], bootstrap=200)
+    >>> print(result)
+    gaptools.align.compare: fit on synthetic (fit part: 200 of 400 images), measured on synthetic (test part: ...
+      200 bootstrap resamples, seed 0
+      method            gap   pair cos       sep.    R@1 i→t    R@1 t→i         W2
+      none           0.4298     0.8975       0.83          1          1     0.4527
+      mean          0.01248     0.9989      0.355          1          1    0.04665
+      procrustes    0.01274     0.9989       0.35          1          1    0.04653
+    >>> result.to_frame().xs("centroid_gap", level="metric").round(3)
+                value  ci95_low  ci95_high
+    method
+    none        0.430     0.421      0.439
+    mean        0.012     0.010      0.016
+    procrustes  0.013     0.010      0.017
     """
 
     def __init__(self, document: dict) -> None:
