@@ -17,6 +17,10 @@ splits) of R@1 kept beside it: with 250 held-out pairs R@1 moves by a few points
 to the next. An aligner that cannot run (a package missing, an input it refuses) is marked with
 the reason, not dropped.
 
+Each aligner is applied as ``apply_to_set`` applies it (``transform_modalities``, image → text):
+the images move and the captions stay, except for ``center`` and ``standardize``, which put both
+modalities in one centred space and so move both.
+
 Usage::
 
     .venv/bin/python bench/response.py                     # the shared real CLIP set and the shipped world
@@ -77,11 +81,11 @@ def split_by_image(eset, seed: int):
     return halves[0], halves[1]
 
 
-def held_out_figures(image: np.ndarray, held) -> dict[str, float]:
-    """R@1 image → text, matched cosine and centroid gap of ``image`` (G, D) against ``held``'s captions."""
+def held_out_figures(image: np.ndarray, text: np.ndarray, held) -> dict[str, float]:
+    """R@1 image → text, matched cosine and centroid gap of ``image`` (G, D) and ``text`` (N, D), paired as ``held``."""
     from gaptools import metrics as M
 
-    image, text = M.l2_normalize(image), M.l2_normalize(held.text)
+    image, text = M.l2_normalize(image), M.l2_normalize(text)
     recall = M.recall_at_k(image, text, held.text_image, ks=(1,))["recall@1_i2t"]
     return {"r1": recall, "cos_after": M.matched_cosine(image, text, held.text_image),
             "gap_after": M.centroid_gap(image, text)}
@@ -109,7 +113,7 @@ def respond(fit, held, methods, *, seed: int = 0) -> dict[str, dict]:
     from gaptools.align.registry import params_for
     from gaptools.errors import GapToolsError
 
-    before = held_out_figures(held.image, held)
+    before = held_out_figures(held.image, held.text, held)
     out = {"none": {**before, "r1_kept": 1.0, "fit_s": 0.0}}
     for name in methods:
         try:
@@ -117,11 +121,11 @@ def respond(fit, held, methods, *, seed: int = 0) -> dict[str, dict]:
             start = time.perf_counter()
             aligner.fit(fit.image, fit.text, set_pairs(fit))
             fit_s = time.perf_counter() - start
-            moved = aligner.transform(held.image)
+            moved = aligner.transform_modalities(held.image, held.text, direction="image-to-text")
         except (GapToolsError, ImportError) as error:  # a refusal or a missing package: say which
             out[name] = {"skipped": f"{type(error).__name__}: {error}"}
             continue
-        figures = held_out_figures(moved, held)
+        figures = held_out_figures(*moved, held)
         kept = figures["r1"] / before["r1"] if before["r1"] > 0 else float("nan")
         out[name] = {**figures, "r1_kept": kept, "fit_s": fit_s}
     return out

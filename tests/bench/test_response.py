@@ -56,10 +56,11 @@ def test_a_rotation_is_undone_by_procrustes_and_a_refusal_is_marked(response):
 
 
 def test_the_mean_shift_closes_a_planted_gap_and_the_table_averages_splits(response):
-    table = response.response_table(planted_gap(300, 16, shift=0.8, seed=2), ["mean"], splits=2)
+    table = response.response_table(planted_gap(300, 16, shift=0.8, seed=2), ["mean", "center"], splits=2)
     none, mean = table["rows"]["none"], table["rows"]["mean"]
     assert (table["n_fit"], table["n_held"], table["splits"]) == (150, 150, 2)
     assert mean["gap_after"] < 0.1 * none["gap_after"] and mean["cos_after"] > none["cos_after"]
+    assert table["rows"]["center"]["gap_after"] < 0.1 * none["gap_after"]  # it centres both modalities
     assert mean["r1_kept_sd"] >= 0 and none["r1_kept_sd"] == 0
     text = response.format_table({"planted": table})
     assert "| mean | " in text and "R@1 kept, planted" in text
