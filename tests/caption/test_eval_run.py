@@ -59,7 +59,8 @@ def test_image_eval_writes_the_folder(run_and_set, tmp_path):
     run, set_path, eset = run_and_set
     doc = run_eval(EvalConfig(run=str(run), set=str(set_path)), tmp_path / "ev")
     files = sorted(p.name for p in (tmp_path / "ev").iterdir())
-    assert files == [".gaptools-output.json", "config.json", "image_stats.npz", "metrics.json", "predictions.json"]
+    assert files == [".gaptools-output.json", "checksums.json", "config.json", "image_stats.npz", "metrics.json",
+                     "predictions.json"]
     assert json.loads((tmp_path / "ev" / "metrics.json").read_text()) == doc
     assert doc["kind"] == "caption.eval" and doc["version"] == 1 and doc["n_images"] == 12
     (entry,) = doc["configurations"]
