@@ -253,3 +253,24 @@ def test_a_loaded_aligner_saves_again_bit_identically(planted, tmp_path, method,
     assert copy.read_bytes() == first.read_bytes()
     again = load_aligner(copy)
     assert again.direction == "text-to-image" and again.header == load_aligner(first).header
+
+
+def test_an_aligner_records_its_fit_model_and_apply_warns_on_another(sweep, tmp_path):
+    """A ConVIRT-fitted aligner was applied to a shapes-world set without a word (issue 30, item 5)."""
+    from gaptools.io import save_set
+    from gaptools.synthetic import planted_gap
+
+    def with_model(seed: int, model: str) -> Path:
+        s = planted_gap(30, 8, seed=seed, captions_per_image=2)
+        return save_set(s.replace(meta={**s.meta, "encoder": "hf", "model": model}), tmp_path / f"{model}{seed}.npz")
+
+    fit_set = with_model(0, "convirt")
+    aligner = tmp_path / "m.aligner"
+    assert sweep.invoke(app, "align", "fit", fit_set, "-m", "mean", "-o", aligner).exit_code == 0
+    assert load_aligner(aligner).header["fit_model"] == {"encoder": "hf", "model": "convirt"}
+    result = sweep.invoke(app, "align", "apply", aligner, with_model(1, "shapes-toy-clip"), "-o", tmp_path / "o.npz")
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.output.splitlines() if "Warning" in line]
+    assert len(warnings) == 1 and "hf/convirt" in warnings[0] and "hf/shapes-toy-clip" in warnings[0], result.output
+    same = sweep.invoke(app, "align", "apply", aligner, with_model(2, "convirt"), "-o", tmp_path / "p.npz")
+    assert same.exit_code == 0 and "Warning" not in same.output, same.output
