@@ -13,18 +13,20 @@ from rich.markup import escape
 
 from gaptools.align import METHODS, apply_to_set, compare, fit_on_set, load_aligner, save_aligner
 from gaptools.align.compare import DEFAULT_BOOTSTRAP, HEADLINE_METRICS
+from gaptools.align.compare import RESULT_KIND as COMPARE_KIND
+from gaptools.align.persist import FORMAT as ALIGNER_KIND
 from gaptools.align.persist import SUFFIX as ALIGNER_SUFFIX
 from gaptools.align.registry import params_for, parse_param
 from gaptools.align.sets import train_summary
 from gaptools.atomic import write_json
-from gaptools.cli.app import console, err_console
+from gaptools.cli.app import console, err_console, overwrite_option
 from gaptools.cli.stream import check_cluster_options, dask_session, scheduler_option, shard_progress, workers_option
 from gaptools.cli.tables import print_tables
 from gaptools.errors import InputError
 from gaptools.io import load_set, save_set
 from gaptools.limits import MAX_BOOTSTRAP, check_dimension
 from gaptools.mixing import mixup_set
-from gaptools.outputs import check_output_file
+from gaptools.outputs import SET_FILE, check_output_file
 from gaptools.validation import MAX_SEED
 
 align_app = typer.Typer(
@@ -64,11 +66,13 @@ def fit_command(
     seed: Optional[int] = typer.Option(None, min=0, max=MAX_SEED, help=_SEED_HELP),
     max_fit_points: Optional[int] = typer.Option(None, help=_MAX_FIT_HELP),
     no_renormalize: bool = typer.Option(False, "--no-renormalize", help="Do not L2-normalise mapped embeddings."),
+    overwrite: bool = overwrite_option(),
     workers: Optional[int] = workers_option(),
     scheduler: Optional[str] = scheduler_option(),
 ) -> None:
     """Learn one gap correction from a set's images and captions and save it."""
-    check_output_file(output, option="-o", inputs=[train], suffixes=(ALIGNER_SUFFIX,))
+    check_output_file(output, option="-o", inputs=[train], suffixes=(ALIGNER_SUFFIX,), kind=ALIGNER_KIND,
+                      overwrite=overwrite)
     check_cluster_options(train.is_dir(), workers, scheduler)
     optional = params_for(method, {"random_state": seed, "seed": seed, "max_fit_points": max_fit_points})
     params = _params(param, no_renormalize, optional)
@@ -80,7 +84,7 @@ def fit_command(
         check_dimension(eset.dim, source=str(train))
         aligner, train_info = fit_on_set(method, eset, params), train_summary(eset)
     seconds = time.perf_counter() - start
-    save_aligner(aligner, output, direction=direction.value, train=train_info)
+    save_aligner(aligner, output, direction=direction.value, train=train_info, overwrite=overwrite)
     console.print(f"Fitted {aligner!r} on {train_info['source']} ({train_info['n_image']} images, "
                   f"{train_info['n_text']} captions, D={aligner.dim_}) in {seconds:.2f} s.")
     console.print(f"Wrote {output}")
@@ -108,6 +112,7 @@ def apply_command(
         "λ in [0, 1] the text share, with one of its captions drawn by --mixup-seed."),
     mixup_seed: int = typer.Option(0, min=0, max=MAX_SEED, help="Seed of the caption drawn per image for --mixup."),
     float16: bool = typer.Option(False, "--float16", help="Store the output embeddings as float16."),
+    overwrite: bool = overwrite_option(),
     workers: Optional[int] = workers_option(),
     scheduler: Optional[str] = scheduler_option(),
 ) -> None:
@@ -118,17 +123,15 @@ def apply_command(
             raise InputError("--mixup needs the rows in memory: it is not available when aligning a folder")
         _apply_streaming(aligner_path, data, output, direction, float16, workers, scheduler)
         return
-    check_output_file(output, option="-o", inputs=[aligner_path, data], suffixes=(".npz",))
+    check_output_file(output, option="-o", inputs=[aligner_path, data], suffixes=(".npz",), kind=SET_FILE,
+                      overwrite=overwrite)
     saved = load_aligner(aligner_path)
     eset = load_set(data)
-    mismatch = saved.model_mismatch(eset.meta)  # fitted on another embedding model: one line, on stderr
-    if mismatch:
-        err_console.print(f"[bold yellow]Warning:[/bold yellow] {escape(mismatch)}", soft_wrap=True)
     dir_value = direction.value if direction is not None else saved.direction
     aligned = apply_to_set(saved.aligner, eset, direction=dir_value, label=saved.path)
     if mixup is not None:
         aligned = mixup_set(aligned, mixup, seed=mixup_seed)
-    save_set(aligned, output, float16=float16)
+    save_set(aligned, output, float16=float16, overwrite=overwrite)
     note = f", then mixup λ={mixup} (seed {mixup_seed})" if mixup is not None else ""
     console.print(f"Aligned {eset.source} with {saved.header['method']} ({dir_value}){note}.")
     console.print(f"Wrote {output}")
@@ -155,6 +158,7 @@ def compare_command(
     test: Path = typer.Argument(..., help="Embedding set every method is applied to and measured on."),
     methods: List[str] = typer.Option([], "--methods", help="Methods to run (comma-separated or repeated); default all."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the results as JSON here."),
+    overwrite: bool = overwrite_option(),
     direction: Direction = typer.Option(Direction.image_to_text),
     param: List[str] = typer.Option([], "--param", "-p", help=_PARAM_HELP + " Given to every method that takes it."),
     seed: int = typer.Option(0, min=0, max=MAX_SEED, help="random_state of the OT subsamples, and the seed of measure's subsamples."),
@@ -167,7 +171,7 @@ def compare_command(
 ) -> None:
     """Fit each method on TRAIN, apply it to TEST, and measure TEST before and after."""
     if json_out is not None:
-        check_output_file(json_out, option="--json", inputs=[train, test])
+        check_output_file(json_out, option="--json", inputs=[train, test], kind=COMPARE_KIND, overwrite=overwrite)
     train_set, test_set = load_set(train), load_set(test)
     names = [n.strip() for item in methods for n in item.split(",") if n.strip()] or None
     params = _params(param, no_renormalize, {"max_fit_points": max_fit_points})

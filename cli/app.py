@@ -79,6 +79,16 @@ def _escape_help(command: click.Command) -> None:
         _escape_help(sub)
 
 
+def overwrite_option():
+    """``--overwrite`` of a command that writes a file: replace a file that is not its own earlier output.
+
+    The rule (:func:`gaptools.outputs.check_output_file`): a command replaces its own earlier
+    output of the same kind; anything else only with ``--overwrite``; an input never.
+    """
+    return typer.Option(False, "--overwrite", help="Replace an existing output file that is not this command's "
+                        "own earlier output of the same kind (an input is never replaced).")
+
+
 def _debug(ctx: typer.Context) -> bool:
     root = ctx.find_root()
     return bool((root.obj or {}).get("debug")) or os.environ.get("GAPTOOLS_DEBUG") == "1"

@@ -10,12 +10,14 @@ from rich.markup import escape
 
 from gaptools.atomic import write_json
 from gaptools.caption.eval_run import EvalConfig
-from gaptools.cli.app import console
+from gaptools.cli.app import console, overwrite_option
 from gaptools.cli.tables import print_tables
 from gaptools.errors import InputError
 from gaptools.outputs import check_output_file
 from gaptools.validation import MAX_SEED
 
+#: The ``kind`` and ``version`` of the document ``caption score --json`` writes (what it may replace).
+SCORE_KIND, SCORE_VERSION = "caption.score", 1
 METRIC_LABELS = (("Bleu_1", "BLEU-1"), ("Bleu_2", "BLEU-2"), ("Bleu_3", "BLEU-3"), ("Bleu_4", "BLEU-4"),
                  ("METEOR", "METEOR"), ("ROUGE_L", "ROUGE-L"), ("CIDEr", "CIDEr"), ("SPICE", "SPICE"),
                  ("caption_average", "average"), ("world_exact_scene", "exact scene"))
@@ -68,6 +70,7 @@ def score_command(
     predictions: Path = typer.Argument(..., help="COCO results JSON: [{\"image_id\": ..., \"caption\": ...}]."),
     references: Path = typer.Argument(..., help="{image_id: [captions]} JSON or a COCO captions annotation file."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the scores (and 'diversity') here as JSON."),
+    overwrite: bool = overwrite_option(),
     spice: bool = typer.Option(False, "--spice", help="Also SPICE (Java 8 + a Stanford CoreNLP download on first use)."),
     train_captions: Optional[Path] = typer.Option(
         None, "--train-captions", help="The captioner's training captions (references JSON, an embedding set .npz, "
@@ -83,14 +86,15 @@ def score_command(
     )
 
     if json_out is not None:
-        check_output_file(json_out, option="--json", inputs=[predictions, references, train_captions])
+        check_output_file(json_out, option="--json", inputs=[predictions, references, train_captions], kind=SCORE_KIND,
+                          overwrite=overwrite)
     preds, refs = read_predictions(predictions), read_references(references)
     train = None if train_captions is None else token_set(read_caption_corpus(train_captions))
     scores, diversity = score_with_diversity(preds, refs, spice=spice, source=str(predictions), train_tokens=train)
     print_scores([{"name": predictions.name, "metrics": scores}], title=f"{len(preds)} images")
     print_diversity(predictions.name, diversity)
     if json_out is not None:
-        write_json(json_out, {**scores, "diversity": diversity})
+        write_json(json_out, {"kind": SCORE_KIND, "version": SCORE_VERSION, **scores, "diversity": diversity})
         console.print(f"Wrote {json_out}")
 
 

@@ -15,7 +15,7 @@ import typer
 from gaptools.cli.app import console
 from gaptools.datasets import read_caption_map, read_coco, read_flickr_tokens, read_table, resolve_images
 from gaptools.errors import InputError
-from gaptools.outputs import check_output_file
+from gaptools.outputs import SET_FILE, check_output_file
 
 embed_app = typer.Typer(
     help="Embed image–caption datasets with a CLIP (open_clip or Hugging Face) into an embedding set.",
@@ -72,7 +72,7 @@ def _embed(read: Callable, opts: dict) -> None:
     """Read the records (``read(skip_empty)``), find the images, load the encoder, embed."""
     records = read(opts["skip_empty"])
     pretrained_file = opts["pretrained"] if Path(opts["pretrained"]).is_file() else None
-    check_output_file(opts["out"], option="-o", suffixes=(".npz",),
+    check_output_file(opts["out"], option="-o", suffixes=(".npz",), kind=SET_FILE, flag=None,
                       inputs=[records.source, opts["images"], opts["model_config"], pretrained_file])
     meta = {}
     if not opts["text_only"]:

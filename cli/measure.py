@@ -9,13 +9,13 @@ import typer
 
 from gaptools import demo
 from gaptools.atomic import write_json
-from gaptools.cli.app import console
+from gaptools.cli.app import console, overwrite_option
 from gaptools.cli.stream import check_cluster_options, dask_session, scheduler_option, shard_progress, workers_option
 from gaptools.cli.tables import print_tables
 from gaptools.errors import InputError
 from gaptools.io import load_pair, load_set
 from gaptools.limits import MAX_BOOTSTRAP
-from gaptools.measure import METRIC_KEYS, measure, measure_document
+from gaptools.measure import METRIC_KEYS, RESULT_KIND, measure, measure_document
 from gaptools.outputs import check_output_file
 from gaptools.validation import MAX_SEED
 
@@ -28,6 +28,7 @@ def measure_command(
     image: Optional[Path] = typer.Option(None, "--image", help="Image embeddings .npy (row i pairs with --text row i)."),
     text: Optional[Path] = typer.Option(None, "--text", help="Text embeddings .npy."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the results as JSON here."),
+    overwrite: bool = overwrite_option(),
     no_normalize: bool = typer.Option(False, "--no-normalize", help="Measure raw vectors (cosines still use unit vectors)."),
     bootstrap: int = typer.Option(1000, min=0, max=MAX_BOOTSTRAP,
                                   help="Bootstrap resamples (over images) for the 95% CIs; 0 = none."),
@@ -45,7 +46,8 @@ def measure_command(
 ) -> None:
     """Measure the modality gap: centroid gap, cosines, separability, OT, recall, ... with 95% CIs."""
     if json_out is not None:
-        check_output_file(json_out, option="--json", inputs=[*(paths or []), image, text])
+        check_output_file(json_out, option="--json", inputs=[*(paths or []), image, text], kind=RESULT_KIND,
+                          overwrite=overwrite)
     streamed = [p for p in paths or [] if stream or p.is_dir()]
     check_cluster_options(bool(streamed), workers, scheduler)
     if streamed and mixup is not None:

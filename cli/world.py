@@ -10,7 +10,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from rich.table import Table
 
 from gaptools.atomic import write_json
-from gaptools.cli.app import console
+from gaptools.cli.app import console, overwrite_option
 from gaptools.outputs import check_output_file
 from gaptools.validation import MAX_SEED
 
@@ -125,12 +125,14 @@ def score_command(
     world: Path = typer.Argument(..., help="The world folder the captions are about."),
     predictions: Path = typer.Argument(..., help='COCO results JSON: [{"image_id": imgid or file name, "caption": ...}].'),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the scores as JSON here."),
+    overwrite: bool = overwrite_option(),
 ) -> None:
     """Precision/recall of the colours, shapes, sizes, positions and objects captions mention; exact-scene accuracy."""
     from gaptools.world import load_predictions, load_scenes, score_captions
+    from gaptools.world.score import SCORE_KIND
 
     if json_out is not None:
-        check_output_file(json_out, option="--json", inputs=[world, predictions])
+        check_output_file(json_out, option="--json", inputs=[world, predictions], kind=SCORE_KIND, overwrite=overwrite)
     scores = score_captions(load_scenes(world), load_predictions(predictions), source=str(predictions))
     console.print(render_scores(scores))
     if json_out is not None:

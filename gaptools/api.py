@@ -6,6 +6,7 @@ Everything else :mod:`gaptools` offers at its top level is the library function 
 
 from __future__ import annotations
 
+import inspect
 import os
 from pathlib import Path
 
@@ -13,8 +14,10 @@ import numpy as np
 
 from gaptools.errors import InputError
 from gaptools.io import EmbeddingSet, from_pairs, load_set
-from gaptools.measure import MeasureResult
+from gaptools.measure import MeasureResult, check_options
 from gaptools.measure import measure as measure_set
+
+_CHECKED = tuple(inspect.signature(check_options).parameters)
 
 
 def measure(data: EmbeddingSet | np.ndarray | str | os.PathLike, text: np.ndarray | None = None,
@@ -48,7 +51,9 @@ def measure(data: EmbeddingSet | np.ndarray | str | os.PathLike, text: np.ndarra
     ------
     InputError
         Arrays that are not pairs (different shapes, NaN, zero rows, ...), an unreadable
-        file, or a set or array given together with ``text`` when it should not be.
+        file, a set or array given together with ``text`` when it should not be, an unknown
+        option, or an option out of range (``bootstrap`` in [0, 100,000], ``seed`` in
+        [0, 2**32 - 1], ...: :func:`gaptools.measure.check_options`).
 
     Examples
     --------
@@ -63,12 +68,14 @@ def measure(data: EmbeddingSet | np.ndarray | str | os.PathLike, text: np.ndarra
     >>> lo < result["centroid_gap"] < hi
     True
     """
+    folder = isinstance(data, (str, os.PathLike)) and Path(data).is_dir()
+    _check_options(options, folder=folder)
     if isinstance(data, EmbeddingSet) or isinstance(data, (str, os.PathLike)):
         if text is not None:
             raise InputError("measure: `text` goes with an array of image embeddings, not with a set or a file")
         if isinstance(data, EmbeddingSet):
             return MeasureResult(measure_set(data, **options))
-        if Path(data).is_dir():
+        if folder:
             from gaptools.stream import measure_folder
 
             return MeasureResult(measure_folder(data, **options))
@@ -76,3 +83,18 @@ def measure(data: EmbeddingSet | np.ndarray | str | os.PathLike, text: np.ndarra
     if text is None:
         raise InputError("measure: image embeddings need their text embeddings (text=, row i of each a pair)")
     return MeasureResult(measure_set(from_pairs(data, text), **options))
+
+
+_FOLDER_ONLY = ("client", "progress")
+
+
+def _check_options(options: dict, *, folder: bool) -> None:
+    """Refuse an unknown keyword, or a value out of range, before any data is read."""
+    known = {name: p.default for name, p in inspect.signature(measure_set).parameters.items()
+             if p.kind is p.KEYWORD_ONLY}
+    allowed = [*known, *(_FOLDER_ONLY if folder else ())]
+    unknown = sorted(str(key) for key in options if key not in allowed)
+    if unknown:
+        raise InputError(f"measure: unknown option(s) {', '.join(unknown)}", hint=f"its options: {', '.join(allowed)}")
+    given = {key: value for key, value in options.items() if key in known and not (folder and value is None)}
+    check_options(**{key: value for key, value in {**known, **given}.items() if key in _CHECKED})

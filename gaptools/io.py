@@ -32,6 +32,7 @@ from gaptools._version import __version__
 from gaptools.atomic import atomic_write
 from gaptools.errors import InputError
 from gaptools.limits import check_bytes, format_bytes
+from gaptools.outputs import SET_FILE, check_output_file, resolved
 from gaptools.validation import (
     check_embeddings,
     check_same_dim,
@@ -40,7 +41,7 @@ from gaptools.validation import (
 )
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(repr=False)
 class EmbeddingSet:
     """Image and caption embeddings with the caption-to-image grouping.
 
@@ -58,6 +59,9 @@ class EmbeddingSet:
         Provenance: encoder, model, pretrained, dataset, split, normalized, created_by.
     source : str
         Where the set was read from (for messages); not saved.
+    read_from : tuple of str
+        The files the set was read from (symbolic links resolved), set by the loaders and kept
+        by :meth:`replace`: :func:`save_set` never writes over them. Not saved.
 
     Examples
     --------
@@ -70,6 +74,8 @@ class EmbeddingSet:
     (2, 3, 8)
     >>> eset.paired_image().shape  # the image of each caption
     (3, 8)
+    >>> eset
+    EmbeddingSet(2 images, 3 captions, dim=8, float32, source='<memory>')
     """
 
     image: np.ndarray
@@ -79,9 +85,11 @@ class EmbeddingSet:
     caption: np.ndarray | None = None
     meta: dict = dataclasses.field(default_factory=dict)
     source: str = "<memory>"
+    read_from: tuple = dataclasses.field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         src = self.source
+        self.read_from = tuple(str(p) for p in self.read_from)
         self.image = check_embeddings(self.image, name="image", source=src, allow_empty=True)
         self.text = check_embeddings(self.text, name="text", source=src, allow_empty=True)
         if self.image.shape[0] == 0 and self.text.shape[0] == 0:
@@ -95,6 +103,11 @@ class EmbeddingSet:
             self.image_id = check_strings(self.image_id, name="image_id", length=self.n_groups, source=src, unique=True)
         if self.caption is not None:
             self.caption = check_strings(self.caption, name="caption", length=self.n_text, source=src)
+
+    def __repr__(self) -> str:
+        model = self.meta.get("model") if isinstance(self.meta, dict) else None
+        return (f"EmbeddingSet({self.n_image:,} images, {self.n_text:,} captions, dim={self.dim}, {self.text.dtype}, "
+                f"source={self.source!r}" + ("" if model is None else f", model={model!r}") + ")")
 
     @property
     def dim(self) -> int:
@@ -186,6 +199,7 @@ class EmbeddingSet:
             caption=None if self.caption is None else self.caption[keep],
             meta=dict(self.meta),
             source=f"{self.source} ({len(rows)} of {n} images)",
+            read_from=self.read_from,
         )
 
     def split(self, *, test: float, seed: int = 0) -> tuple["EmbeddingSet", "EmbeddingSet"]:
@@ -451,6 +465,7 @@ def load_npz(path: str | os.PathLike) -> EmbeddingSet:
         caption=arrays.get("caption"),
         meta=meta,
         source=src,
+        read_from=(resolved(path),),
     )
 
 
@@ -462,7 +477,9 @@ def load_stack(path: str | os.PathLike) -> EmbeddingSet:
         raise InputError(
             f"{path}: expected a (2, N, D) stack (images first, texts second), got shape {stack.shape}"
         )
-    return from_pairs(stack[0], stack[1], source=str(path), meta={"source_layout": "stack"})
+    eset = from_pairs(stack[0], stack[1], source=str(path), meta={"source_layout": "stack"})
+    eset.read_from = (str(resolved(path)),)
+    return eset
 
 
 def load_pair(image_path: str | os.PathLike, text_path: str | os.PathLike) -> EmbeddingSet:
@@ -488,7 +505,9 @@ def load_pair(image_path: str | os.PathLike, text_path: str | os.PathLike) -> Em
     """
     image = _load_array_file(_require_file(image_path, (".npy",)))
     text = _load_array_file(_require_file(text_path, (".npy",)))
-    return from_pairs(image, text, source=f"{image_path} + {text_path}", meta={"source_layout": "pair"})
+    eset = from_pairs(image, text, source=f"{image_path} + {text_path}", meta={"source_layout": "pair"})
+    eset.read_from = (str(resolved(image_path)), str(resolved(text_path)))
+    return eset
 
 
 def load_set(path: str | os.PathLike) -> EmbeddingSet:
@@ -523,8 +542,14 @@ def load_set(path: str | os.PathLike) -> EmbeddingSet:
     return load_npz(_require_file(path, (".npz", ".npy")))
 
 
-def save_set(eset: EmbeddingSet, path: str | os.PathLike, *, float16: bool = False, compress: bool = False) -> Path:
+def save_set(eset: EmbeddingSet, path: str | os.PathLike, *, float16: bool = False, compress: bool = False,
+             overwrite: bool = False) -> Path:
     """Write an embedding set atomically as ``.npz`` (no pickles).
+
+    The command line's rule for outputs (:func:`gaptools.outputs.check_output_file`): never
+    over a file the set was read from (:attr:`EmbeddingSet.read_from`, its ``source``), nor
+    through a symbolic link; an existing ``path`` is replaced only when it is an embedding
+    set gaptools wrote, anything else only with ``overwrite=True``.
 
     Parameters
     ----------
@@ -536,11 +561,21 @@ def save_set(eset: EmbeddingSet, path: str | os.PathLike, *, float16: bool = Fal
     compress : bool
         Deflate the arrays (``np.savez_compressed``): small for caption strings, slow and of
         little use for large float arrays.
+    overwrite : bool
+        Replace an existing file that is not an embedding set gaptools wrote (never one the
+        set was read from).
 
     Returns
     -------
     Path
         The written file.
+
+    Raises
+    ------
+    InputError
+        ``eset`` is not an :class:`EmbeddingSet`, ``path`` does not end in ``.npz``, is a file
+        the set was read from (or a link to one), or holds something else and ``overwrite``
+        is not given (:class:`gaptools.errors.OutputError`, an ``InputError``).
 
     Examples
     --------
@@ -549,9 +584,16 @@ def save_set(eset: EmbeddingSet, path: str | os.PathLike, *, float16: bool = Fal
     >>> gaptools.load_set(path).n_image
     100
     """
+    if not isinstance(eset, EmbeddingSet):
+        raise InputError(f"save_set: expected an EmbeddingSet, got {type(eset).__name__}",
+                         hint="build one with gaptools.from_pairs(image, text) or gaptools.EmbeddingSet(...)")
+    if not isinstance(path, (str, os.PathLike)):
+        raise InputError(f"save_set: path must be a file name ending in .npz, got {type(path).__name__}")
     path = Path(path)
     if path.suffix.lower() != ".npz":
         raise InputError(f"{path}: an embedding set is written as .npz")
+    source = [eset.source] if isinstance(eset.source, str) and os.path.isfile(eset.source) else []
+    check_output_file(path, inputs=[*eset.read_from, *source], kind=SET_FILE, overwrite=overwrite)
     dtype = np.float16 if float16 else np.float32
     meta = dict(eset.meta)
     meta.setdefault("created_by", f"gaptools {__version__}")

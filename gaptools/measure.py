@@ -19,7 +19,8 @@ import numpy as np
 from gaptools import metrics as M
 from gaptools.errors import InputError
 from gaptools.io import EmbeddingSet
-from gaptools.limits import check_measure
+from gaptools.limits import MAX_BOOTSTRAP, check_measure
+from gaptools.validation import check_integer, check_seed
 
 RESULT_KIND = "gaptools.measure"
 RESULT_VERSION = 1
@@ -68,6 +69,9 @@ METRIC_KEYS = (
 #: Percentiles of the conformity distributions reported under ``quantiles``.
 CONFORMITY_QUANTILES = (5, 25, 50, 75, 95)
 
+#: Fewest rows ``max_points`` and ``max_gallery`` may ask for (the command line's minimum too).
+MIN_SAMPLE = 10
+
 _NEEDS_PAIRS = "needs both image and text embeddings"
 _TOO_FEW = "n too small (not defined on this few rows)"
 
@@ -107,6 +111,12 @@ def measure(
     subspace_k : int
         Leading principal directions of each modality that ``subspace_agreement`` compares.
 
+    Raises
+    ------
+    InputError
+        An option out of range (:func:`check_options`), or a set whose largest intermediate
+        would not fit the memory budget (:func:`gaptools.limits.check_measure`).
+
     Returns
     -------
     dict
@@ -125,6 +135,8 @@ def measure(
         ``gap_top2_share`` and ``gap_top10_share`` (with intervals). ``path`` is ``"in-memory"``
         (:func:`gaptools.stream.measure_folder` returns the same document with ``"streaming"``).
     """
+    check_options(normalize=normalize, bootstrap=bootstrap, seed=seed, max_points=max_points,
+                  max_gallery=max_gallery, dim_ablation=dim_ablation)
     check_measure(eset.n_image, eset.n_text, eset.dim, max_points=max_points, max_gallery=max_gallery,
                   source=eset.source)  # its largest intermediates against the memory budget, before allocating
     rng = np.random.default_rng(seed)
@@ -194,6 +206,27 @@ def measure(
         "dim_ablation": ablation,
         "path": "in-memory",
     }
+
+
+def check_options(*, normalize: bool, bootstrap: int, seed: int, max_points: int, max_gallery: int,
+                  dim_ablation: bool) -> None:
+    """Refuse a bad option of :func:`measure` (from Python or the command line) in one sentence.
+
+    ``bootstrap`` is an integer in [0, :data:`gaptools.limits.MAX_BOOTSTRAP`], ``seed`` in
+    [0, 2**32 - 1] (:func:`gaptools.validation.check_seed`), ``max_points`` and
+    ``max_gallery`` integers >= :data:`MIN_SAMPLE`, the flags True or False.
+
+    Raises
+    ------
+    InputError
+    """
+    for name, value in (("normalize", normalize), ("dim_ablation", dim_ablation)):
+        if not isinstance(value, (bool, np.bool_)):
+            raise InputError(f"measure: {name} must be True or False, got {value!r}")
+    check_integer(bootstrap, "measure: bootstrap", minimum=0, maximum=MAX_BOOTSTRAP)
+    check_seed(seed, "measure: seed")
+    check_integer(max_points, "measure: max_points", minimum=MIN_SAMPLE)
+    check_integer(max_gallery, "measure: max_gallery", minimum=MIN_SAMPLE)
 
 
 def _gallery(text_image, g: int, max_gallery: int, rng) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

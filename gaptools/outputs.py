@@ -2,10 +2,13 @@
 
 One mechanism for every command that writes (see the README's "Safety" section):
 
-- :func:`check_output_file`: a file output (``--json``, ``-o x.npz``) is not a folder, not
-  one of the command's inputs (paths compared after resolving symlinks) nor a file of an
-  input folder (every file under a folder input is an input), has the expected extension
-  and lies in a folder that can be written; checked before any work is done.
+- :func:`check_output_file`: a file output (``--json``, ``-o x.npz``, and every file the
+  Python API writes: :func:`gaptools.save_set`, :func:`gaptools.save_aligner`) is not a
+  folder, not one of the inputs (paths compared after resolving symlinks) nor a file of an
+  input folder (every file under a folder input is an input), has the expected extension,
+  lies in a folder that can be written, and is replaced only when it is the writer's own
+  earlier output of the same kind (:func:`file_kind`), anything else only with
+  ``overwrite``; checked before any work is done.
 - :func:`check_output_folder`: a folder output of one *kind* (a training run, an eval, a
   report, ...) is absent, empty, or marked by gaptools as an output of the same kind, and is
   replaced only with ``overwrite``; it is never a folder that is, or holds, an input.
@@ -15,7 +18,9 @@ One mechanism for every command that writes (see the README's "Safety" section):
 - :func:`run_lock`: an exclusive ``fcntl.flock`` on ``<folder>/.gaptools.lock`` held while a
   command runs; a second writer is refused with the holder's pid, host and command.
 
-Every folder output holds the marker :data:`MARKER` (``{"kind", "version", "created_by"}``);
+A file output's kind is read from its content (:func:`file_kind`): an embedding set gaptools
+wrote (:data:`SET_FILE`), the ``format`` of a ``.npz`` with a JSON ``header`` (an aligner), the
+``kind`` of a JSON document (``gaptools.measure``, ...). Every folder output holds the marker :data:`MARKER` (``{"kind", "version", "created_by"}``);
 folders written before markers existed are recognised by their own result document
 (:data:`LEGACY_DOCUMENTS`).
 """
@@ -90,6 +95,120 @@ def folder_kind(folder: str | os.PathLike) -> str | None:
     return None
 
 
+#: The kind :func:`file_kind` gives an embedding-set ``.npz`` that gaptools wrote (:func:`gaptools.save_set`).
+SET_FILE = "gaptools.set"
+#: How messages name a file kind; other kinds (a JSON document's ``kind``) are named as they are.
+FILE_NOUNS = {SET_FILE: "embedding set", "gaptools.aligner": "aligner"}
+_SET_ARRAYS = {"image.npy", "text.npy", "text_image.npy", "meta.npy"}
+_SMALL_MEMBER = 1 << 20  # an .npz's header or meta is read only up to this size
+_JSON_DOCUMENT = 64 << 20  # a JSON output is read (to learn its kind) only up to this size
+
+
+def _npz_string(archive, name: str) -> dict | None:
+    """The JSON object stored as the 0-d string array ``name`` of an open ``.npz`` (never unpickling)."""
+    import io
+
+    import numpy as np
+
+    try:
+        if archive.getinfo(name).file_size > _SMALL_MEMBER:
+            return None
+        value = np.lib.format.read_array(io.BytesIO(archive.read(name)), allow_pickle=False)
+        doc = json.loads(str(value)) if value.dtype.kind == "U" and value.ndim == 0 else None
+    except (OSError, ValueError, KeyError, RecursionError, EOFError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def file_kind(path: str | os.PathLike) -> str | None:
+    """What gaptools output the file at ``path`` is, read from its content; None for anything else.
+
+    Returns
+    -------
+    str or None
+        :data:`SET_FILE` for an embedding-set ``.npz`` that gaptools wrote (its arrays and a
+        ``meta`` whose ``created_by`` names gaptools); the ``format`` of a ``.npz`` with a JSON
+        ``header`` (``"gaptools.aligner"``); the ``kind`` of a JSON document
+        (``"gaptools.measure"``, ``"gaptools.align.compare"``, ...). None for a missing file, a
+        folder, a link, or any other content.
+    """
+    import zipfile
+
+    path = Path(path)
+    if path.is_symlink() or not path.is_file():
+        return None
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+        if head == b"PK\x03\x04":
+            with zipfile.ZipFile(path) as archive:
+                names = set(archive.namelist())
+                if "header.npy" in names:
+                    header = _npz_string(archive, "header.npy")
+                    kind = None if header is None else header.get("format")
+                    return kind if isinstance(kind, str) else None
+                if _SET_ARRAYS <= names:
+                    meta = _npz_string(archive, "meta.npy")
+                    made_by = None if meta is None else meta.get("created_by")
+                    return SET_FILE if isinstance(made_by, str) and made_by.startswith("gaptools") else None
+            return None
+        if path.stat().st_size > _JSON_DOCUMENT:
+            return None
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError, zipfile.BadZipFile, NotImplementedError):
+        return None
+    kind = doc.get("kind") if isinstance(doc, dict) else None
+    return kind if isinstance(kind, str) else None
+
+
+def _file_noun(kind: str) -> str:
+    return FILE_NOUNS.get(kind, f"{kind} document")
+
+
+def check_replaceable(path: str | os.PathLike, *, kind: str | None, overwrite: bool = False,
+                      option: str | None = None, flag: str | None = "--overwrite") -> None:
+    """The one rule for replacing a file: only the writer's own earlier output, else only with ``overwrite``.
+
+    Parameters
+    ----------
+    path : path-like
+        The file about to be written.
+    kind : str or None
+        What the writer writes (:func:`file_kind` of its output); None: it recognises no
+        earlier file as its own.
+    overwrite : bool
+        Replace whatever file is there (never an input: see :func:`check_not_input`).
+    option : str, optional
+        How the user named the path (``"--json"``); None from Python.
+    flag : str or None
+        The command's option that sets ``overwrite`` (None: it has none), for the hint; from
+        Python (``option`` None) the hint names ``overwrite=True``.
+
+    Raises
+    ------
+    OutputError
+        ``path`` exists (a symbolic link counts, whatever it points at) and is not an earlier
+        output of ``kind``, and ``overwrite`` is not given.
+    """
+    path = Path(path)
+    if overwrite or not (path.exists() or path.is_symlink()):
+        return
+    if path.is_symlink():
+        found = "it is a symbolic link; gaptools never writes through one"
+    else:
+        kind_found = file_kind(path)
+        if kind is not None and kind_found == kind:
+            return
+        found = "it is not a file gaptools wrote" if kind_found is None else f"it is {_a(_file_noun(kind_found))}"
+    what = f"an earlier {_file_noun(kind)}" if kind is not None else "an earlier output"
+    if option is None:
+        hint = "choose another path, or pass overwrite=True to replace it"
+    else:
+        hint = "choose another path" + (f", or pass {flag} to replace it" if flag else "")
+    raise OutputError(f"{_named(option, path)}: exists and is not {what} ({found}); "
+                      "gaptools replaces only its own earlier output of the same kind", hint=hint)
+
+
 def write_marker(folder: str | os.PathLike, kind: str) -> None:
     """Mark ``folder`` as a gaptools output of ``kind`` (what ``--overwrite`` may replace)."""
     from gaptools import __version__
@@ -134,7 +253,7 @@ def check_not_input(path: str | os.PathLike, inputs: Iterable, *, option: str | 
         if is_within(item, path):
             relation = "is" if resolved(item) == resolved(path) else "holds"
             raise OutputError(f"{_named(option, path)}: {relation} the input {item}; "
-                              "a command never writes over what it reads", hint="choose another output path")
+                              "gaptools never writes over what it reads", hint="choose another output path")
 
 
 def check_writable(path: str | os.PathLike, *, option: str | None = None) -> None:
@@ -160,22 +279,36 @@ def check_writable(path: str | os.PathLike, *, option: str | None = None) -> Non
 def check_output_file(
     path: str | os.PathLike,
     *,
-    option: str,
+    option: str | None = None,
     inputs: Iterable = (),
     suffixes: tuple[str, ...] | None = None,
+    kind: str | None = None,
+    overwrite: bool = False,
+    flag: str | None = "--overwrite",
 ) -> Path:
-    """Check a file output before any work: extension, not a folder, not an input, writable.
+    """Check a file output before any work: extension, not a folder, not an input, writable, replaceable.
+
+    The rule every writer follows, from the command line and from Python: a file is never
+    written over one of the inputs (or what a symbolic link to one resolves to); an existing
+    file is replaced only when it is the writer's own earlier output of the same ``kind``,
+    anything else only with ``overwrite`` (:func:`check_replaceable`).
 
     Parameters
     ----------
     path : path-like
         The file the command will write (atomically).
-    option : str
-        How the user named it (``"--json"``, ``"-o"``), for messages.
+    option : str, optional
+        How the user named it (``"--json"``, ``"-o"``), for messages; None from Python.
     inputs : iterable of path-like
         Every file and folder the command reads; None entries are ignored.
     suffixes : tuple of str, optional
         Accepted extensions (lower case, with the dot).
+    kind : str, optional
+        What the writer writes (see :func:`file_kind`); None: no existing file is its own.
+    overwrite : bool
+        Replace an existing file that is not an earlier output of ``kind``.
+    flag : str or None
+        The command's option that sets ``overwrite``, for the hint (None: it has none).
 
     Returns
     -------
@@ -194,10 +327,11 @@ def check_output_file(
     check_not_input(path, inputs, option=option)
     _check_not_in_input_folder(path, inputs, option=option)
     check_writable(path.parent, option=option)
+    check_replaceable(path, kind=kind, overwrite=overwrite, option=option, flag=flag)
     return path
 
 
-def _check_not_in_input_folder(path: Path, inputs: list, *, option: str) -> None:
+def _check_not_in_input_folder(path: Path, inputs: list, *, option: str | None) -> None:
     """Refuse a file output that would replace a file of an input folder.
 
     Every file under a folder input counts as an input (a shard of a streamed folder, a file
@@ -213,7 +347,7 @@ def _check_not_in_input_folder(path: Path, inputs: list, *, option: str) -> None
             continue
         if is_within(path, folder):
             raise OutputError(f"{_named(option, path)}: is a file of the input folder {folder}; "
-                              "a command never writes over what it reads", hint="choose a path outside it")
+                              "gaptools never writes over what it reads", hint="choose a path outside it")
         if target is None:
             continue
         for root, _, names in os.walk(folder):
@@ -222,7 +356,7 @@ def _check_not_in_input_folder(path: Path, inputs: list, *, option: str) -> None
                     if os.path.samestat(target, os.stat(os.path.join(root, name))):
                         raise OutputError(
                             f"{_named(option, path)}: is the file {os.path.join(root, name)} of the input folder "
-                            f"{folder}; a command never writes over what it reads", hint="choose another path")
+                            f"{folder}; gaptools never writes over what it reads", hint="choose another path")
 
 
 def _contents(folder: Path) -> list[Path]:

@@ -11,7 +11,9 @@ from __future__ import annotations
 import numpy as np
 
 from gaptools.io import EmbeddingSet
+from gaptools.limits import check_bytes, float_matrix_bytes
 from gaptools.metrics import l2_normalize
+from gaptools.validation import check_integer, check_number, check_seed
 
 
 def planted_gap(
@@ -45,6 +47,13 @@ def planted_gap(
     EmbeddingSet
         ``image`` (n_images, D), ``text`` (n_images·captions_per_image, D), unit norm.
 
+    Raises
+    ------
+    InputError
+        An argument out of range (counts >= 1, ``gap_dim`` in [0, dim), ``seed`` in
+        [0, 2**32 - 1], finite ``shift``, ``caption_noise`` >= 0), or a set whose arrays would
+        not fit the memory budget (:mod:`gaptools.limits`), checked before allocating.
+
     Examples
     --------
     >>> import gaptools
@@ -52,6 +61,8 @@ def planted_gap(
     >>> round(gaptools.measure(eset, bootstrap=0)["centroid_gap"], 2)  # about 0.5 / sqrt(1 + 0.5**2)
     0.44
     """
+    _check_arguments(n_images, dim, shift=shift, gap_dim=gap_dim, captions_per_image=captions_per_image,
+                     caption_noise=caption_noise, seed=seed)
     rng = np.random.default_rng(seed)
     content = l2_normalize(rng.standard_normal((n_images, dim)))
     text_image = np.repeat(np.arange(n_images), captions_per_image)
@@ -65,3 +76,18 @@ def planted_gap(
             "normalized": True}
     return EmbeddingSet(image=image, text=l2_normalize(text), text_image=text_image, meta=meta,
                         source="synthetic")
+
+
+def _check_arguments(n_images, dim, *, shift, gap_dim, captions_per_image, caption_noise, seed) -> None:
+    """Refuse bad arguments of :func:`planted_gap`, and a set too large for the memory budget, before allocating."""
+    check_integer(n_images, "planted_gap: n_images", minimum=1)
+    check_integer(dim, "planted_gap: dim", minimum=1)
+    check_integer(captions_per_image, "planted_gap: captions_per_image", minimum=1)
+    check_integer(gap_dim, "planted_gap: gap_dim", minimum=0, maximum=dim - 1)
+    check_number(shift, "planted_gap: shift")
+    check_number(caption_noise, "planted_gap: caption_noise", minimum=0)
+    check_seed(seed, "planted_gap: seed")
+    rows = n_images * (1 + captions_per_image)
+    # float64 content, captions (with their noise draw) and images at once, then their float32 copies
+    check_bytes(3 * float_matrix_bytes(rows, dim), what=f"{n_images:,} images and {n_images * captions_per_image:,} "
+                f"captions of dimension {dim:,}", source="planted_gap")

@@ -252,8 +252,36 @@ def check_number(value: float, option: str, *, minimum: float | None = None, max
     return value
 
 
+def check_integer(value: int, option: str, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    """Refuse a count that is not an integer (a bool, a float, a string) or lies outside [minimum, maximum].
+
+    Parameters
+    ----------
+    value : int
+    option : str
+        The option's or argument's name (``"--bootstrap"``, ``"bootstrap"``), for the message.
+    minimum, maximum : int, optional
+        Inclusive bounds.
+
+    Returns
+    -------
+    int
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise InputError(f"{option} must be an integer, got {value!r}")
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        low = "" if minimum is None else f"{minimum:,}"
+        high = "" if maximum is None else f"{maximum:,}"
+        bounds = f"in [{low}, {high}]" if low and high else (f">= {low}" if low else f"<= {high}")
+        raise InputError(f"{option} must be {bounds}, got {int(value):,}")
+    return int(value)
+
+
 def check_seed(seed: int, option: str = "--seed") -> int:
-    """Refuse a seed outside [0, :data:`MAX_SEED`] (numpy refuses negatives, torch overflows on huge ones)."""
+    """Refuse a seed outside [0, :data:`MAX_SEED`] (numpy refuses negatives, torch overflows on huge ones).
+
+    The one seed check of every entry point, the command line's and the Python API's.
+    """
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise InputError(f"{option} must be an integer, got {seed!r}")
     if not 0 <= seed <= MAX_SEED:

@@ -42,6 +42,8 @@ class Aligner:
     >>> aligner = gaptools.make_aligner("coral", {"reg": 0.1})
     >>> isinstance(aligner, gaptools.Aligner), aligner.get_params()
     (True, {'reg': 0.1, 'renormalize': True})
+    >>> aligner
+    CORAL(unfitted, reg=0.1)
     """
 
     #: Registry name (``gaptools align fit --method NAME``).
@@ -79,8 +81,12 @@ class Aligner:
             raise InputError(f"{self.name}: renormalize must be true or false, got {self.renormalize!r}")
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
+        """``MeanShift(fitted, dim=512)``, ``CORAL(unfitted, reg=0.1)``: the state, then the parameters
+        that differ from the defaults."""
+        state = [f"fitted, dim={self.dim_}"] if hasattr(self, "dim_") else ["unfitted"]
+        defaults = type(self)().get_params()
+        changed = [f"{k}={v!r}" for k, v in self.get_params().items() if k not in defaults or defaults[k] != v]
+        return f"{type(self).__name__}({', '.join(state + changed)})"
 
     # ------------------------------------------------------------------ fitting
 

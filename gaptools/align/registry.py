@@ -51,8 +51,8 @@ def make_aligner(name: str, params: dict | None = None) -> Aligner:
     Raises
     ------
     InputError
-        Unknown method, or a parameter the method does not take (the error lists the
-        ones it does).
+        ``name`` is not a registered name, ``params`` is not a dict, or it holds a parameter
+        the method does not take (the error lists the ones it does).
 
     Examples
     --------
@@ -65,9 +65,15 @@ def make_aligner(name: str, params: dict | None = None) -> Aligner:
     >>> list(gaptools.ALIGNERS)[:4]
     ['mean', 'center', 'standardize', 'moment']
     """
+    if not isinstance(name, str):
+        raise InputError(f"make_aligner: the method is a registered name such as 'mean', got {type(name).__name__} "
+                         f"{name!r:.60}", hint=f"valid methods: {', '.join(METHODS)}")
+    if params is not None and not isinstance(params, dict):
+        raise InputError(f"make_aligner: params must be a dict of hyper-parameters such as {{'reg': 0.1}}, "
+                         f"got {type(params).__name__} {params!r:.60}")
     cls = aligner_class(name)
     params = dict(params or {})
-    unknown = sorted(set(params) - set(cls.param_names()))
+    unknown = sorted(str(key) for key in set(params) - set(cls.param_names()))
     if unknown:
         raise InputError(
             f"method '{name}' has no parameter(s) {', '.join(unknown)}",

@@ -81,6 +81,7 @@ def test_score_writes_exactly_the_coco_keys(tmp_path):
     assert result.exit_code == 0, result.output
     scores = json.loads(out.read_text())
     diversity = scores.pop("diversity")
+    assert (scores.pop("kind"), scores.pop("version")) == ("caption.score", 1)
     assert list(scores) == ["Bleu_1", "Bleu_2", "Bleu_3", "Bleu_4", "METEOR", "ROUGE_L", "CIDEr"]
     assert all(0 <= v <= 100 for k, v in scores.items() if k != "CIDEr") and scores["CIDEr"] >= 0  # CIDEr-D: 0..1000
     assert scores["Bleu_1"] > 50
