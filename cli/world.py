@@ -11,7 +11,7 @@ from rich.table import Table
 
 from gaptools.atomic import write_json
 from gaptools.cli.app import console, overwrite_option
-from gaptools.outputs import check_output_file
+from gaptools.outputs import CLIP_RUN, check_output_file, check_output_folder, write_marker
 from gaptools.validation import MAX_SEED
 
 world_app = typer.Typer(help="The shapes world: a synthetic image–caption world with known ground truth.",
@@ -95,6 +95,7 @@ def train_clip_command(
         import torch
 
         torch.set_num_threads(threads)
+    check_output_folder(out, kind=CLIP_RUN, option="-o", inputs=[world, model_config], reuse=True)
     chosen = get_preset(preset)
     given = _pick(chosen.training, batch_size=batch_size, lr=lr, logit_scale_lr=logit_scale_lr,
                   init_logit_scale=init_logit_scale, weight_decay=weight_decay, warmup_steps=warmup_steps,
@@ -112,6 +113,7 @@ def train_clip_command(
                        description=f"step {info['step']} loss {info['loss']:.3f} scale {info['logit_scale']:.1f}")
 
         metrics = train_clip(world, out, settings, model_config=config, resume=resume, on_step=on_step)
+    write_marker(out, CLIP_RUN)
     r = metrics["test_retrieval"]
     console.print(f"{metrics['steps']} steps in {metrics['train_seconds']:.0f} s; logit scale {metrics['logit_scale']:.1f}; "
                   f"test recall@1 image→text {r['r1_image_to_text']:.3f}, text→image {r['r1_text_to_image']:.3f} "

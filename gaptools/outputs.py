@@ -52,6 +52,7 @@ REPORT = "gaptools.report"
 REPRODUCE = "gaptools.reproduce"
 EMBED_PARTS = "gaptools.embed.parts"
 WORLD = "gaptools.world"
+CLIP_RUN = "gaptools.world.clip"
 KINDS = {
     TRAIN_RUN: "run folder",
     EVAL: "eval folder",
@@ -59,6 +60,7 @@ KINDS = {
     REPRODUCE: "experiment folder",
     EMBED_PARTS: "embed work folder",
     WORLD: "world folder",
+    CLIP_RUN: "toy-CLIP folder",
 }
 
 #: Folders written before the marker existed: kind -> (file, how its JSON shows the kind).
@@ -68,6 +70,7 @@ LEGACY_DOCUMENTS = {
     REPORT: ("report.json", lambda doc: doc.get("kind") == REPORT),
     REPRODUCE: ("steps.json", lambda doc: doc.get("kind") in (REPRODUCE, "reproduce")),
     WORLD: ("world.json", lambda doc: doc.get("kind") == WORLD),
+    CLIP_RUN: ("model.json", lambda doc: isinstance(doc.get("vision_cfg"), dict) and "embed_dim" in doc),
 }
 _SMALL_JSON = 1 << 20  # marker and legacy documents are read only up to this size
 
