@@ -6,7 +6,8 @@ Layout of a run folder::
     log.jsonl         one JSON object a line: step, epoch (1-based, as printed), loss, lr, samples_per_s,
                       tokens_per_s (or val_loss)
     tokenizer/        the decoder's tokenizer (generation needs nothing else)
-    checkpoint.pt     the last checkpoint (model, optimizer, position in the data), replaced atomically
+    checkpoint.pt     the last checkpoint (model, optimizer, position in the data, its own SHA-256),
+                      replaced atomically
     final/            model.pt (state dict) and model.json (ClipCapConfig + decoder config), and
                       checksums.json: the SHA-256 of those two, config.json and every tokenizer file
 
@@ -170,26 +171,70 @@ def truncate_log(run_dir: str | os.PathLike, step: int) -> None:
         fh.writelines(json.dumps(r) + "\n" for r in kept)
 
 
+#: Key of the checkpoint's own SHA-256 inside ``checkpoint.pt`` (one file, replaced atomically: no window
+#: in which a digest elsewhere could disagree with a checkpoint a kill left behind).
+CHECKPOINT_SHA256 = "sha256"
+
+
 def save_checkpoint(run_dir: str | os.PathLike, state: dict) -> None:
-    """Write ``state`` (tensors, numbers, strings, lists, dicts) to ``checkpoint.pt`` atomically."""
+    """Write ``state`` (tensors, numbers, strings, lists, dicts) to ``checkpoint.pt`` atomically, with its SHA-256."""
     import torch
 
     with atomic_write(Path(run_dir) / CHECKPOINT, "wb") as fh:
-        torch.save(state, fh)
+        torch.save({**state, CHECKPOINT_SHA256: state_sha256(state)}, fh)
+
+
+def state_sha256(obj) -> str:
+    """Hex SHA-256 of a checkpoint's content: every tensor's dtype, shape and bytes, every plain value, in key order."""
+    import hashlib
+
+    import torch
+
+    digest = hashlib.sha256()
+
+    def visit(value) -> None:
+        if isinstance(value, torch.Tensor):
+            flat = value.detach().reshape(-1).contiguous().cpu()
+            digest.update(f"T{flat.dtype}{tuple(value.shape)};".encode())
+            digest.update(flat.view(torch.uint8).numpy().tobytes())
+        elif isinstance(value, dict):
+            digest.update(f"D{len(value)};".encode())
+            for key in sorted(value, key=repr):
+                digest.update(f"{key!r}:".encode())
+                visit(value[key])
+        elif isinstance(value, (list, tuple)):
+            digest.update(f"L{len(value)};".encode())
+            for item in value:
+                visit(item)
+        else:
+            digest.update(f"V{value!r};".encode())
+
+    visit(obj)
+    return digest.hexdigest()
 
 
 def load_checkpoint(run_dir: str | os.PathLike, device="cpu") -> dict | None:
     """The last checkpoint of a run, or None when none was written yet.
 
+    A checkpoint records its own SHA-256 (:func:`state_sha256`), verified here; one written before
+    that existed has none and is checked by the model and optimizer it is loaded into.
+
     Raises
     ------
     InputError
-        The file is corrupt or holds anything but weights and plain values.
+        The file is corrupt, holds anything but weights and plain values, or changed after it was written.
     """
     path = Path(run_dir) / CHECKPOINT
     if not path.exists():
         return None
-    return read_torch(path, device)
+    state = read_torch(path, device)
+    if not isinstance(state, dict):
+        raise InputError(f"{path}: not a checkpoint (a {type(state).__name__})")
+    recorded = state.pop(CHECKPOINT_SHA256, None)
+    if recorded is not None and recorded != state_sha256(state):
+        raise InputError(f"{path}: changed after it was written (its SHA-256 differs)",
+                         hint="restore it, or start the run anew with --overwrite")
+    return state
 
 
 def save_final(run_dir: str | os.PathLike, model) -> Path:

@@ -95,6 +95,25 @@ def test_a_changed_run_file_is_named_before_it_is_used(sweep, caption_files, tmp
             load_run(run)
 
 
+def test_a_changed_checkpoint_is_named_on_resume(sweep, caption_files, tmp_path):
+    """checkpoint.pt carries its own SHA-256: flipped weights are named, never trained on."""
+    from gaptools.caption.checkpoint import load_checkpoint
+
+    run = tmp_path / "run"
+    shutil.copytree(caption_files["run"], run)
+    shutil.rmtree(run / "final")  # as if killed after its last checkpoint
+    assert load_checkpoint(run)["step"] > 0
+    data = bytearray((run / "checkpoint.pt").read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 50] = bytes(b ^ 0x5A for b in data[middle:middle + 50])
+    (run / "checkpoint.pt").write_bytes(bytes(data))
+    result = sweep.invoke(caption_app, "train", caption_files["set"], "-o", run, "--resume",
+                          *sweep.train_args(caption_files["decoder"]))
+    sweep.refused(result, "checkpoint.pt", "changed after it was written")
+    with pytest.raises(InputError, match="checkpoint.pt: changed after it was written"):
+        load_checkpoint(run)
+
+
 def test_an_edited_eval_folder_is_named_by_the_report(sweep, caption_files, tmp_path):
     pytest.importorskip("pycocoevalcap")
     evaluated = tmp_path / "ev"
