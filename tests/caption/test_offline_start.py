@@ -215,3 +215,25 @@ def test_a_set_whose_captions_are_not_the_worlds_gets_no_regenerated_scenes():
     assert world_scenes(gaptools.EmbeddingSet(image=eset.image, text=eset.text, text_image=eset.text_image,
                                               image_id=eset.image_id, caption=eset.caption,
                                               meta={**eset.meta, "world_seed": 1})) is None
+
+
+def test_a_world_run_records_its_decoder_and_resumes_with_the_default(tmp_path):
+    from gaptools.caption.config import TrainConfig
+    from gaptools.caption.train import train
+    from gaptools.demo import SHAPES_TRAIN_TEXT
+
+    full = gaptools.load_set(SHAPES_TRAIN_TEXT)
+    rows = np.flatnonzero(full.text_image < 8)  # the first 8 images' 40 captions, meta kept: a shapes-world set
+    small = gaptools.EmbeddingSet(image=full.image, text=full.text[rows], text_image=full.text_image[rows],
+                                  image_id=full.image_id[:8], caption=full.caption[rows], meta=full.meta)
+    gaptools.save_set(small, tmp_path / "small.npz")
+    config = TrainConfig(data=str(tmp_path / "small.npz"), output=str(tmp_path / "run"), epochs=1, batch_size=20,
+                         prefix_length=2, warmup=0, lr=1e-3, log_captions=0, device="cpu")
+    said = []
+    train(config, say=said.append)
+    assert any("the shapes world's own tiny GPT-2" in line for line in said)
+    recorded = json.loads((tmp_path / "run" / "config.json").read_text(encoding="utf-8"))["train"]
+    assert recorded["decoder"] == shapes.NAME
+    again = []
+    train(config, resume=True, say=again.append)  # the default resolves to the recorded decoder
+    assert any("already finished" in line for line in again)
