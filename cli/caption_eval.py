@@ -62,7 +62,7 @@ def eval_command(
         console.print(f"CIDEr 95%: percentile interval over {config.bootstrap} resamples of the test images "
                       f"(intervals of every metric in metrics.json).")
     if any("caption_average" in entry["metrics"] for entry in doc["configurations"]):
-        console.print(f"average: {doc['configurations'][0].get('caption_average_of')} of the paper's eight caption metrics.")
+        console.print(f"average: {doc['configurations'][0].get('caption_average_of')} of the eight metrics of the paper's tables (the paper's \"average performance\" is undefined: this mean is our reading).")
     console.print(f"Scores x100 (pycocoevalcap). Wrote {out}")
 
 
