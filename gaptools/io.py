@@ -36,6 +36,7 @@ from gaptools.outputs import SET_FILE, check_output_file, resolved
 from gaptools.validation import (
     check_embeddings,
     check_same_dim,
+    check_seed,
     check_strings,
     check_text_image,
 )
@@ -230,6 +231,7 @@ class EmbeddingSet:
         n = self.n_groups
         if not isinstance(test, (int, float)) or isinstance(test, bool) or not 0 < test < 1:
             raise InputError(f"{self.source}: test must be a share of the images in (0, 1), got {test!r}")
+        check_seed(seed, "split: seed")
         n_test = int(round(test * n))
         if not 0 < n_test < n:
             raise InputError(f"{self.source}: test={test} leaves {n_test} of its {n} images in the test part; "

@@ -17,7 +17,7 @@ import numpy as np
 from gaptools.errors import InputError
 from gaptools.io import EmbeddingSet
 from gaptools.metrics import l2_normalize
-from gaptools.validation import check_embeddings
+from gaptools.validation import check_embeddings, check_seed
 
 
 def check_lambda(lam: float) -> float:
@@ -101,6 +101,7 @@ def mixup_set(eset: EmbeddingSet, lam: float, *, seed: int = 0) -> EmbeddingSet:
     0.0
     """
     lam = check_lambda(lam)
+    check_seed(seed, "mixup_set: seed")
     if not eset.has_pairs:
         raise InputError(f"{eset.source}: mixup needs both image and text embeddings")
     caption_of_image = eset.one_caption_per_image(np.random.default_rng(seed))

@@ -37,7 +37,7 @@ import inspect
 import numpy as np
 
 from gaptools import metrics as M
-from gaptools.measure import METRIC_KEYS, measure, subspace_entry
+from gaptools.measure import METRIC_KEYS, check_options, measure, subspace_entry
 from gaptools.stream.engine import ProgressFn, map_reduce, require_scale
 from gaptools.stream.shards import ShardFolder, open_folder
 from gaptools.stream.stats import StatsConfig, StreamStats, merge_all, poisson_weights, shard_stats
@@ -106,6 +106,7 @@ def measure_folder(
     options = {k: _DEFAULTS[k] if v is None else v for k, v in
                dict(normalize=normalize, bootstrap=bootstrap, seed=seed, max_points=max_points,
                     max_gallery=max_gallery, dim_ablation=dim_ablation, subspace_k=subspace_k).items()}
+    check_options(**{k: v for k, v in options.items() if k != "subspace_k"})
     folder = path if isinstance(path, ShardFolder) else open_folder(path)
     cfg = StatsConfig(normalize=options["normalize"], summable=True, bootstrap=options["bootstrap"],
                       max_points=options["max_points"], max_gallery=options["max_gallery"], seed=options["seed"])

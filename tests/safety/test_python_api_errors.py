@@ -50,6 +50,9 @@ CASES = {
     "planted_gap beyond the budget": (lambda s, a: gaptools.planted_gap(10**7, 10**5), "more than the memory budget"),
     "planted_gap seed huge": (lambda s, a: gaptools.planted_gap(10, 4, seed=2**70), "seed must be in"),
     "planted_gap gap_dim outside": (lambda s, a: gaptools.planted_gap(10, 4, gap_dim=4), "gap_dim must be in [0, 3]"),
+    "split seed negative": (lambda s, a: s.split(test=0.5, seed=-1), "split: seed must be in"),
+    "mixup_set seed huge": (lambda s, a: gaptools.mixup_set(s, 0.5, seed=2**70), "mixup_set: seed must be in"),
+    "measure_folder seed negative": (lambda s, a: gaptools.measure_folder(".", seed=-1), "measure: seed must be in"),
     "save_set of an array": (lambda s, a: gaptools.save_set(ARRAY, "x.npz"), "expected an EmbeddingSet, got ndarray"),
     "save_set to another extension": (lambda s, a: gaptools.save_set(s, "x.txt"), "written as .npz"),
 }
