@@ -18,6 +18,7 @@ import numpy as np
 
 from gaptools.align.statistics import ArrayStatistics, FitStatistics
 from gaptools.errors import InputError, NotFittedError
+from gaptools.limits import check_needs, dimension_bytes
 from gaptools.metrics import l2_normalize
 from gaptools.validation import check_embeddings, check_same_dim
 
@@ -75,6 +76,17 @@ class Aligner:
         """Hyper-parameters as a JSON-ready dict (what a saved aligner stores)."""
         return {name: getattr(self, name) for name in self.param_names()}
 
+    def memory_needs(self, dim: int, n_image: int = 0, n_text: int = 0) -> dict[str, int]:
+        """Bytes of the largest allocations the size-like parameters ask for, by what.
+
+        For a fit on ``n_image`` images and ``n_text`` captions of ``dim`` dimensions (both 0:
+        applying). :meth:`fit` checks them against the memory budget
+        (:func:`gaptools.limits.check_needs`) before the method allocates anything, and so does
+        loading a saved aligner (:func:`gaptools.load_aligner`). Subclasses whose parameters
+        size an allocation extend it (the base allocates nothing beyond its inputs).
+        """
+        return {}
+
     def _check_params(self) -> None:
         """Raise InputError for a hyper-parameter out of range (subclasses extend)."""
         if not isinstance(self.renormalize, bool):
@@ -118,6 +130,7 @@ class Aligner:
                     f"(or equally many rows, row i a pair), got {len(X_img)} images and {len(X_txt)} texts"
                 )
             pairs = np.repeat(np.arange(len(X_img))[:, None], 2, axis=1)
+        check_needs(self.memory_needs(X_img.shape[1], len(X_img), len(X_txt)), source=source)
         self._fit(X_img, X_txt, pairs)
         self.dim_ = int(X_img.shape[1])
         return self
@@ -238,6 +251,10 @@ class AffineAligner(Aligner):
     """
 
     state = ("mean_img_", "mean_txt_", "weight_")
+
+    def memory_needs(self, dim: int, n_image: int = 0, n_text: int = 0) -> dict[str, int]:
+        """The D x D covariances, their decompositions and the weight (:func:`gaptools.limits.dimension_bytes`)."""
+        return {f"the {dim} x {dim} matrices (D = {dim})": dimension_bytes(dim)}
 
     def _forward(self, X: np.ndarray) -> np.ndarray:
         return (X - self.mean_img_) @ self.weight_ + self.mean_txt_

@@ -288,8 +288,8 @@ class DiffusionBridge(Aligner):
         if not isinstance(self.add_noise, bool):
             raise InputError(f"{self.name}: add_noise must be true or false, got {self.add_noise!r}")
 
-    def memory_needs(self, dim: int, n_captions: int = 0) -> dict[str, int]:
-        """Bytes of the largest allocations a fit on ``n_captions`` captions (0: applying) asks for, by what.
+    def memory_needs(self, dim: int, n_image: int = 0, n_text: int = 0) -> dict[str, int]:
+        """Bytes of the largest allocations a fit on ``n_text`` captions (0: applying) asks for, by what.
 
         Every size-like parameter enters: ``width`` and ``blocks`` (the denoiser's weights, with
         their gradients, AdamW's two moments and the EMA while fitting), ``diffusion_steps`` (the
@@ -298,15 +298,15 @@ class DiffusionBridge(Aligner):
         Checked against the budget (:func:`gaptools.limits.check_needs`) before anything is built.
         """
         weights = sum(math.prod(shape) for shape in denoiser_shapes(dim, self.width, self.blocks).values())
-        rows = min(self.batch_size, n_captions) if n_captions else CHUNK_ROWS
+        rows = min(self.batch_size, n_text) if n_text else CHUNK_ROWS
         layer = max(self.width, dim, TIME_FEATURES)
         return {
             f"the denoiser's weights (width {self.width}, blocks {self.blocks}, D = {dim})":
-                4 * weights * (5 if n_captions else 2),
+                4 * weights * (5 if n_text else 2),
             f"the noise schedule (diffusion_steps {self.diffusion_steps})": 64 * self.diffusion_steps,
             f"the activations of {rows} rows (width {self.width}, blocks {self.blocks})":
-                4 * rows * layer * (8 * self.blocks + 8) * (2 if n_captions else 1),
-            f"the {n_captions} collapsed captions": 32 * n_captions * dim,
+                4 * rows * layer * (8 * self.blocks + 8) * (2 if n_text else 1),
+            f"the {n_text} collapsed captions": 32 * n_text * dim,
         }
 
     def state_shapes(self, dim: int) -> dict[str, tuple[int, ...]]:
@@ -319,7 +319,6 @@ class DiffusionBridge(Aligner):
     def _fit(self, X_img, X_txt, pairs):
         if len(X_txt) < 2:
             raise InputError(f"{self.name}.fit: needs at least 2 caption embeddings to train on, got {len(X_txt)}")
-        check_needs(self.memory_needs(X_txt.shape[1], len(X_txt)), source=f"{self.name}.fit")
         torch, F, DDPMScheduler, _ = _require()
         mean_img = l2_normalize(X_img).astype(np.float64).mean(axis=0)
         mean_txt = l2_normalize(X_txt).astype(np.float64).mean(axis=0)

@@ -235,8 +235,7 @@ def load_aligner(path: str | os.PathLike) -> SavedAligner:
     except GapToolsError as exc:
         raise InputError(f"{src}: {exc.message}", hint=exc.hint) from None
     dim = header["dim"]
-    if hasattr(aligner, "memory_needs"):  # sizes the header's parameters ask for, before any is allocated
-        check_needs(aligner.memory_needs(dim), source=src)
+    check_needs(aligner.memory_needs(dim), source=src)  # what the header's parameters ask for, before any of it
     for name in aligner.state:
         if name not in arrays:
             raise InputError(f"{src}: corrupt aligner file, array '{name}' is missing")

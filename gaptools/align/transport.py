@@ -183,6 +183,11 @@ class _Transport(Aligner):
             raise InputError(f"{self.name}: max_fit_points must be an integer >= 2, got {self.max_fit_points!r}")
         check_seed(self.random_state, f"{self.name}: random_state")
 
+    def memory_needs(self, dim: int, n_image: int = 0, n_text: int = 0) -> dict[str, int]:
+        """The fit's (n, m) float64 cost matrix and plan (a few copies), n and m capped at ``max_fit_points``."""
+        n, m = min(n_image, self.max_fit_points), min(n_text, self.max_fit_points)
+        return {f"the {n} x {m} cost matrix and plan (max_fit_points {self.max_fit_points})": 3 * 8 * n * m}
+
     def _fit(self, X_img, X_txt, pairs):
         rng = np.random.default_rng(self.random_state)
         xs, xt = seeded_rows(X_img, self.max_fit_points, rng), seeded_rows(X_txt, self.max_fit_points, rng)

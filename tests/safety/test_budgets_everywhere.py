@@ -152,3 +152,17 @@ def test_a_noise_estimate_below_zero_is_clipped_and_said(sweep, caption_files, t
     assert "clipped at 0" in " ".join(result.output.split()), (result.output, time.perf_counter() - start)
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["noise_variance"] == 0.0
+
+
+@pytest.mark.parametrize("method", ["ot-exact", "ot-sinkhorn"])
+def test_an_ot_fit_meets_the_budget_before_its_cost_matrix(sweep, planted, tmp_path, monkeypatch, method):
+    """max_fit_points sizes an (n, m) float64 cost matrix: checked from the CLI and Python before POT allocates."""
+    from gaptools.limits import ENV
+
+    monkeypatch.setenv(ENV, "64K")  # the 40 x 80 matrices of the planted set need ~77 KiB
+    result = sweep.invoke(app, "align", "fit", planted, "-m", method, "-o", tmp_path / "ot.aligner")
+    sweep.refused(result, f"{method}.fit", "cost matrix", "max_fit_points", "memory budget")
+    with pytest.raises(InputError, match="cost matrix"):
+        fit_on_set(method, load_set(planted))
+    monkeypatch.setenv(ENV, "1M")
+    assert fit_on_set(method, load_set(planted), {"max_fit_points": 20}).fit_img_.shape == (20, 8)
