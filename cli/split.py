@@ -7,10 +7,10 @@ from typing import Tuple
 
 import typer
 
-from gaptools.cli.app import console
+from gaptools.cli.app import console, overwrite_option
 from gaptools.errors import InputError
 from gaptools.io import load_set, save_set
-from gaptools.outputs import check_output_file, resolved
+from gaptools.outputs import SET_FILE, check_output_file, resolved
 from gaptools.validation import MAX_SEED
 
 
@@ -21,6 +21,7 @@ def split_command(
     output: Tuple[Path, Path] = typer.Option(..., "--output", "-o", metavar="FIT TEST",
                                              help="The two sets to write (.npz): the fitting part, then the test part."),
     float16: bool = typer.Option(False, "--float16", help="Store the output embeddings as float16."),
+    overwrite: bool = overwrite_option(),
 ) -> None:
     """Split SET by image into a fitting part and a test part: every caption goes with its image.
 
@@ -30,11 +31,11 @@ def split_command(
     if resolved(fit_path) == resolved(test_path):
         raise InputError(f"-o: the fitting part and the test part are the same file ({fit_path})")
     for path in output:
-        check_output_file(path, option="-o", inputs=[data], suffixes=(".npz",))
+        check_output_file(path, option="-o", inputs=[data], suffixes=(".npz",), kind=SET_FILE, overwrite=overwrite)
     eset = load_set(data)
     fit, held_out = eset.split(test=test, seed=seed)
-    save_set(fit, fit_path, float16=float16)
-    save_set(held_out, test_path, float16=float16)
+    save_set(fit, fit_path, float16=float16, overwrite=overwrite)
+    save_set(held_out, test_path, float16=float16, overwrite=overwrite)
     for label, part, path in (("fit", fit, fit_path), ("test", held_out, test_path)):
         console.print(f"Wrote {path}: {label} part, {part.n_groups} images, {part.n_text} captions", soft_wrap=True)
 

@@ -53,6 +53,21 @@ def test_split_refuses_bad_options_in_one_line(tmp_path, args, message):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["set.npz"]  # nothing written, the input untouched
 
 
+def test_split_replaces_its_own_sets_and_nothing_else_without_overwrite(tmp_path):
+    data = save_set(planted_gap(20, 4), tmp_path / "set.npz")
+    fit, test = tmp_path / "fit.npz", tmp_path / "test.npz"
+    assert invoke("split", data, "--test", "0.5", "-o", fit, test).exit_code == 0
+    again = invoke("split", data, "--test", "0.5", "--seed", "1", "-o", fit, test)  # its own outputs: replaced
+    assert again.exit_code == 0, again.output
+    assert load_set(test).meta["held_out"]["seed"] == 1
+    test.write_text("my notes")
+    refused = invoke("split", data, "--test", "0.5", "-o", fit, test)
+    assert refused.exit_code == 2 and "--overwrite" in refused.output, refused.output
+    assert test.read_text() == "my notes" and load_set(fit).meta["held_out"]["seed"] == 1  # nothing written
+    assert invoke("split", data, "--test", "0.5", "-o", fit, test, "--overwrite").exit_code == 0
+    assert load_set(test).meta["held_out"]["seed"] == 0
+
+
 def test_align_compare_warns_in_one_line_when_fit_and_test_share_images(tmp_path):
     data = save_set(planted_gap(120, 8, captions_per_image=2), tmp_path / "set.npz")
     fit, test = tmp_path / "fit.npz", tmp_path / "test.npz"
