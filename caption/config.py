@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 
 from gaptools.errors import InputError
-from gaptools.validation import check_number, check_seed
+from gaptools.validation import check_integer, check_number, check_seed
 
 #: Noise variance of CapDec (Nukrai et al. 2022): inputs get N(0, 0.016) noise while training.
 CAPDEC_NOISE_VARIANCE = 0.016
@@ -74,11 +74,12 @@ class TrainConfig:
         """Refuse impossible settings (one line naming the option) before anything is loaded or written."""
         for name in ("batch_size", "epochs", "log_every", "prefix_length", "max_tokens", "mapper_layers",
                      "mapper_heads", "clip_length"):
-            if getattr(self, name) < 1:
-                raise InputError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+            check_integer(getattr(self, name), f"--{name.replace('_', '-')}", minimum=1)
         for name in ("warmup", "save_every", "length_window", "log_captions"):
-            if getattr(self, name) < 0:
-                raise InputError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
+            check_integer(getattr(self, name), f"--{name.replace('_', '-')}", minimum=0)
+        for name in ("subtract_text_mean", "normalize", "freeze_decoder"):
+            if not isinstance(getattr(self, name), bool):
+                raise InputError(f"{name} must be True or False, got {getattr(self, name)!r:.60}")
         check_seed(self.seed)
         check_number(self.lr, "--lr", minimum=0, above=True)
         check_number(self.weight_decay, "--weight-decay", minimum=0)

@@ -293,3 +293,14 @@ def test_an_aligner_records_its_fit_model_and_apply_warns_on_another(sweep, tmp_
     assert len(warnings) == 1 and "hf/convirt" in warnings[0] and "hf/shapes-toy-clip" in warnings[0], result.output
     same = sweep.invoke(app, "align", "apply", aligner, with_model(2, "convirt"), "-o", tmp_path / "p.npz")
     assert same.exit_code == 0 and "Warning" not in same.output, same.output
+
+
+@pytest.mark.parametrize("field, value, needle", [("normalize", "no", "normalize must be True or False"),
+                                                  ("prefix_length", "10", "--prefix-length must be an integer"),
+                                                  ("epochs", 1.5, "--epochs must be an integer")])
+def test_a_training_config_from_python_takes_real_booleans_and_integers(field, value, needle):
+    """The settings a run records are what TrainConfig accepts: "no" read as true before, "10" a TypeError."""
+    from gaptools.caption.config import TrainConfig
+
+    with pytest.raises(InputError, match=needle):
+        TrainConfig(data="d.npz", output="run", **{field: value})
