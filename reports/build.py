@@ -105,8 +105,11 @@ def build_report(
         sections.append(_alignment_section(doc, inputs.evals))
     if inputs.evals:
         cap = tables.captioning_table(inputs.evals)
-        sections.append(Section("Captioning", "Scores ×100 (pycocoevalcap); best value per column marked.",
-                                tables=[("Captioning metrics (Table 1 layout)", cap, tables.best_per_column(cap))]))
+        sections.append(Section("Captioning", "Scores ×100 (pycocoevalcap). A value is marked best where its 95% "
+                                "interval over the test images (caption eval --bootstrap) lies clear of every other "
+                                "row's; a column where a row has no interval has none.",
+                                tables=[("Captioning metrics (Table 1 layout)", cap,
+                                         tables.best_per_column(cap, tables.captioning_intervals(inputs.evals)))]))
         mix = tables.mixup_table(inputs.evals, mixup_metric)
         if not mix.empty:
             sections.append(Section("Mixup", f"{mixup_metric} against λ, the text share of the input (the paper's Fig. 3).",

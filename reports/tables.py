@@ -78,12 +78,11 @@ def alignment_table(compare: dict) -> pd.DataFrame:
 
 
 def alignment_best(compare: dict) -> dict[str, str]:
-    """The best method of each gap metric of :func:`alignment_table`, where the intervals decide it.
+    """The best method of each gap metric of :func:`alignment_table`, by :func:`best_per_column`.
 
-    A method is best in a column when its value is the closest (smallest gap, largest
-    cosine or recall; see :data:`LOWER_IS_CLOSER`) and its 95% interval lies clear of every
-    other row's. A column without intervals (``align compare --bootstrap 0``, the subsample
-    metrics, the timings) has no best.
+    Closest is the smallest gap (:data:`LOWER_IS_CLOSER`) or the largest cosine or recall; the
+    intervals are the document's ``ci95`` (none with ``align compare --bootstrap 0``, none for the
+    subsample metrics and the timings: no best there).
 
     Returns
     -------
@@ -91,18 +90,10 @@ def alignment_best(compare: dict) -> dict[str, str]:
         Column label -> row label of :func:`alignment_table`.
     """
     rows = {BASELINE_ROW: compare["baseline"], **compare["methods"]}
-    best = {}
-    for key, label in ALIGNMENT_COLUMNS.items():
-        entries = {name: (m.get(key), (m.get("ci95") or {}).get(key)) for name, m in rows.items()}
-        if any(value is None or ci is None for value, ci in entries.values()) or len(entries) < 2:
-            continue
-        sign = 1 if key in LOWER_IS_CLOSER else -1
-        name = min(entries, key=lambda n: sign * entries[n][0])
-        lo, hi = entries[name][1]
-        others = [ci for n, (_, ci) in entries.items() if n != name]
-        if all((hi < o_lo) if sign == 1 else (lo > o_hi) for o_lo, o_hi in others):
-            best[label] = name
-    return best
+    intervals = {name: {ALIGNMENT_COLUMNS[k]: ci for k, ci in (m.get("ci95") or {}).items() if k in ALIGNMENT_COLUMNS}
+                 for name, m in rows.items()}
+    lower = {ALIGNMENT_COLUMNS[k] for k in LOWER_IS_CLOSER if k in ALIGNMENT_COLUMNS}
+    return best_per_column(alignment_table(compare), intervals, lower)
 
 
 def alignment_captioning_table(compare: dict, caption_by_method: dict[str, dict]) -> pd.DataFrame:
@@ -177,14 +168,53 @@ def mixup_table(evals: list[dict], metric: str = "CIDEr") -> pd.DataFrame:
     return table
 
 
-def best_per_column(table: pd.DataFrame, lower_is_better: set[str] = frozenset()) -> dict[str, object]:
-    """Index label of the best numeric value in each column (ties: first)."""
+def best_per_column(table: pd.DataFrame, intervals: dict[str, dict[str, list]],
+                    lower_is_better: set[str] = frozenset()) -> dict[str, object]:
+    """Index label of the best value of each column, where the 95% intervals decide it.
+
+    A row is best in a column when its value is the best (largest, or smallest for
+    ``lower_is_better``) and its interval lies clear of every other row's interval. A column
+    where any row with a value has no interval has no best: without intervals nothing is called best.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+    intervals : dict
+        Row label -> column -> ``[lo, hi]``.
+    lower_is_better : set of str
+        Columns where smaller is better.
+
+    Returns
+    -------
+    dict
+        Column -> row label.
+    """
     best = {}
     for col in table.columns:
-        values = pd.to_numeric(table[col], errors="coerce")
-        if values.notna().any():
-            best[col] = values.idxmin() if col in lower_is_better else values.idxmax()
+        values = pd.to_numeric(table[col], errors="coerce").dropna()
+        if len(values) < 2:
+            continue
+        ci = {row: (intervals.get(row) or {}).get(col) for row in values.index}
+        if any(interval is None for interval in ci.values()):
+            continue
+        winner = values.idxmin() if col in lower_is_better else values.idxmax()
+        lo, hi = ci[winner]
+        others = [interval for row, interval in ci.items() if row != winner]
+        if all(hi < o_lo if col in lower_is_better else lo > o_hi for o_lo, o_hi in others):
+            best[col] = winner
     return best
+
+
+def captioning_intervals(evals: list[dict]) -> dict[str, dict[str, list]]:
+    """The 95% intervals of :func:`captioning_table`'s cells (its row labels and column headers).
+
+    From each eval configuration's ``ci95`` (``caption eval --bootstrap``); a configuration
+    scored without intervals has none.
+    """
+    out = {}
+    for label, configuration in zip(captioning_table(evals).index, (c for doc in evals for c in doc["configurations"])):
+        out[label] = {CAPTION_HEADERS[k]: ci for k, ci in (configuration.get("ci95") or {}).items() if k in CAPTION_HEADERS}
+    return out
 
 
 def _overlapping(key_lists: list[list[str]], what: str, files: list[str]) -> list[str]:

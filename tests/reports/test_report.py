@@ -93,12 +93,14 @@ def test_every_inlined_figure_decodes(inputs):
             assert im.size[0] > 10
 
 
-def test_best_values_are_marked():
-    cap = tables.captioning_table([{"_file": "x", "run": "r", "configurations": [
-        {"input": "image", "metrics": {"CIDEr": 10.0, "Bleu_4": 5.0}},
-        {"input": "text", "metrics": {"CIDEr": 20.0, "Bleu_4": 3.0}}]}])
-    best = tables.best_per_column(cap)
-    assert best["CIDEr"].endswith("input=text") and best["BLEU-4"].endswith("input=image")
+def test_best_values_are_marked_where_the_intervals_decide():
+    evals = [{"_file": "x", "run": "r", "configurations": [
+        {"input": "image", "metrics": {"CIDEr": 10.0, "Bleu_4": 5.0}, "ci95": {"CIDEr": [8.0, 12.0], "Bleu_4": [4.0, 6.0]}},
+        {"input": "text", "metrics": {"CIDEr": 20.0, "Bleu_4": 3.0}, "ci95": {"CIDEr": [18.0, 22.0], "Bleu_4": [2.0, 4.5]}}]}]
+    cap = tables.captioning_table(evals)
+    best = tables.best_per_column(cap, tables.captioning_intervals(evals))
+    assert best["CIDEr"].endswith("input=text") and "BLEU-4" not in best  # 5.0 [4, 6] vs 3.0 [2, 4.5]: overlap
+    assert tables.best_per_column(cap, {}) == {}  # no intervals, no best
 
 
 def test_mixup_table_is_lambda_by_run(inputs):
