@@ -345,7 +345,7 @@ def ot_grid_table(doc: dict) -> pd.DataFrame:
         rows.append({_header(doc, average): cell(c["metrics"].get(average)), "CIDEr": cell(c["metrics"].get("CIDEr")),
                      "distinct captions (share)": "—" if c["distinct_fraction"] is None else f"{c['distinct_fraction']:.2f}",
                      "mode collapse": {True: "yes", False: "no", None: "—"}[c["mode_collapse"]],
-                     "sample captions (seed 1)": " | ".join(str(p.get("caption", "")) for p in c["samples"]) or "—"})
+                     "sample captions (first seed)": " | ".join(str(p.get("caption", "")) for p in c["samples"]) or "—"})
     return pd.DataFrame(rows, index=pd.Index(index, name="cell")) if rows else pd.DataFrame()
 
 
