@@ -69,7 +69,8 @@ from gaptools import paper
 
 #: Metric the claims are judged on unless they name another.
 CLAIM_METRIC = "CIDEr"
-#: The mean of the metrics we score (caption.bootstrap.AVERAGE_KEY): the paper's §5 "average performance".
+#: The mean of the metrics we score (caption.bootstrap.AVERAGE_KEY): our reading of the paper's undefined §5
+#: "average performance".
 AVERAGE = "caption_average"
 #: Half-width of the band of ``equal``, ``at-most`` and ``well-above`` claims, as a share of a row's score.
 EQUAL_MARGIN = 0.10
