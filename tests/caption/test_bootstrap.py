@@ -87,6 +87,7 @@ def pycocoevalcap_scores(gts, res):
     return {k: 100.0 * float(v) for k, v in out.items()}
 
 
+@pytest.mark.slow
 def test_point_scores_equal_pycocoevalcap(hand_made):
     scores, stats, _ = hand_made
     again = point_scores(stats)
@@ -95,6 +96,7 @@ def test_point_scores_equal_pycocoevalcap(hand_made):
     assert 0 < scores["CIDEr"] and scores["Bleu_4"] < 100
 
 
+@pytest.mark.slow
 def test_resampled_statistic_equals_rescoring_the_resampled_images(hand_made):
     """Each resample, rescored by pycocoevalcap with every copy of an image renamed as a new image id,
     gives what score_draws computes from the per-image statistics (CIDEr's df and log N included)."""
@@ -114,6 +116,7 @@ def test_resampled_statistic_equals_rescoring_the_resampled_images(hand_made):
             assert fast[key][r] == pytest.approx(value, rel=1e-9, abs=1e-9), (r, key)
 
 
+@pytest.mark.slow
 def test_meteor_perfect_segment_adds_no_chunks(hand_made):
     """Image 7 matches its only reference exactly (one chunk): METEOR 1.5 leaves its chunk out of the sums."""
     from gaptools.caption.bootstrap import _meteor_summands
@@ -235,6 +238,7 @@ def test_combine_seeds_matches_images_by_id_and_refuses_other_images():
         combine_seeds([stats, fewer], 10, seed=0)
 
 
+@pytest.mark.slow
 def test_image_stats_file_round_trip(tmp_path, hand_made):
     _, stats, _ = hand_made
     path = save_image_stats(tmp_path / "s.npz", stats)

@@ -9,6 +9,7 @@ from gaptools.caption.evaluate import METRIC_KEYS, read_predictions, read_refere
 from gaptools.errors import GapToolsError, InputError
 
 
+@pytest.mark.slow
 def test_reproduces_the_published_viecap_scores(shared_data, tmp_path):
     folder = shared_data / "flickr30k_karpathy_test"
     generated = json.loads((folder / "generated_by_viecap.json").read_text())

@@ -161,6 +161,7 @@ def test_finished_captions_leave_the_dynamic_batch(decoder, prefix, eos, monkeyp
     assert sizes == sorted(sizes, reverse=True) and ended[0] < 9
 
 
+@pytest.mark.slow
 def test_static_step_has_no_host_synchronisation(decoder, prefix):
     """The step captured as a CUDA graph traces as ONE graph (``fullgraph=True``): no ``.item()``,
     no data-dependent branch or shape, which would break a capture on cuda."""

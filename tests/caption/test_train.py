@@ -87,6 +87,7 @@ def _greedy(model, clip, eos, max_len=16):
     return [r[: r.index(eos)] if eos in r else r for r in rows]
 
 
+@pytest.mark.slow
 def test_overfits_captions_until_greedy_decoding_reproduces_them(decoder_dirs, set_path, tmp_path):
     config = TrainConfig(set_path, str(tmp_path / "run"), source="text", target="same", decoder=decoder_dirs["plain"],
                          prefix_length=4, lr=1e-2, warmup=5, batch_size=12, epochs=150, log_every=30, seed=1)

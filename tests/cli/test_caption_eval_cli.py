@@ -35,6 +35,7 @@ def run_and_sets(tmp_path_factory):
     return str(root / "run"), data, str(other)
 
 
+@pytest.mark.slow
 def test_eval_mixup_sweep_prints_a_table_and_writes_the_folder(run_and_sets, tmp_path):
     run, data, _ = run_and_sets
     out = tmp_path / "mix"

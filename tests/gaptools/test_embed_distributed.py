@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from gaptools.datasets import read_table, resolve_images
@@ -24,6 +25,7 @@ embed_dataset(records, encoder, folder / "two.npz", num_workers=0, shard_size=2,
 """
 
 
+@pytest.mark.slow
 def test_torchrun_with_two_gloo_processes_gives_the_one_process_set(tmp_path):
     write_tiny_openclip(tmp_path)
     rows = ["image,caption"]

@@ -111,6 +111,7 @@ def test_each_preset_trains_at_its_own_temperature(tmp_path):
     assert scales["simple"][-1] != pytest.approx(scales["simple"][0], rel=1e-3)  # learned
 
 
+@pytest.mark.slow
 def test_the_calibrated_temperature_keeps_a_larger_gap_on_a_tiny_run(tmp_path):
     """A direction on a tiny run: the same world and one-layer towers, only the temperature differs.
 

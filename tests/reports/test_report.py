@@ -139,6 +139,7 @@ def test_rebuilding_replaces_an_earlier_report(inputs):
     assert [p.name for p in root.iterdir() if p.name.startswith(".r")] == []
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed")
 def test_page_renders_in_headless_chromium_without_running_input_scripts(inputs):
     root, paths, set_path = inputs

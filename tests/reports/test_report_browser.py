@@ -141,6 +141,7 @@ def layout(page_path) -> dict:
     return json.loads(html.unescape(found.group(1)))
 
 
+@pytest.mark.slow
 def test_every_table_fits_a_1280px_window_and_no_number_is_split(page):
     seen = layout(page)
     assert len(seen["tables"]) >= 12  # claims, comparisons, paper tables, averages, seeds, alignment, Table 1, ...

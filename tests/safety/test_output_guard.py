@@ -98,6 +98,7 @@ def test_eval_overwrite_never_replaces_the_run_it_reads(sweep, caption_files):
     assert sorted(p.name for p in run.iterdir()) == before
 
 
+@pytest.mark.slow
 def test_eval_overwrite_replaces_an_earlier_eval_folder(sweep, caption_files, tmp_path):
     out = tmp_path / "ev"
     with building_folder(out, kind=EVAL) as tmp:  # what an earlier `caption eval -o ev` leaves
