@@ -127,6 +127,9 @@ def apply_command(
                       overwrite=overwrite)
     saved = load_aligner(aligner_path)
     eset = load_set(data)
+    mismatch = saved.model_mismatch(eset.meta)  # fitted on another embedding model: one line, on stderr
+    if mismatch:
+        err_console.print(f"[bold yellow]Warning:[/bold yellow] {escape(mismatch)}", soft_wrap=True)
     dir_value = direction.value if direction is not None else saved.direction
     aligned = apply_to_set(saved.aligner, eset, direction=dir_value, label=saved.path)
     if mixup is not None:
