@@ -31,6 +31,7 @@ from gaptools.datasets.files import read_json
 from gaptools.errors import InputError
 from gaptools.io import read_torch
 from gaptools.outputs import TRAIN_RUN, building_folder, check_output_folder, clear_folder, folder_kind, write_marker
+from gaptools.validation import is_finite_number
 
 CONFIG = "config.json"
 LOG = "log.jsonl"
@@ -99,15 +100,6 @@ def _json_object(path: Path) -> dict:
     return config
 
 
-def _finite(value) -> bool:
-    """A JSON number that is a finite float (10**400 is not: it overflows a float)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return False
-    try:
-        return math.isfinite(float(value))
-    except OverflowError:
-        return False
-
 
 def check_run_config(config: dict, path: str | os.PathLike) -> dict:
     """Refuse a run config whose input-transform values training could not have written.
@@ -133,10 +125,10 @@ def check_run_config(config: dict, path: str | os.PathLike) -> dict:
     dim = config.get("clip_dim")
     need(isinstance(dim, int) and not isinstance(dim, bool) and dim >= 1, "clip_dim", "an integer >= 1")
     noise = config.get("noise_variance", 0.0)
-    need(_finite(noise) and noise >= 0, "noise_variance", "a finite number >= 0")
+    need(is_finite_number(noise) and noise >= 0, "noise_variance", "a finite number >= 0")
     mean = config.get("text_mean")
     if mean is not None:
-        need(isinstance(mean, list) and len(mean) == dim and all(map(_finite, mean)), "text_mean",
+        need(isinstance(mean, list) and len(mean) == dim and all(map(is_finite_number, mean)), "text_mean",
              f"null or a list of clip_dim ({dim}) finite numbers")
         norm = math.sqrt(sum(float(v) ** 2 for v in mean))
         if config["normalize"] and norm > 1 + UNIT_SLACK:

@@ -7,6 +7,7 @@ print it as one line.
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -227,6 +228,16 @@ def contained_path(
 
 #: Largest seed an option takes: every generator used (numpy, torch, Python) accepts [0, 2**32 - 1].
 MAX_SEED = 2**32 - 1
+
+
+def is_finite_number(value) -> bool:
+    """A JSON number that is a finite float: not a bool, not NaN/inf, not an integer like 10**400 that overflows one."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
 
 
 def check_number(value: float, option: str, *, minimum: float | None = None, maximum: float | None = None,

@@ -7,7 +7,6 @@ another kind or version is refused with a message naming the file.
 from __future__ import annotations
 
 import dataclasses
-import math
 from pathlib import Path
 
 from gaptools.align.compare import RESULT_KIND as COMPARE_KIND
@@ -17,6 +16,7 @@ from gaptools.datasets.files import read_json
 from gaptools.errors import InputError
 from gaptools.measure import RESULT_KIND as MEASURE_KIND
 from gaptools.measure import RESULT_VERSION as MEASURE_VERSION
+from gaptools.validation import is_finite_number
 
 MEASURE, COMPARE = MEASURE_KIND, COMPARE_KIND
 # caption.eval_run.RESULT_KIND/VERSION: reports read result files and never import caption (a test holds
@@ -124,15 +124,6 @@ def read_document(path: Path) -> dict:
     return doc
 
 
-def _is_number(value) -> bool:
-    """A JSON number the report can print: finite as a float (an integer of 10**400 overflows one)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return False
-    try:
-        return math.isfinite(float(value))
-    except OverflowError:
-        return False
-
 
 def _check_layout(doc: dict, path: Path) -> None:
     """Refuse a result document whose fields the report reads have the wrong type (one line naming the field)."""
@@ -150,10 +141,10 @@ def _check_layout(doc: dict, path: Path) -> None:
                 where = f"sets[{i}].metrics.{key}"
                 need(isinstance(entry, dict), where, "an object")
                 v, ci = entry.get("value"), entry.get("ci95")
-                need(v is None or _is_number(v) or (isinstance(v, list) and all(
-                    isinstance(p, list) and all(_is_number(x) for x in p) for p in v)),
+                need(v is None or is_finite_number(v) or (isinstance(v, list) and all(
+                    isinstance(p, list) and all(is_finite_number(x) for x in p) for p in v)),
                     f"{where}.value", "a number, a list of [dim, share] or null")
-                need(ci is None or (isinstance(ci, list) and len(ci) == 2 and all(_is_number(x) for x in ci)),
+                need(ci is None or (isinstance(ci, list) and len(ci) == 2 and all(is_finite_number(x) for x in ci)),
                      f"{where}.ci95", "[low, high] or null")
     elif doc["kind"] == COMPARE:
         need(isinstance(doc.get("baseline"), dict), "'baseline'", "an object of metrics")
@@ -161,19 +152,19 @@ def _check_layout(doc: dict, path: Path) -> None:
         for name, values in {"baseline": doc["baseline"], **doc["methods"]}.items():
             need(isinstance(values, dict), f"methods.{name}", "an object of metrics")
             for key, v in values.items():
-                need(v is None or _is_number(v) or isinstance(v, (dict, list, str)), f"methods.{name}.{key}",
+                need(v is None or is_finite_number(v) or isinstance(v, (dict, list, str)), f"methods.{name}.{key}",
                      "a number or null")
     elif doc["kind"] == EVAL:
         need(isinstance(doc.get("configurations"), list), "'configurations'", "a list")
         for i, c in enumerate(doc["configurations"]):
             need(isinstance(c, dict), f"configurations[{i}]", "an object")
-            need(isinstance(c.get("metrics"), dict) and all(v is None or _is_number(v) for v in c["metrics"].values()),
+            need(isinstance(c.get("metrics"), dict) and all(v is None or is_finite_number(v) for v in c["metrics"].values()),
                  f"configurations[{i}].metrics", "an object of numbers")
             predictions = c.get("predictions")
             need(predictions is None or (isinstance(predictions, str) and predictions not in ("", ".", "..")
                                          and "/" not in predictions and "\\" not in predictions),
                  f"configurations[{i}].predictions", "a file name in the eval folder")
-            need(c.get("mixup") is None or _is_number(c["mixup"]), f"configurations[{i}].mixup", "a number or null")
+            need(c.get("mixup") is None or is_finite_number(c["mixup"]), f"configurations[{i}].mixup", "a number or null")
             need(c.get("diversity") is None or isinstance(c["diversity"], dict), f"configurations[{i}].diversity",
                  "an object or null")
             for key in ("input", "aligner", "name"):
