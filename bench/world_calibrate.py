@@ -53,6 +53,7 @@ def _args() -> argparse.Namespace:
     p.add_argument("--keep", type=Path, help="keep the training folder here (default: a temporary one)")
     p.add_argument("--json", type=Path, help="append the row as one JSON line here")
     p.add_argument("--label", default="", help="name of the row")
+    p.add_argument("--table", type=Path, help="print the settings table of a --json file (rows with --structure) and stop")
     return p.parse_args()
 
 
@@ -89,6 +90,9 @@ def main() -> None:
     from gaptools.world.clip import TrainSettings, load_toy_clip, train_clip
 
     args = _args()
+    if args.table:
+        print_table(args.table)
+        return
     world_kw, model, training = _setting(args)
     params = WorldParams(**world_kw)
     key = "-".join(f"{k}{v}" for k, v in sorted(dataclasses.asdict(params).items()) if v is not None)
@@ -159,6 +163,22 @@ def structure(image: np.ndarray, text: np.ndarray, k: int = 10) -> dict:
         "gap_top2_share": metrics.gap_top_share(image, text, 2),
     }
 
+
+def print_table(path: Path) -> None:
+    """The settings table (every figure, first and second order) of the rows of a ``--json`` file."""
+    print("| setting | steps | centroid gap | matched cos | image / text cone | RMG | R@1 i2t / t2i | centred matched "
+          "| after shift | PR image / text / residual | subspace agr. | Δ top-2 share | train s |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        r = json.loads(line)
+        if "centred_matched_cosine" not in r:
+            continue
+        print(f"| {r['label']} | {r['training']['max_steps']} | {r['centroid_gap']:.3f} | {r['matched_cosine']:.3f} | "
+              f"{r['image_cone']:.3f} / {r['text_cone']:.3f} | {r['relative_gap']:.3f} | "
+              f"{r['recall@1_i2t']:.3f} / {r['recall@1_t2i']:.3f} | {r['centred_matched_cosine']:.3f} | "
+              f"{r['shifted_matched_cosine']:.3f} | {r['participation_ratio_image']:.1f} / "
+              f"{r['participation_ratio_text']:.1f} / {r['participation_ratio_residual']:.1f} | "
+              f"{r['subspace_agreement']:.2f} | {r['gap_top2_share']:.2f} | {r['train_seconds']:.0f} |")
 
 if __name__ == "__main__":
     np.seterr(all="ignore")
