@@ -219,14 +219,27 @@ def load_checkpoint(run_dir: str | os.PathLike, device="cpu") -> dict | None:
     path = Path(run_dir) / CHECKPOINT
     if not path.exists():
         return None
-    state = read_torch(path, device)
+    state = read_torch(path, "cpu")  # verified where the bytes are readable (a meta device holds none)
     if not isinstance(state, dict):
         raise InputError(f"{path}: not a checkpoint (a {type(state).__name__})")
     recorded = state.pop(CHECKPOINT_SHA256, None)
     if recorded is not None and recorded != state_sha256(state):
         raise InputError(f"{path}: changed after it was written (its SHA-256 differs)",
                          hint="restore it, or start the run anew with --overwrite")
-    return state
+    return _on_device(state, device)
+
+
+def _on_device(value, device):
+    """``value`` (nested dicts/lists of tensors and plain values) with every tensor moved to ``device``."""
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return value.to(device)
+    if isinstance(value, dict):
+        return {key: _on_device(item, device) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_on_device(item, device) for item in value)
+    return value
 
 
 def save_final(run_dir: str | os.PathLike, model) -> Path:

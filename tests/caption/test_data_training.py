@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from gaptools import checksums
 from gaptools.caption import checkpoint
 from gaptools.caption.model import init_decoder
 from gaptools.caption.tokenizer import train_tokenizer
@@ -87,11 +88,19 @@ def _device_run(setup, folder):
 
 
 def _as_if_saved_on_cuda(path, monkeypatch):
-    """Rewrite the torch file at ``path`` with its storages tagged cuda:0 (what a GPU run writes)."""
+    """Rewrite the torch file at ``path`` with its storages tagged cuda:0 (what a GPU run writes).
+
+    A run's ``final/checksums.json`` is rewritten with the new file's digest, as a GPU run writes it.
+    """
     state = torch.load(path, map_location="cpu", weights_only=True)
     with monkeypatch.context() as patch:
         patch.setattr(torch.serialization, "location_tag", lambda storage: "cuda:0")
         torch.save(state, path)
+    manifest = path.parent / checksums.MANIFEST
+    if manifest.exists():
+        doc = json.loads(manifest.read_text())
+        doc["sha256"][f"{path.parent.name}/{path.name}"] = checksums.file_sha256(path)
+        manifest.write_text(json.dumps(doc))
     return state
 
 
