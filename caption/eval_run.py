@@ -58,6 +58,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import warnings
 from pathlib import Path
 from typing import Callable
 
@@ -69,7 +70,7 @@ from gaptools.caption.bootstrap import ImageStats, save_image_stats
 from gaptools.caption.config import MAX_NEW_TOKENS
 from gaptools.checksums import write_manifest
 from gaptools.device import resolve_device
-from gaptools.errors import InputError
+from gaptools.errors import GapToolsWarning, InputError
 from gaptools.io import EmbeddingSet, load_set
 from gaptools.limits import MAX_BOOTSTRAP
 from gaptools.outputs import EVAL as EVAL_KIND
@@ -249,7 +250,7 @@ def raw_inputs(data: EvalData, configuration: dict, run_source: str, *, normaliz
         return mixup(image, text, configuration["mixup"], renormalize=False)
     x = _images(data) if configuration["input"] == "image" else eset.text[data.chosen]
     if configuration["aligner"] is not None:
-        x = _apply_aligner(configuration["aligner"], x, configuration["input"], run_source, eset.dim)
+        x = _apply_aligner(configuration["aligner"], x, configuration["input"], run_source, eset)
     return x
 
 
@@ -260,10 +261,14 @@ def _images(data: EvalData) -> np.ndarray:
     return data.eset.image[data.groups]
 
 
-def _apply_aligner(path: str, x: np.ndarray, modality: str, run_source: str, dim: int) -> np.ndarray:
+def _apply_aligner(path: str, x: np.ndarray, modality: str, run_source: str, eset: EmbeddingSet) -> np.ndarray:
     from gaptools.align import load_aligner
 
     saved = load_aligner(path)
+    dim = eset.dim
+    mismatch = saved.model_mismatch(eset.meta)
+    if mismatch:  # fitted on another embedding model: computed, but it may mislead
+        warnings.warn(mismatch, GapToolsWarning, stacklevel=2)
     if modality == run_source:
         raise InputError(f"{path}: the run was trained on {run_source} embeddings and the input is {modality}: "
                          "there is no gap to align", hint="drop --aligner, or use the other --input")

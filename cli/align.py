@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import time
-import warnings
 from enum import Enum
 from pathlib import Path
 from typing import List, Optional
 
 import typer
-from rich.markup import escape
 
 from gaptools.align import METHODS, apply_to_set, compare, fit_on_set, load_aligner, save_aligner
 from gaptools.align.compare import DEFAULT_BOOTSTRAP, HEADLINE_METRICS
@@ -19,7 +17,7 @@ from gaptools.align.persist import SUFFIX as ALIGNER_SUFFIX
 from gaptools.align.registry import params_for, parse_param
 from gaptools.align.sets import train_summary
 from gaptools.atomic import write_json
-from gaptools.cli.app import console, err_console, overwrite_option
+from gaptools.cli.app import console, overwrite_option
 from gaptools.cli.stream import check_cluster_options, dask_session, scheduler_option, shard_progress, workers_option
 from gaptools.cli.tables import print_tables
 from gaptools.errors import InputError
@@ -127,11 +125,8 @@ def apply_command(
                       overwrite=overwrite)
     saved = load_aligner(aligner_path)
     eset = load_set(data)
-    mismatch = saved.model_mismatch(eset.meta)  # fitted on another embedding model: one line, on stderr
-    if mismatch:
-        err_console.print(f"[bold yellow]Warning:[/bold yellow] {escape(mismatch)}", soft_wrap=True)
     dir_value = direction.value if direction is not None else saved.direction
-    aligned = apply_to_set(saved.aligner, eset, direction=dir_value, label=saved.path)
+    aligned = apply_to_set(saved, eset, direction=dir_value)  # warns (one line) on another embedding model
     if mixup is not None:
         aligned = mixup_set(aligned, mixup, seed=mixup_seed)
     save_set(aligned, output, float16=float16, overwrite=overwrite)
@@ -178,13 +173,9 @@ def compare_command(
     train_set, test_set = load_set(train), load_set(test)
     names = [n.strip() for item in methods for n in item.split(",") if n.strip()] or None
     params = _params(param, no_renormalize, {"max_fit_points": max_fit_points})
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", UserWarning)
-        result = compare(train_set, test_set, methods=names, direction=direction.value, params=params,
-                         bootstrap=bootstrap, seed=seed, max_points=max_points, max_gallery=max_gallery,
-                         progress=lambda name: console.print(f"[dim]fitting {name} ...[/dim]"))
-    for warning in caught:  # fit and test share images: one line, on stderr
-        err_console.print(f"[bold yellow]Warning:[/bold yellow] {escape(str(warning.message))}", soft_wrap=True)
+    result = compare(train_set, test_set, methods=names, direction=direction.value, params=params,
+                     bootstrap=bootstrap, seed=seed, max_points=max_points, max_gallery=max_gallery,
+                     progress=lambda name: console.print(f"[dim]fitting {name} ...[/dim]"))
     print_compare(result)
     if json_out is not None:
         write_json(json_out, result.to_dict())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 
 import click
 import typer
@@ -17,7 +18,7 @@ from rich.markup import escape
 from typer.core import TyperGroup
 from typer.exceptions import Abort, Exit, TyperException
 
-from gaptools.errors import GapToolsError
+from gaptools.errors import GapToolsError, GapToolsWarning
 from gaptools.threads import configure as configure_threads
 
 # gaptools hands POT numpy arrays only; without this, `import ot` imports torch (seconds, ~600 MB)
@@ -42,7 +43,10 @@ class ErrorHandlingGroup(TyperGroup):
 
     def invoke(self, ctx: typer.Context):
         try:
-            return super().invoke(ctx)
+            with warnings.catch_warnings():
+                warnings.simplefilter("always", GapToolsWarning)
+                warnings.showwarning = _show_warning
+                return super().invoke(ctx)
         except (Exit, Abort, TyperException):  # --help, usage errors: Typer's own handling
             raise
         except GapToolsError as exc:
@@ -63,6 +67,14 @@ class ErrorHandlingGroup(TyperGroup):
                 soft_wrap=True,
             )
             sys.exit(1)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """gaptools' own warnings as one yellow line on stderr; any other warning as Python prints it."""
+    if issubclass(category, GapToolsWarning):
+        err_console.print(f"[bold yellow]Warning:[/bold yellow] {escape(str(message))}", soft_wrap=True)
+    else:
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
 
 
 def _escape_help(command: click.Command) -> None:

@@ -25,7 +25,7 @@ from gaptools.align import Aligner, SavedAligner, apply_to_set, fit_on_set, load
 from gaptools.align import compare as compare_aligners
 from gaptools.align.compare import CompareResult
 from gaptools.api import measure
-from gaptools.errors import InputError
+from gaptools.errors import GapToolsWarning, InputError
 from gaptools.io import EmbeddingSet, from_pairs, load_pair, load_set, save_set
 from gaptools.measure import METRIC_KEYS, MeasureResult
 from gaptools.mixing import mixup, mixup_set
@@ -38,6 +38,7 @@ __all__ = [
     "Aligner",
     "CompareResult",
     "EmbeddingSet",
+    "GapToolsWarning",
     "InputError",
     "MeasureResult",
     "SavedAligner",

@@ -42,6 +42,11 @@ class InputError(GapToolsError, ValueError):
     """
 
 
+class GapToolsWarning(UserWarning):
+    """A result that is computed but may mislead: fit and test sets that share images, an aligner
+    applied to another embedding model's set. The command line prints it as one yellow line."""
+
+
 class NotFittedError(GapToolsError, RuntimeError):
     """An estimator was used before ``fit``."""
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from gaptools.align.registry import METHODS, aligner_class, make_aligner, params_for
 from gaptools.align.sets import apply_to_set, set_pairs
-from gaptools.errors import InputError
+from gaptools.errors import GapToolsWarning, InputError
 from gaptools.io import EmbeddingSet
 from gaptools.measure import measure
 
@@ -121,7 +121,7 @@ def compare(
         raise InputError(f"{train.source} has {train.dim} dimensions but {test.source} has {test.dim}")
     shared = shared_images(train, test)
     if shared["n"]:
-        warnings.warn(overlap_warning(shared, train.source, test.source), UserWarning, stacklevel=2)
+        warnings.warn(overlap_warning(shared, train.source, test.source), GapToolsWarning, stacklevel=2)
 
     def measured(eset):
         result = measure(eset, bootstrap=bootstrap, seed=seed, max_points=max_points, max_gallery=max_gallery)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 
 from gaptools.align.base import Aligner
 from gaptools.align.persist import SavedAligner
 from gaptools.align.registry import make_aligner
-from gaptools.errors import InputError
+from gaptools.errors import GapToolsWarning, InputError
 from gaptools.io import EmbeddingSet, load_set
 
 
@@ -116,19 +117,29 @@ def apply_to_set(aligner: Aligner | SavedAligner, eset: EmbeddingSet | str | os.
     >>> [round(gaptools.measure(s, bootstrap=0)["centroid_gap"], 2) for s in (test, aligned)]
     [0.44, 0.01]
 
+    Warns
+    -----
+    GapToolsWarning
+        A saved aligner whose fit set named another embedding model than ``eset`` names
+        (the dimensions match; the spaces need not).
+
     Raises
     ------
     InputError
         ``aligner`` is not an aligner (a method's name, say: fit one first), ``eset`` is
         neither a set nor a readable set file, or their dimensions differ.
     """
-    if isinstance(aligner, SavedAligner):
-        label = aligner.path if label == "<memory>" else label
-        aligner = aligner.aligner
+    saved = aligner if isinstance(aligner, SavedAligner) else None
+    if saved is not None:
+        label = saved.path if label == "<memory>" else label
+        aligner = saved.aligner
     if not isinstance(aligner, Aligner):
         raise InputError(f"apply_to_set: expected a fitted aligner, got {type(aligner).__name__} {aligner!r:.60}",
                          hint="fit one with gaptools.fit_on_set(method, fit_set), or read one with gaptools.load_aligner")
     eset = as_set(eset, "apply_to_set")
+    mismatch = saved.model_mismatch(eset.meta) if saved is not None else None
+    if mismatch:  # fitted on another embedding model: computed, but it may mislead
+        warnings.warn(mismatch, GapToolsWarning, stacklevel=2)
     aligner.check_fitted()
     if eset.dim != aligner.dim_:
         raise InputError(

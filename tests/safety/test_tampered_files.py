@@ -293,6 +293,10 @@ def test_an_aligner_records_its_fit_model_and_apply_warns_on_another(sweep, tmp_
     assert len(warnings) == 1 and "hf/convirt" in warnings[0] and "hf/shapes-toy-clip" in warnings[0], result.output
     same = sweep.invoke(app, "align", "apply", aligner, with_model(2, "convirt"), "-o", tmp_path / "p.npz")
     assert same.exit_code == 0 and "Warning" not in same.output, same.output
+    import gaptools
+
+    with pytest.warns(gaptools.GapToolsWarning, match="hf/convirt.*hf/shapes-toy-clip"):  # from Python too
+        gaptools.apply_to_set(load_aligner(aligner), with_model(3, "shapes-toy-clip"), direction="image-to-text")
 
 
 @pytest.mark.parametrize("field, value, needle", [("normalize", "no", "normalize must be True or False"),
