@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from gaptools import paper
+from gaptools.checksums import verify_manifest
 from gaptools.datasets.files import read_json
 from gaptools.errors import InputError
 from gaptools.reproduce.claims import CLAIM_METRIC, LOO, PAPER_OT_CELL, judge_claim, paper_claims
@@ -124,12 +125,14 @@ def collect_rows(folders_by_seed: dict[int, list[Path]]) -> dict[str, dict]:
     Raises
     ------
     InputError
-        A configuration without saved per-image statistics, or a row missing for some seed.
+        A configuration without saved per-image statistics, a row missing for some seed, or an
+        eval folder whose files differ from its ``checksums.json``.
     """
     rows: dict[str, dict] = {}
     seeds = sorted(folders_by_seed)
     for seed in seeds:
         for folder in folders_by_seed[seed]:
+            verify_manifest(folder)  # an eval folder changed after it was written is named, not combined
             doc = read_json(Path(folder) / "metrics.json")
             for conf in doc["configurations"]:
                 if not conf.get("image_stats"):

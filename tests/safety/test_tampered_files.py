@@ -308,3 +308,22 @@ def test_a_training_config_from_python_takes_real_booleans_and_integers(field, v
 
     with pytest.raises(InputError, match=needle):
         TrainConfig(data="d.npz", output="run", **{field: value})
+
+
+def test_reproduce_names_an_eval_folder_changed_after_it_was_written(tmp_path):
+    """reproduce combines eval folders across seeds: a changed one is named, never combined (issue 31, item 2)."""
+    from gaptools.atomic import write_json
+    from gaptools.checksums import write_manifest
+    from gaptools.errors import InputError
+    from gaptools.reproduce.results import collect_rows
+
+    folder = tmp_path / "uclipcap-image"
+    folder.mkdir()
+    conf = {"name": "image", "input": "image", "image_stats": "stats-image.npz", "metrics": {"CIDEr": 0.5}}
+    write_json(folder / "metrics.json", {"configurations": [conf], "n_images": 3})
+    (folder / "stats-image.npz").write_bytes(b"stats")
+    write_manifest(folder, {name: folder / name for name in ("metrics.json", "stats-image.npz")})
+    assert list(collect_rows({0: [folder]})) == ["uclipcap/image"]
+    (folder / "stats-image.npz").write_bytes(b"STATS")
+    with pytest.raises(InputError, match="stats-image.npz: changed after it was written"):
+        collect_rows({0: [folder]})
