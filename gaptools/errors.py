@@ -44,7 +44,19 @@ class InputError(GapToolsError, ValueError):
 
 class GapToolsWarning(UserWarning):
     """A result that is computed but may mislead: fit and test sets that share images, an aligner
-    applied to another embedding model's set. The command line prints it as one yellow line."""
+    applied to another embedding model's set. The command line prints it as one yellow line.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import gaptools
+    >>> eset = gaptools.planted_gap(60, 8, seed=0)
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always", gaptools.GapToolsWarning)
+    ...     result = gaptools.compare_aligners(eset, eset, methods=["mean"], bootstrap=0)
+    >>> [type(w.message).__name__ for w in caught]
+    ['GapToolsWarning']
+    """
 
 
 class NotFittedError(GapToolsError, RuntimeError):
