@@ -1,7 +1,6 @@
 """bench/device.py: the GPU check script runs end to end on the CPU at toy size, and guards each step."""
 
 import argparse
-import importlib.util
 import json
 import subprocess
 import sys
@@ -13,15 +12,12 @@ ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT.parent / "shared" / "data"
 
 
-def _module():
-    spec = importlib.util.spec_from_file_location("bench_device", ROOT / "bench" / "device.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+@pytest.fixture(scope="module")
+def device(load_bench):
+    return load_bench("device")
 
 
-def test_a_step_over_its_budget_is_stopped_and_reported(tmp_path):
-    device = _module()
+def test_a_step_over_its_budget_is_stopped_and_reported(device, tmp_path):
     args = argparse.Namespace(out=tmp_path, device="cpu", quick=True)
     result = device._child("versions", args, budget=0.2)  # importing torch alone takes longer
     assert result["status"] == "timed out" and "budget" in result["error"]
@@ -29,8 +25,7 @@ def test_a_step_over_its_budget_is_stopped_and_reported(tmp_path):
     assert line.startswith("versions") and "timed out" in line
 
 
-def test_a_failed_step_is_one_table_line_with_its_last_log_line():
-    device = _module()
+def test_a_failed_step_is_one_table_line_with_its_last_log_line(device):
     line, = device._rows("decode", {"status": "failed", "seconds": 3.2, "error": "exit code 1",
                                     "log": "Traceback ...\nRuntimeError: boom"})
     assert "failed after 3 s" in line and "exit code 1" in line and "RuntimeError: boom" in line

@@ -1,6 +1,5 @@
 """bench/response.py: seeded image splits, and the held-out figures on planted data with known answers."""
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -14,11 +13,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def response():
-    spec = importlib.util.spec_from_file_location("bench_response", ROOT / "bench" / "response.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def response(load_bench):
+    return load_bench("response")
 
 
 def test_split_is_by_image_seeded_and_keeps_captions_with_their_image(response):
