@@ -51,8 +51,7 @@ FIGURES = ("r1_kept", "cos_after", "gap_after")
 
 def first_captions(eset):
     """The set with each image's first caption only (images without a caption are dropped)."""
-    images, first = np.unique(eset.text_image, return_index=True)
-    one = eset.subset(images)  # captions in their original order: the first of each image is still first
+    one = eset.subset(np.unique(eset.text_image))  # captions in their original order: the first of each image is still first
     first = np.unique(one.text_image, return_index=True)[1]
     return one.replace(text=one.text[first], text_image=one.text_image[first],
                        caption=None if one.caption is None else one.caption[first])
