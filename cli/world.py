@@ -13,6 +13,7 @@ from gaptools.atomic import write_json
 from gaptools.cli.app import console, overwrite_option
 from gaptools.outputs import CLIP_RUN, check_output_file, check_output_folder, write_marker
 from gaptools.validation import MAX_SEED
+from gaptools.world.presets import DEFAULT_PRESET, PRESETS
 
 world_app = typer.Typer(help="The shapes world: a synthetic image–caption world with known ground truth.",
                         no_args_is_help=True)
@@ -23,7 +24,8 @@ def _progress() -> Progress:
                     TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False)
 
 
-PRESET_HELP = "Named world (gaptools.world.presets): clip-like (the calibrated default) or simple (the first world)."
+PRESET_HELP = (f"Named world (gaptools.world.presets): {', '.join(PRESETS)}; {DEFAULT_PRESET} is the default "
+               "(the shipped demo's).")
 
 
 def _pick(preset: dict, **given) -> dict:
@@ -34,7 +36,7 @@ def _pick(preset: dict, **given) -> dict:
 @world_app.command("generate")
 def generate_command(
     out: Path = typer.Option(..., "-o", "--out", help="Folder to create (absent or empty)."),
-    preset: str = typer.Option("clip-like", "--preset", help=PRESET_HELP),
+    preset: str = typer.Option(DEFAULT_PRESET, "--preset", help=PRESET_HELP),
     images: Optional[int] = typer.Option(None, "--images", help="Images in the world, all splits (default: the preset's)."),
     seed: Optional[int] = typer.Option(None, "--seed", min=0, max=MAX_SEED, help="Seed of every random choice."),
     min_objects: Optional[int] = typer.Option(None, "--min-objects", help="Fewest objects per image."),
@@ -70,7 +72,7 @@ def generate_command(
 def train_clip_command(
     world: Path = typer.Argument(..., help="A world folder (from `gaptools world generate`)."),
     out: Path = typer.Option(..., "-o", "--out", help="Folder for model.json, checkpoint.pt, metrics.json."),
-    preset: str = typer.Option("clip-like", "--preset", help=PRESET_HELP + " Gives the model and the settings below."),
+    preset: str = typer.Option(DEFAULT_PRESET, "--preset", help=PRESET_HELP + " Gives the model and the settings below."),
     minutes: Optional[float] = typer.Option(None, "--minutes", help="Budget of training-step time in minutes, resumed runs included; 0: none."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Budget of steps (resumed runs included)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Images per step."),

@@ -62,8 +62,15 @@ CLIP_LIKE = Preset(
     training={"logit_scale_lr": 0.0, "init_logit_scale": 100.0, "minutes": 30, "max_steps": 900},
 )
 
-PRESETS: dict[str, Preset] = {p.name: p for p in (SIMPLE, CLIP_LIKE)}
-DEFAULT_PRESET = "clip-like"
+CLIP_LIKE_V2 = Preset(
+    name="clip-like-v2",
+    world={"mention": 0.4, "clutter": 12, "max_objects": 4},
+    model_config=CLIP_LIKE.model_config,
+    training={**CLIP_LIKE.training, "batch_size": 384},
+)
+
+PRESETS: dict[str, Preset] = {p.name: p for p in (SIMPLE, CLIP_LIKE, CLIP_LIKE_V2)}
+DEFAULT_PRESET = "clip-like-v2"
 
 
 def get_preset(name: str) -> Preset:

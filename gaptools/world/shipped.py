@@ -83,13 +83,14 @@ def build_shapes_demo(world: str | os.PathLike, clip: str | os.PathLike, dest: s
     records = dataclasses.replace(read_coco(world / CAPTIONS, dataset="shapes-world"), source=f"world/{CAPTIONS}")
     test, _ = resolve_images(records.select_images(np.isin(records.image_id, _files(params, "test"))), world / IMAGES)
     test = dataclasses.replace(test, split="test")
-    embed_dataset(test, encoder, dest / "test.npz", float16=True, progress=False, num_workers=0, meta=meta)
     train = records.select_images(np.isin(records.image_id, _files(params, "train")[:train_images]))
     train = dataclasses.replace(train, split="train")
-    embed_dataset(train, encoder, dest / "train_text.npz", text_only=True, float16=True, progress=False,
-                  num_workers=0, meta=meta)
-    for name in ("test.npz", "train_text.npz"):  # deflate the caption strings
-        save_set(load_set(dest / name), dest / name, float16=True, compress=True)
+    for name, records_, text_only in (("test.npz", test, False), ("train_text.npz", train, True)):
+        raw = dest / f".{name}.uncompressed.npz"  # embedded first, then saved again with the caption strings deflated
+        embed_dataset(records_, encoder, raw, text_only=text_only, float16=True, progress=False, num_workers=0,
+                      meta=meta)
+        save_set(load_set(raw), dest / name, float16=True, compress=True, overwrite=True)
+        raw.unlink()
     metrics = read_json(clip / METRICS)
     recipe = {
         "preset": preset,

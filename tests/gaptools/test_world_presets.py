@@ -14,6 +14,8 @@ from gaptools.world.vocab import LEXICON
 #: SHA-256 of the test pixels of the world every release up to 0.x shipped (6,000 images, seed 0):
 #: the simple preset must keep drawing it.
 SIMPLE_TEST_PIXELS = "76ca5112e55e6948b4a6f887e84e43bcbaf585bab954248a8fe8f847023dcf8c"
+#: ... and of the clip-like world the releases of the first calibration shipped (6,000 images, seed 0).
+CLIP_LIKE_TEST_PIXELS = "912c577cac62e1d142f3e75151e8c34a2fbbdc3b82f5846de9777428debc5376"
 
 
 def _params(name: str, **kw) -> WorldParams:
@@ -24,6 +26,11 @@ def test_the_simple_preset_still_draws_the_first_world():
     params = _params("simple")
     assert params == WorldParams(n_images=6000, seed=0)
     assert pixels_sha256(params, "test") == SIMPLE_TEST_PIXELS
+
+
+def test_the_clip_like_preset_still_draws_the_world_of_the_first_calibration():
+    params = _params("clip-like", n_images=6000, seed=0)
+    assert pixels_sha256(params, "test") == CLIP_LIKE_TEST_PIXELS
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
@@ -76,7 +83,7 @@ def test_bad_lever_values_are_refused(kw):
 def test_unknown_preset_is_one_clear_error():
     with pytest.raises(InputError, match="unknown world preset 'nope'"):
         get_preset("nope")
-    assert DEFAULT_PRESET == "clip-like"
+    assert DEFAULT_PRESET == "clip-like-v2"
 
 
 def _one_layer_towers(model_config: dict) -> dict:
