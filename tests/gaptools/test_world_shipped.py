@@ -62,3 +62,32 @@ def test_the_shipped_toy_clip_retrieves_far_above_chance():
     assert r["r1_image_to_text"] > 20 * r["chance_image_to_text"]
     assert r["r1_text_to_image"] > 20 * r["chance_text_to_image"]
     assert r == pytest.approx(RECIPE["training"]["test_retrieval"], abs=0.02)
+
+
+def test_build_shapes_demo_writes_every_shipped_file_from_a_world_and_its_toy_clip(tmp_path):
+    """The builder of gaptools/data/shapes/, end to end on a tiny world and a one-layer toy CLIP."""
+    from gaptools.world import generate_world
+    from gaptools.world.clip import TrainSettings, train_clip
+    from gaptools.world.presets import DEFAULT_PRESET, get_preset
+    from gaptools.world.shipped import build_shapes_demo
+
+    preset = get_preset(DEFAULT_PRESET)
+    params = WorldParams(**{**preset.world, "n_images": 36, "n_val": 3, "n_test": 6, "seed": 5})
+    generate_world(tmp_path / "world", params)
+    config = {**preset.model_config, "embed_dim": 32,
+              "vision_cfg": {**preset.model_config["vision_cfg"], "layers": 1, "width": 32, "head_width": 16},
+              "text_cfg": {**preset.model_config["text_cfg"], "layers": 1, "width": 32, "heads": 2}}
+    settings = TrainSettings(**{**preset.training, "minutes": None, "max_steps": 3, "batch_size": 8, "warmup_steps": 1})
+    train_clip(tmp_path / "world", tmp_path / "clip", settings, model_config=config)
+    dest = tmp_path / "demo"
+    recipe = build_shapes_demo(tmp_path / "world", tmp_path / "clip", dest, preset=DEFAULT_PRESET, train_images=4)
+    assert sorted(p.name for p in dest.iterdir()) == ["checkpoint.pt", "model.json", "recipe.json", "test.npz",
+                                                      "train_text.npz"]  # no staging file left behind
+    assert json.loads((dest / "recipe.json").read_text()) == recipe
+    assert recipe["preset"] == DEFAULT_PRESET and WorldParams(**recipe["world"]) == params
+    assert recipe["test_pixels_sha256"] == pixels_sha256(params, "test")
+    assert recipe["commands"][0] == f"gaptools world generate -o world --preset {DEFAULT_PRESET} --images 36 --seed 5"
+    test, train = load_set(dest / "test.npz"), load_set(dest / "train_text.npz")
+    assert (test.n_image, test.n_text, test.dim) == (6, 30, 32)
+    assert (train.n_image, train.n_text) == (0, 20)
+    assert list(test.caption) == [c for i in world_items(params, params.indices("test")) for c in i["captions"]]
