@@ -30,11 +30,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gaptools.threads import configure  # noqa: E402
+from gaptools.world.presets import DEFAULT_PRESET  # noqa: E402
 
 
 def _args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--preset", default="clip-like", help="starting point: a gaptools.world preset name")
+    p.add_argument("--preset", default=DEFAULT_PRESET, help="starting point: a gaptools.world preset name (default: %(default)s)")
     p.add_argument("--images", type=int, help="world images (default: the preset's)")
     p.add_argument("--seed", type=int, default=1, help="world seed")
     p.add_argument("--steps", type=int, help="training steps (default: the preset's)")
