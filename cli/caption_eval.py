@@ -31,6 +31,7 @@ def eval_command(
     input_: str = typer.Option(EvalConfig.input, "--input", help="image: the image embeddings; text: one seeded caption embedding per image."),
     aligner: Optional[List[Path]] = typer.Option(None, "--aligner", help="Saved aligner applied to the inputs first; repeat for one row each."),
     mixup: Optional[str] = typer.Option(None, "--mixup", help="λ values, e.g. 0,0.25,0.5,0.75,1: mix each image with one seeded caption (λ = text share)."),
+    mixup_rule: str = typer.Option(EvalConfig.mixup_rule, "--mixup-rule", help="paper: λ x_t + (1−λ) x_i fed as written (the paper's formula); renormalised: that mix scaled to unit norm (our earlier reading)."),
     beam: int = typer.Option(EvalConfig.beam, "--beam", help="1 = greedy; k = beam search with k beams."),
     max_length: int = typer.Option(EvalConfig.max_length, "--max-length", help="Most new tokens per caption."),
     batch_size: int = typer.Option(EvalConfig.batch_size, "--batch-size", help="Images decoded together."),
@@ -47,7 +48,7 @@ def eval_command(
     from gaptools.caption.eval_run import run_eval
 
     config = EvalConfig(run=str(run), set=str(eval_set), input=input_, aligners=[str(a) for a in aligner or []],
-                        mixup=parse_lambdas(mixup), beam=beam, max_length=max_length, batch_size=batch_size,
+                        mixup=parse_lambdas(mixup), mixup_rule=mixup_rule, beam=beam, max_length=max_length, batch_size=batch_size,
                         seed=seed, limit=limit, spice=spice, device=device, references=references,
                         bootstrap=bootstrap, bootstrap_seed=bootstrap_seed)
     doc = run_eval(config, out, overwrite=overwrite, say=lambda line: console.print(f"[dim]{escape(line)}[/dim]"))

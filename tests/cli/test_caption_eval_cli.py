@@ -49,8 +49,19 @@ def test_eval_mixup_sweep_prints_a_table_and_writes_the_folder(run_and_sets, tmp
     assert (out / "config.json").is_file()
 
 
+def test_eval_mixup_rule_renormalised_names_its_rows_and_records_the_rule(run_and_sets, tmp_path):
+    run, data, _ = run_and_sets
+    out = tmp_path / "renorm"
+    result = runner.invoke(app, ["eval", run, data, "--mixup", "0.5", "--mixup-rule", "renormalised", "--limit", "2",
+                                 "--bootstrap", "0", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    (entry,) = json.loads((out / "metrics.json").read_text())["configurations"]
+    assert entry["mixup"] == 0.5 and entry["mixup_rule"] == "renormalised" and entry["name"].endswith("-renormalised")
+
+
 @pytest.mark.parametrize("args, message", [
     (["--mixup", "0,1.5"], "lambda must be in [0, 1]"),
+    (["--mixup", "0.5", "--mixup-rule", "halfway"], "unknown mixup rule 'halfway'"),
     (["--mixup", "0,half"], "expected comma-separated numbers"),
     (["--input", "audio"], "unknown --input 'audio'"),
     (["--beam", "0"], "--beam must be at least 1"),
