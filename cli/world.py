@@ -45,6 +45,11 @@ def generate_command(
     captions: Optional[int] = typer.Option(None, "--captions", help="Captions per image (1-7, each from a different template)."),
     mention: Optional[float] = typer.Option(None, "--mention", help="Chance a caption names each object (at least one)."),
     clutter: Optional[int] = typer.Option(None, "--clutter", help="Most unnamed marks per image."),
+    palette: Optional[str] = typer.Option(None, "--palette", help="basic (7 shapes, 10 colours) or wide (12 shapes, 16 colours, 6 backgrounds)."),
+    style: Optional[str] = typer.Option(None, "--style", help="basic, or rich: captions wrapped in words that carry no image content."),
+    jitter: Optional[float] = typer.Option(None, "--jitter", help="Unnamed geometry: centre shift and radius scale up to this share (0-0.5)."),
+    rotation: Optional[bool] = typer.Option(None, "--rotation/--no-rotation", help="Turn each shape by a random angle no caption names."),
+    lighting: Optional[float] = typer.Option(None, "--lighting", help="Unnamed lighting: gain 1 ± this and a colour cast (0-0.5)."),
     val: Optional[int] = typer.Option(None, "--val", help="Val images (default images // 12)."),
     test: Optional[int] = typer.Option(None, "--test", help="Test images (default images // 12)."),
 ) -> None:
@@ -54,7 +59,8 @@ def generate_command(
 
     params = WorldParams(**_pick(get_preset(preset).world, n_images=images, seed=seed, min_objects=min_objects,
                                  max_objects=max_objects, image_size=image_size, captions_per_image=captions,
-                                 mention=mention, clutter=clutter, n_val=val, n_test=test))
+                                 mention=mention, clutter=clutter, palette=palette, style=style, jitter=jitter,
+                                 rotation=rotation, lighting=lighting, n_val=val, n_test=test))
     with _progress() as bar:
         task = bar.add_task("drawing", total=params.n_images)
         written = generate_world(out, params, progress=lambda k: bar.advance(task, k))

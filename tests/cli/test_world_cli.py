@@ -38,6 +38,8 @@ def test_generating_the_same_world_again_writes_nothing(world):
         (["--images", "0"], "at least 3 images"),
         (["--max-objects", "6"], "at most 5 objects fit"),
         (["--images", "12", "--seed", "3", "--val", "2", "--test", "2"], "holds a different world"),
+        (["--palette", "neon"], "--palette 'neon': choose one of basic, wide"),
+        (["--lighting", "0.9"], "--lighting 0.9: between 0 and 0.5"),
     ],
 )
 def test_bad_generate_input_is_one_line_exit_2(world, args, message):
@@ -94,3 +96,16 @@ def test_train_clip_then_resume_with_another_config_is_refused(world, tmp_path, 
     result = runner.invoke(app, [*base, "--steps", "4", "--resume"])
     assert result.exit_code == 2 and "another model config" in result.output
     assert (out / "checkpoint.pt").read_bytes() == before
+
+
+def test_generate_sets_the_content_levers_a_preset_leaves_off(tmp_path):
+    from gaptools.world import WorldParams
+    from gaptools.world.generate import read_manifest
+
+    out = tmp_path / "levers"
+    result = runner.invoke(app, [*GENERATE, "-o", str(out), "--palette", "wide", "--style", "rich", "--jitter", "0.1",
+                                 "--rotation", "--lighting", "0.2"])
+    assert result.exit_code == 0, result.output
+    params = WorldParams(**read_manifest(out)["params"])
+    assert (params.palette, params.style, params.jitter, params.rotation, params.lighting) == ("wide", "rich", 0.1,
+                                                                                                True, 0.2)
