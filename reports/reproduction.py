@@ -129,15 +129,18 @@ def _bands(claim: dict) -> str:
 def claims_table(doc: dict) -> pd.DataFrame:
     """Each claim: the paper's sentence, the reading tested, the paper's figure, ours with its intervals, the verdict.
 
-    A sentence read two ways gets one row per reading, the primary one first and marked. Beside the
-    verdict: the image-only interval of a single comparison (the seeds fixed) and the verdict at the
-    other bands of a banded claim.
+    A sentence read two ways gets one row per reading, the primary one first and marked, and the
+    readings of one statement stay together (in the order the claims list first names each
+    statement), so that "″" always repeats the row above. Beside the verdict: the image-only
+    interval of a single comparison (the seeds fixed) and the verdict at the other bands of a
+    banded claim.
     """
     rows, index, seen = [], [], set()
-    readings = {}
-    for c in doc["claims"]:
+    readings, order = {}, {}
+    for k, c in enumerate(doc["claims"]):
         readings[c["statement"]] = readings.get(c["statement"], 0) + 1
-    for c in doc["claims"]:
+        order.setdefault(c["statement"], k)
+    for c in sorted(doc["claims"], key=lambda c: order[c["statement"]]):  # stable: readings keep their order
         first = c["statement"] not in seen
         seen.add(c["statement"])
         index.append(f"“{c['quote']}” ({c['where']})" if first else "″ (the same sentence, another reading)")

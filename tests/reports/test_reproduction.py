@@ -145,3 +145,18 @@ def test_the_ot_grid_mixup_readings_and_image_only_intervals_are_shown(report_md
     assert seeds.loc["Unsupervised-ClipCap, images", "references"] == "all"
     md = report_md("shapes-world")
     assert "## Optimal transport as the paper does it: the grid" in md and "leak of the references" in md
+
+
+def test_the_readings_of_one_statement_sit_together_so_the_ditto_mark_repeats_the_row_above():
+    def claim(statement, quote, primary, reading):
+        comparison = {"ours_a": 2.0, "ours_b": 1.0, "difference": 1.0, "ci95": [0.5, 1.5], "ci95_images": [0.6, 1.4]}
+        return {"statement": statement, "quote": quote, "where": "§4", "primary": primary, "reading": reading,
+                "paper": None, "relation": "greater", "comparisons": [comparison], "verdict": "holds"}
+
+    doc = {"claims": [claim("a", "A.", True, "a on every metric"), claim("b", "B.", True, "b on every metric"),
+                      claim("a", "A.", False, "a on the average"), claim("b", "B.", False, "b on the average")]}
+    table = reproduction.claims_table(doc)
+    assert list(table.index) == ["“A.” (§4)", "″ (the same sentence, another reading)",
+                                 "“B.” (§4)", "″ (the same sentence, another reading)"]
+    assert list(table["reading tested"]) == ["a on every metric [primary reading]", "a on the average [other reading]",
+                                             "b on every metric [primary reading]", "b on the average [other reading]"]
