@@ -113,6 +113,7 @@ def embed_dataset(
     num_workers: int | None = None,
     shard_size: int = 2048,
     float16: bool = False,
+    compress: bool = False,
     progress: bool = True,
     meta: dict | None = None,
 ) -> Path:
@@ -141,6 +142,8 @@ def embed_dataset(
         Images per shard (the unit of resumption and of the torchrun split).
     float16 : bool
         Store the final embeddings as float16.
+    compress : bool
+        Deflate the ``.npz`` (see :func:`gaptools.save_set`; worth it for the caption strings).
     progress : bool
         Show a rich progress bar (rank 0 only).
     meta : dict, optional
@@ -198,7 +201,7 @@ def embed_dataset(
         barrier(world)
         if rank == 0:
             _assemble(records, store, order, bounds, cuts, out_path, text_only=text_only, float16=float16,
-                      meta={**encoder.describe(), **(meta or {}), "dataset": records.dataset, "split": records.split,
+                      compress=compress, meta={**encoder.describe(), **(meta or {}), "dataset": records.dataset, "split": records.split,
                             "normalized": normalize, "text_only": text_only, "precision": precision,
                             "annotations": records.source})
             store.remove()
@@ -218,7 +221,7 @@ def _holding(parts: Path, main: bool):
     remove_if_empty(parts)
 
 
-def _assemble(records, store, order, bounds, cuts, out_path, *, text_only, float16, meta) -> None:
+def _assemble(records, store, order, bounds, cuts, out_path, *, text_only, float16, compress, meta) -> None:
     """Read every shard back in order and write the final set atomically."""
     images, texts_by_shard = [], []
     for k in range(len(bounds) - 1):
@@ -238,4 +241,4 @@ def _assemble(records, store, order, bounds, cuts, out_path, *, text_only, float
         meta=meta,
         source=str(out_path),
     )
-    save_set(eset, out_path, float16=float16)
+    save_set(eset, out_path, float16=float16, compress=compress)

@@ -27,7 +27,6 @@ import numpy as np
 
 from gaptools.atomic import write_json
 from gaptools.datasets.files import read_json
-from gaptools.io import load_set, save_set
 from gaptools.world.generate import CAPTIONS, IMAGES, read_manifest, world_items, world_params
 from gaptools.world.scene import WorldParams, filename
 
@@ -85,12 +84,9 @@ def build_shapes_demo(world: str | os.PathLike, clip: str | os.PathLike, dest: s
     test = dataclasses.replace(test, split="test")
     train = records.select_images(np.isin(records.image_id, _files(params, "train")[:train_images]))
     train = dataclasses.replace(train, split="train")
-    for name, records_, text_only in (("test.npz", test, False), ("train_text.npz", train, True)):
-        raw = dest / f".{name}.uncompressed.npz"  # embedded first, then saved again with the caption strings deflated
-        embed_dataset(records_, encoder, raw, text_only=text_only, float16=True, progress=False, num_workers=0,
-                      meta=meta)
-        save_set(load_set(raw), dest / name, float16=True, compress=True, overwrite=True)
-        raw.unlink()
+    for name, split, text_only in (("test.npz", test, False), ("train_text.npz", train, True)):
+        embed_dataset(split, encoder, dest / name, text_only=text_only, float16=True, compress=True, progress=False,
+                      num_workers=0, meta=meta)  # compress: deflates the caption strings
     metrics = read_json(clip / METRICS)
     recipe = {
         "preset": preset,
