@@ -58,7 +58,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import warnings
 from pathlib import Path
 from typing import Callable
 
@@ -70,7 +69,7 @@ from gaptools.caption.bootstrap import ImageStats, save_image_stats
 from gaptools.caption.config import MAX_NEW_TOKENS
 from gaptools.checksums import write_manifest
 from gaptools.device import resolve_device
-from gaptools.errors import GapToolsWarning, InputError
+from gaptools.errors import InputError
 from gaptools.io import EmbeddingSet, load_set
 from gaptools.limits import MAX_BOOTSTRAP
 from gaptools.outputs import EVAL as EVAL_KIND
@@ -266,9 +265,7 @@ def _apply_aligner(path: str, x: np.ndarray, modality: str, run_source: str, ese
 
     saved = load_aligner(path)
     dim = eset.dim
-    mismatch = saved.model_mismatch(eset.meta)
-    if mismatch:  # fitted on another embedding model: computed, but it may mislead
-        warnings.warn(mismatch, GapToolsWarning, stacklevel=2)
+    saved.warn_model_mismatch(eset.meta)
     if modality == run_source:
         raise InputError(f"{path}: the run was trained on {run_source} embeddings and the input is {modality}: "
                          "there is no gap to align", hint="drop --aligner, or use the other --input")

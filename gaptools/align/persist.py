@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -33,7 +34,7 @@ from gaptools.align.base import Aligner, check_direction
 from gaptools.align.registry import make_aligner
 from gaptools.atomic import atomic_write
 from gaptools.checksums import array_sha256, text_sha256
-from gaptools.errors import GapToolsError, InputError
+from gaptools.errors import GapToolsError, GapToolsWarning, InputError
 from gaptools.io import read_npz
 from gaptools.limits import check_needs
 from gaptools.metrics import l2_normalize
@@ -85,16 +86,18 @@ class SavedAligner:
     header: dict
     path: str
 
-    def model_mismatch(self, meta: dict) -> str | None:
-        """One line when a set's embedding model (``meta``) is not the one this aligner was fitted on, else None.
+    def warn_model_mismatch(self, meta: dict, stacklevel: int = 3) -> None:
+        """Warn (:class:`gaptools.GapToolsWarning`, one line) when a set's embedding model (``meta``) is not the
+        one this aligner was fitted on: the result is computed, but it may mislead.
 
-        Sets or aligners that do not name their model are not compared.
+        Sets or aligners that do not name their model are not compared. ``stacklevel`` 3 points the
+        warning at the caller of the function that calls this.
         """
         fitted, given = self.header.get("fit_model"), fit_model(meta)
-        if not fitted or not given or fitted == given:
-            return None
-        return (f"{self.path}: fitted on embeddings of {_model_label(fitted)}, applied to embeddings of "
-                f"{_model_label(given)}: the dimensions match, the spaces need not")
+        if fitted and given and fitted != given:
+            warnings.warn(f"{self.path}: fitted on embeddings of {_model_label(fitted)}, applied to embeddings of "
+                          f"{_model_label(given)}: the dimensions match, the spaces need not", GapToolsWarning,
+                          stacklevel=stacklevel)
 
 
 def fit_model(meta: dict | None) -> dict | None:
@@ -135,7 +138,7 @@ def save_aligner(
         Default direction of ``gaptools align apply`` (default "image-to-text").
     train : dict, optional
         What it was fitted on: ``{"source", "meta", "n_image", "n_text"}``; the embedding model
-        its ``meta`` names is recorded as ``fit_model`` (:meth:`SavedAligner.model_mismatch`).
+        its ``meta`` names is recorded as ``fit_model`` (:meth:`SavedAligner.warn_model_mismatch`).
     overwrite : bool
         Replace an existing file that is not an aligner (never the file it was read from).
 

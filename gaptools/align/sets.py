@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import warnings
 
 import numpy as np
 
 from gaptools.align.base import Aligner
 from gaptools.align.persist import SavedAligner
 from gaptools.align.registry import make_aligner
-from gaptools.errors import GapToolsWarning, InputError
+from gaptools.errors import InputError
 from gaptools.io import EmbeddingSet, load_set
 
 
@@ -137,9 +136,8 @@ def apply_to_set(aligner: Aligner | SavedAligner, eset: EmbeddingSet | str | os.
         raise InputError(f"apply_to_set: expected a fitted aligner, got {type(aligner).__name__} {aligner!r:.60}",
                          hint="fit one with gaptools.fit_on_set(method, fit_set), or read one with gaptools.load_aligner")
     eset = as_set(eset, "apply_to_set")
-    mismatch = saved.model_mismatch(eset.meta) if saved is not None else None
-    if mismatch:  # fitted on another embedding model: computed, but it may mislead
-        warnings.warn(mismatch, GapToolsWarning, stacklevel=2)
+    if saved is not None:
+        saved.warn_model_mismatch(eset.meta)
     aligner.check_fitted()
     if eset.dim != aligner.dim_:
         raise InputError(
