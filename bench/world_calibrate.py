@@ -48,6 +48,8 @@ def _args() -> argparse.Namespace:
     p.add_argument("--palette", choices=("basic", "wide"))
     p.add_argument("--style", choices=("basic", "rich"))
     p.add_argument("--rotation", action="store_true", default=None, help="turn every shape by a random angle")
+    p.add_argument("--fixed-projection", action="store_true", default=None,
+                   help="hold both output projections at the identity (needs --embed-dim = both tower widths)")
     p.add_argument("--structure", action="store_true", help="also print the second-order figures (issue 28)")
     p.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "gaptools-calibrate")
     p.add_argument("--stages", default="", help="comma-separated step counts: a row after each (resumed training)")
@@ -79,7 +81,7 @@ def _setting(args) -> tuple[dict, dict, dict]:
     training = dict(preset.training, minutes=None)
     for key, field in (("steps", "max_steps"), ("batch_size", "batch_size"), ("init_logit_scale", "init_logit_scale"),
                        ("logit_scale_lr", "logit_scale_lr"), ("lr", "lr"), ("weight_decay", "weight_decay"),
-                       ("warmup_steps", "warmup_steps")):
+                       ("warmup_steps", "warmup_steps"), ("fixed_projection", "fixed_projection")):
         if getattr(args, key) is not None:
             training[field] = getattr(args, key)
     return world, model, training

@@ -67,6 +67,12 @@ class TrainSettings:
         Step budget (all runs together); None: no limit. One of the budgets must be set.
     seed : int
         Seed of the initial weights and of the batches.
+    fixed_projection : bool
+        Hold both towers' output projections at the identity (never trained), so that the
+        embedding's coordinates are those of the towers' final LayerNorms; needs
+        ``embed_dim`` equal to both tower widths. The checkpoint keeps the identity matrices,
+        so it still loads with open_clip. A lever of issue 28: in CLIP a few coordinates carry
+        most of the gap, and a trained projection mixes every coordinate.
     """
 
     batch_size: int = 256
@@ -78,6 +84,7 @@ class TrainSettings:
     minutes: float | None = 10.0
     max_steps: int | None = None
     seed: int = 0
+    fixed_projection: bool = False
 
     def __post_init__(self) -> None:
         if self.minutes is None and self.max_steps is None:
@@ -154,7 +161,7 @@ def _split_data(world: Path, split: str, config: dict) -> tuple[torch.Tensor, to
 def _param_groups(model, settings: TrainSettings) -> list[dict]:
     decay, no_decay = [], []
     for name, p in model.named_parameters():
-        if name == "logit_scale":
+        if name == "logit_scale" or not p.requires_grad:
             continue
         (no_decay if p.ndim < 2 or "embedding" in name else decay).append(p)
     return [
@@ -297,6 +304,8 @@ def _prepare_clip(world: Path, config: dict, settings: TrainSettings) -> _ClipJo
     if images.shape[-1] != vision:
         raise InputError(f"{world}: images are {images.shape[-1]} px but the model takes {vision} px")
     model = build_model(config, seed=settings.seed)
+    if settings.fixed_projection:
+        _fix_projections(model, config)
     unused = torch.ones(config["text_cfg"]["vocab_size"], dtype=torch.bool)
     unused[tokens.unique()] = False
     with torch.no_grad():
@@ -306,6 +315,17 @@ def _prepare_clip(world: Path, config: dict, settings: TrainSettings) -> _ClipJo
     n = len(images)
     return _ClipJob(images, tokens, torch.searchsorted(text_image, torch.arange(n)), torch.bincount(text_image, minlength=n),
                     model, optimizer, [g["lr"] for g in optimizer.param_groups], open_clip.ClipLoss())
+
+
+def _fix_projections(model, config: dict) -> None:
+    """Set both output projections to the identity and freeze them (``TrainSettings.fixed_projection``)."""
+    dim, widths = config["embed_dim"], (config["vision_cfg"]["width"], config["text_cfg"]["width"])
+    if any(w != dim for w in widths):
+        raise InputError(f"a fixed projection needs embed_dim ({dim}) equal to both tower widths {widths}")
+    with torch.no_grad():
+        for proj in (model.visual.proj, model.text_projection):
+            proj.copy_(torch.eye(dim))
+            proj.requires_grad_(False)
 
 
 def _train_clip_epoch(job: _ClipJob, progress: _ClipProgress, settings: TrainSettings,
@@ -352,7 +372,8 @@ def _check_resumable(state: dict, path: Path, config: dict, settings: TrainSetti
         raise InputError(f"{path}: checkpoint from another model config", hint="resume with the same --model-config")
     if state.get("world") != world_id:
         raise InputError(f"{path}: checkpoint was trained on a different world")
-    check_same_settings(state.get("settings", {}), dataclasses.asdict(settings), may_change=("minutes", "max_steps"),
+    stored = {"fixed_projection": False, **state.get("settings", {})}  # checkpoints from before the option
+    check_same_settings(stored, dataclasses.asdict(settings), may_change=("minutes", "max_steps"),
                         where=str(path), problem="checkpoint was trained with other settings",
                         hint="resume with the same settings; only --minutes/--steps may change")
     return state

@@ -96,6 +96,31 @@ def test_resume_with_another_config_or_settings_is_refused(trained, world):
     assert (out / "checkpoint.pt").read_bytes() == before
 
 
+def test_fixed_projection_keeps_the_identity_and_trains_the_rest(world, tmp_path):
+    import open_clip
+
+    square = {**TINY_CONFIG, "embed_dim": 32}  # both towers are 32 wide
+    train_clip(world, tmp_path, settings(max_steps=4, fixed_projection=True), model_config=square)
+    model = open_clip.CLIP(**square)
+    open_clip.load_checkpoint(model, str(tmp_path / "checkpoint.pt"), strict=True, weights_only=True)
+    assert torch.equal(model.visual.proj, torch.eye(32)) and torch.equal(model.text_projection, torch.eye(32))
+    start = build_model(square)
+    assert not torch.equal(model.visual.ln_post.weight, start.visual.ln_post.weight)  # the rest trained
+    metrics = train_clip(world, tmp_path, settings(max_steps=6, fixed_projection=True), model_config=square, resume=True)
+    assert metrics["steps"] == 6 and torch.equal(load_toy_clip(tmp_path).text_projection, torch.eye(32))
+    with pytest.raises(InputError, match="equal to both tower widths"):
+        train_clip(world, tmp_path / "other", settings(max_steps=2, fixed_projection=True), model_config=TINY_CONFIG)
+
+
+def test_a_checkpoint_from_before_fixed_projection_still_resumes(trained, world, tmp_path):
+    out, _ = trained
+    state = torch.load(out / "checkpoint.pt", weights_only=True)
+    del state["settings"]["fixed_projection"]
+    torch.save(state, tmp_path / "checkpoint.pt")
+    metrics = train_clip(world, tmp_path, settings(max_steps=26), model_config=TINY_CONFIG, resume=True)
+    assert metrics["steps"] == 26
+
+
 def test_a_checkpoint_from_another_config_is_refused(trained, tmp_path):
     out, _ = trained
     (tmp_path / "model.json").write_text(json.dumps({**TINY_CONFIG, "embed_dim": 8}))
