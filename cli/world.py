@@ -90,6 +90,10 @@ def train_clip_command(
     weight_decay: Optional[float] = typer.Option(None, "--weight-decay", help="AdamW weight decay of weight matrices."),
     warmup_steps: Optional[int] = typer.Option(None, "--warmup-steps", min=0, help="Linear learning-rate warm-up."),
     seed: Optional[int] = typer.Option(None, "--seed", min=0, max=MAX_SEED, help="Seed of the initial weights and batches."),
+    fixed_projection: Optional[bool] = typer.Option(
+        None, "--fixed-projection/--trained-projection",
+        help="Hold both output projections at the identity (the towers' LayerNorm coordinates are the embedding's; "
+             "needs embed_dim equal to both tower widths)."),
     model_config: Optional[Path] = typer.Option(None, "--model-config", help="open_clip model-config JSON (default: the preset's)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the checkpoint in --out."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1,
@@ -107,7 +111,7 @@ def train_clip_command(
     chosen = get_preset(preset)
     given = _pick(chosen.training, batch_size=batch_size, lr=lr, logit_scale_lr=logit_scale_lr,
                   init_logit_scale=init_logit_scale, weight_decay=weight_decay, warmup_steps=warmup_steps,
-                  max_steps=steps, seed=seed)
+                  max_steps=steps, seed=seed, fixed_projection=fixed_projection)
     if minutes is not None:
         given["minutes"] = minutes if minutes > 0 else None
     settings = TrainSettings(**given)

@@ -45,6 +45,18 @@ def _files(params: WorldParams, split: str) -> list[str]:
     return [filename(i) for i in params.indices(split)]
 
 
+def _options(settings: dict) -> str:
+    """The ``train-clip`` options that give ``settings`` (a switch only when on)."""
+    words = []
+    for key, value in settings.items():
+        flag = "--" + key.replace("_", "-").replace("max-steps", "steps")
+        if isinstance(value, bool):
+            words += [flag] if value else []
+        elif value is not None:
+            words.append(f"{flag} {value}")
+    return " ".join(words)
+
+
 def build_shapes_demo(world: str | os.PathLike, clip: str | os.PathLike, dest: str | os.PathLike,
                       *, preset: str, train_images: int = 1000) -> dict:
     """Export the toy CLIP (float16) and embed the world's test split and train captions with it.
@@ -96,9 +108,7 @@ def build_shapes_demo(world: str | os.PathLike, clip: str | os.PathLike, dest: s
         "training": {k: metrics[k] for k in ("settings", "steps", "train_seconds", "logit_scale", "test_retrieval")},
         "commands": [
             f"gaptools world generate -o world --preset {preset} --images {params.n_images} --seed {params.seed}",
-            f"gaptools world train-clip world -o toyclip --preset {preset} " + " ".join(
-                f"--{k.replace('_', '-').replace('max-steps', 'steps')} {v}"
-                for k, v in metrics["settings"].items() if v is not None),
+            f"gaptools world train-clip world -o toyclip --preset {preset} " + _options(metrics["settings"]),
         ],
         "note": "the world regenerates identically from its params; trained weights may differ across machines",
     }

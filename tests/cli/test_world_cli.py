@@ -98,6 +98,19 @@ def test_train_clip_then_resume_with_another_config_is_refused(world, tmp_path, 
     assert (out / "checkpoint.pt").read_bytes() == before
 
 
+def test_train_clip_fixed_projection_is_a_switch_with_a_one_line_refusal(world, tmp_path, keep_torch_threads):
+    config = tmp_path / "tiny.json"
+    config.write_text(json.dumps(TINY_CONFIG))  # embed_dim 16, towers 32 wide: no identity fits
+    base = ["world", "train-clip", str(world), "--batch-size", "4", "--steps", "1", "--threads", "1", "--fixed-projection"]
+    result = runner.invoke(app, [*base, "-o", str(tmp_path / "a"), "--model-config", str(config)])
+    assert result.exit_code == 2 and "equal to both tower widths" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "a").exists() or not any((tmp_path / "a").iterdir())
+    config.write_text(json.dumps({**TINY_CONFIG, "embed_dim": 32}))
+    result = runner.invoke(app, [*base, "-o", str(tmp_path / "b"), "--model-config", str(config)])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "b" / "metrics.json").read_text())["settings"]["fixed_projection"] is True
+
+
 def test_generate_sets_the_content_levers_a_preset_leaves_off(tmp_path):
     from gaptools.world import WorldParams
     from gaptools.world.generate import read_manifest

@@ -91,3 +91,10 @@ def test_build_shapes_demo_writes_every_shipped_file_from_a_world_and_its_toy_cl
     assert (test.n_image, test.n_text, test.dim) == (6, 30, 32)
     assert (train.n_image, train.n_text) == (0, 20)
     assert list(test.caption) == [c for i in world_items(params, params.indices("test")) for c in i["captions"]]
+
+
+def test_recipe_options_write_switches_as_flags():
+    from gaptools.world.shipped import _options
+
+    assert _options({"batch_size": 8, "minutes": None, "max_steps": 3, "fixed_projection": False}) == "--batch-size 8 --steps 3"
+    assert _options({"lr": 0.001, "fixed_projection": True}) == "--lr 0.001 --fixed-projection"
