@@ -119,6 +119,9 @@ def apply_command(
     if data.is_dir():
         if mixup is not None:
             raise InputError("--mixup needs the rows in memory: it is not available when aligning a folder")
+        if overwrite:
+            raise InputError(f"--overwrite: aligning a folder resumes into {output} (finished shards are checked and "
+                             "kept)", hint=f"to start over, remove {output} first")
         _apply_streaming(aligner_path, data, output, direction, float16, workers, scheduler)
         return
     check_output_file(output, option="-o", inputs=[aligner_path, data], suffixes=(".npz",), kind=SET_FILE,

@@ -92,6 +92,7 @@ def test_align_fit_and_apply_a_folder_resumably(tmp_path, folder):
     (["measure", "{tmp}/s.npz", "--workers", "2"], "give a folder"),
     (["measure", "{folder}", "--workers", "2", "--scheduler", "tcp://127.0.0.1:1"], "give one of them"),
     (["align", "apply", "{tmp}/a.aligner", "{folder}", "-o", "{tmp}/out", "--mixup", "0.3"], "--mixup needs the rows"),
+    (["align", "apply", "{tmp}/a.aligner", "{folder}", "-o", "{tmp}/out", "--overwrite"], "remove"),
 ])
 def test_streaming_refusals_are_one_line(tmp_path, folder, args, message):
     save_set(planted_gap(20, 16), tmp_path / "s.npz")
