@@ -141,7 +141,9 @@ def run_experiment(exp: Experiment, out: Path, *, resume: bool = False,
         raise InputError(f"--seeds must be at least 1, got {exp.seeds}")
     hf_logging.disable_progress_bar()  # one line per step is enough
     out = Path(out)
-    runner = StepRunner(out, dataclasses.asdict(exp), resume=resume, on_step=on_step)
+    runner = StepRunner(out, dataclasses.asdict(exp), resume=resume, on_step=on_step,
+                        defaults={f.name: f.default for f in dataclasses.fields(Experiment)
+                                  if f.default is not dataclasses.MISSING})
     if before is not None:
         before(runner)
     sets = out / "sets"

@@ -36,10 +36,14 @@ class StepRunner:
     on_step : callable(name, seconds), optional
         Told of each step as it starts (``seconds`` None) or is skipped as done earlier
         (``seconds`` its recorded wall time); the CLI renders these.
+    defaults : dict, optional
+        Settings added since folders were first written, with their defaults: a setting a
+        folder's record lacks is read as its default, so a folder written before it existed
+        still resumes (one written with another value would have recorded it).
     """
 
     def __init__(self, out: Path, plan: dict, *, resume: bool,
-                 on_step: Callable[[str, float | None], None] | None = None) -> None:
+                 on_step: Callable[[str, float | None], None] | None = None, defaults: dict | None = None) -> None:
         self.out = Path(out)
         self.on_step = on_step or (lambda name, seconds: None)
         self.plan = json.loads(json.dumps(plan))  # as stored: tuples become lists
@@ -51,9 +55,9 @@ class StepRunner:
             if not resume:
                 raise InputError(f"{self.out}: holds an earlier experiment",
                                  hint="add --resume to continue it, or choose a new folder")
-            if record.get("plan") != self.plan:
-                changed = sorted(k for k in set(self.plan) | set(record.get("plan", {}))
-                                 if self.plan.get(k) != record.get("plan", {}).get(k))
+            stored = {**json.loads(json.dumps(defaults or {})), **record.get("plan", {})}
+            if stored != self.plan:
+                changed = sorted(k for k in set(self.plan) | set(stored) if self.plan.get(k) != stored.get(k))
                 raise InputError(f"{self.out}: was started with other settings ({', '.join(changed)})",
                                  hint="rerun with the original settings, or choose a new folder")
             self.steps = record["steps"]
