@@ -46,6 +46,7 @@ def _args() -> argparse.Namespace:
                  "text-layers", "text-width", "test", "val", "warmup-steps"):
         p.add_argument(f"--{name}", type=int)
     p.add_argument("--palette", choices=("basic", "wide"))
+    p.add_argument("--schedule", choices=("constant", "cosine"))
     p.add_argument("--style", choices=("basic", "rich"))
     p.add_argument("--rotation", action="store_true", default=None, help="turn every shape by a random angle")
     p.add_argument("--fixed-projection", action="store_true", default=None,
@@ -81,7 +82,8 @@ def _setting(args) -> tuple[dict, dict, dict]:
     training = dict(preset.training, minutes=None)
     for key, field in (("steps", "max_steps"), ("batch_size", "batch_size"), ("init_logit_scale", "init_logit_scale"),
                        ("logit_scale_lr", "logit_scale_lr"), ("lr", "lr"), ("weight_decay", "weight_decay"),
-                       ("warmup_steps", "warmup_steps"), ("fixed_projection", "fixed_projection")):
+                       ("warmup_steps", "warmup_steps"), ("fixed_projection", "fixed_projection"),
+                       ("schedule", "schedule")):
         if getattr(args, key) is not None:
             training[field] = getattr(args, key)
     return world, model, training

@@ -89,6 +89,8 @@ def train_clip_command(
                                                      help="Logit scale at the start (1/temperature; CLIP: 1/0.07, clamp 100)."),
     weight_decay: Optional[float] = typer.Option(None, "--weight-decay", help="AdamW weight decay of weight matrices."),
     warmup_steps: Optional[int] = typer.Option(None, "--warmup-steps", min=0, help="Linear learning-rate warm-up."),
+    schedule: Optional[str] = typer.Option(None, "--schedule",
+                                           help="After the warm-up: constant, or cosine (decays to zero at --steps)."),
     seed: Optional[int] = typer.Option(None, "--seed", min=0, max=MAX_SEED, help="Seed of the initial weights and batches."),
     fixed_projection: Optional[bool] = typer.Option(
         None, "--fixed-projection/--trained-projection",
@@ -111,7 +113,7 @@ def train_clip_command(
     chosen = get_preset(preset)
     given = _pick(chosen.training, batch_size=batch_size, lr=lr, logit_scale_lr=logit_scale_lr,
                   init_logit_scale=init_logit_scale, weight_decay=weight_decay, warmup_steps=warmup_steps,
-                  max_steps=steps, seed=seed, fixed_projection=fixed_projection)
+                  max_steps=steps, seed=seed, fixed_projection=fixed_projection, schedule=schedule)
     if minutes is not None:
         given["minutes"] = minutes if minutes > 0 else None
     settings = TrainSettings(**given)

@@ -41,6 +41,7 @@ from gaptools.world.presets import DEFAULT_PRESET, get_preset
 
 CHECKPOINT, MODEL_CONFIG, METRICS = "checkpoint.pt", "model.json", "metrics.json"
 MAX_LOGIT_SCALE = 100.0  # CLIP's clamp of the learned logit scale (temperature 0.01)
+SCHEDULES = ("constant", "cosine")
 
 @dataclasses.dataclass
 class TrainSettings:
@@ -61,6 +62,9 @@ class TrainSettings:
         AdamW decay of matrices (not of gains, biases, embeddings of position, or the scale).
     warmup_steps : int
         Linear warm-up of both learning rates.
+    schedule : {"constant", "cosine"}
+        After the warm-up, keep the learning rates (``constant``) or decay them to zero along a
+        half cosine ending at ``max_steps`` (``cosine``, CLIP's schedule; needs ``max_steps``).
     minutes : float or None
         Training-time budget (all runs of a resumed training together); None: no limit.
     max_steps : int or None
@@ -81,6 +85,7 @@ class TrainSettings:
     init_logit_scale: float = 1 / 0.07
     weight_decay: float = 0.1
     warmup_steps: int = 50
+    schedule: str = "constant"
     minutes: float | None = 10.0
     max_steps: int | None = None
     seed: int = 0
@@ -102,6 +107,18 @@ class TrainSettings:
             raise InputError(f"--init-logit-scale {self.init_logit_scale}: CLIP clamps the scale at {MAX_LOGIT_SCALE}")
         check_number(self.weight_decay, "--weight-decay", minimum=0)
         check_seed(self.seed)
+        if self.schedule not in SCHEDULES:
+            raise InputError(f"--schedule {self.schedule!r}: choose one of {', '.join(SCHEDULES)}")
+        if self.schedule == "cosine" and self.max_steps is None:
+            raise InputError("--schedule cosine decays to zero at --steps: give --steps")
+
+    def lr_factor(self, step: int) -> float:
+        """Multiplier of the peak learning rates at 0-based ``step``: warm-up, then the schedule."""
+        warm = min(1.0, (step + 1) / max(1, self.warmup_steps))
+        if self.schedule == "constant" or step < self.warmup_steps:
+            return warm
+        done = (step - self.warmup_steps) / max(1, self.max_steps - self.warmup_steps)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, done)))
 
 
 def build_model(config: dict, *, seed: int = 0):
@@ -343,9 +360,9 @@ def _train_clip_epoch(job: _ClipJob, progress: _ClipProgress, settings: TrainSet
         t0 = time.perf_counter()
         rows = order[start:start + settings.batch_size]
         pick = job.first_caption[rows] + (torch.rand(len(rows), generator=gen) * job.per_image[rows]).long()
-        warm = min(1.0, (progress.step + 1) / max(1, settings.warmup_steps))
+        factor = settings.lr_factor(progress.step)
         for group, lr in zip(job.optimizer.param_groups, job.base_lrs):
-            group["lr"] = lr * warm
+            group["lr"] = lr * factor
         image_features, text_features, scale = job.model(job.images[rows], job.tokens[pick])
         loss = job.loss_fn(image_features, text_features, scale)
         job.optimizer.zero_grad(set_to_none=True)
@@ -372,7 +389,7 @@ def _check_resumable(state: dict, path: Path, config: dict, settings: TrainSetti
         raise InputError(f"{path}: checkpoint from another model config", hint="resume with the same --model-config")
     if state.get("world") != world_id:
         raise InputError(f"{path}: checkpoint was trained on a different world")
-    stored = {"fixed_projection": False, **state.get("settings", {})}  # checkpoints from before the option
+    stored = {"fixed_projection": False, "schedule": "constant", **state.get("settings", {})}  # from before the options
     check_same_settings(stored, dataclasses.asdict(settings), may_change=("minutes", "max_steps"),
                         where=str(path), problem="checkpoint was trained with other settings",
                         hint="resume with the same settings; only --minutes/--steps may change")

@@ -112,10 +112,23 @@ def test_fixed_projection_keeps_the_identity_and_trains_the_rest(world, tmp_path
         train_clip(world, tmp_path / "other", settings(max_steps=2, fixed_projection=True), model_config=TINY_CONFIG)
 
 
-def test_a_checkpoint_from_before_fixed_projection_still_resumes(trained, world, tmp_path):
+def test_cosine_schedule_warms_up_then_decays_to_zero_at_the_step_budget():
+    cosine = TrainSettings(max_steps=110, minutes=None, warmup_steps=10, schedule="cosine")
+    constant = TrainSettings(max_steps=110, minutes=None, warmup_steps=10)
+    assert [cosine.lr_factor(k) for k in range(10)] == [constant.lr_factor(k) for k in range(10)] == \
+        [pytest.approx((k + 1) / 10) for k in range(10)]
+    assert cosine.lr_factor(10) == 1.0 and cosine.lr_factor(60) == pytest.approx(0.5) and cosine.lr_factor(110) == 0.0
+    assert all(constant.lr_factor(k) == 1.0 for k in range(10, 200))
+    with pytest.raises(InputError, match="give --steps"):
+        TrainSettings(minutes=5, schedule="cosine")
+    with pytest.raises(InputError, match="choose one of"):
+        TrainSettings(max_steps=5, schedule="linear")
+
+
+def test_a_checkpoint_from_before_the_projection_and_schedule_options_still_resumes(trained, world, tmp_path):
     out, _ = trained
     state = torch.load(out / "checkpoint.pt", weights_only=True)
-    del state["settings"]["fixed_projection"]
+    del state["settings"]["fixed_projection"], state["settings"]["schedule"]
     torch.save(state, tmp_path / "checkpoint.pt")
     metrics = train_clip(world, tmp_path, settings(max_steps=26), model_config=TINY_CONFIG, resume=True)
     assert metrics["steps"] == 26
