@@ -344,10 +344,9 @@ def _open_run(job: _Job, run_dir: Path, ctx: _Dist, *, resume: bool, overwrite: 
 
         _on_main(_start, ctx)
         return 0
-    _on_main(lambda: check_same_settings({**SETTINGS_BEFORE_THEY_EXISTED,
-                                          **checkpoint.read_config(run_dir).get("train", {})},
-                                         dataclasses.asdict(config), may_change=RESUMABLE_CHANGES, paths=RESUME_PATHS,
-                                         where=str(run_dir)), ctx)
+    _on_main(lambda: check_same_settings(checkpoint.read_config(run_dir).get("train", {}), dataclasses.asdict(config),
+                                         may_change=RESUMABLE_CHANGES, paths=RESUME_PATHS,
+                                         added=SETTINGS_BEFORE_THEY_EXISTED, where=str(run_dir)), ctx)
     if (run_dir / checkpoint.FINAL).is_dir():
         say(f"{run_dir}: already finished; nothing to do")
         return None

@@ -44,6 +44,9 @@ from typing import Callable
 from gaptools.caption.config import CAPDEC_NOISE_VARIANCE, TrainConfig
 from gaptools.reproduce.steps import StepRunner
 
+# settings added after experiment folders were written without them: what those experiments did
+SETTINGS_BEFORE_THEY_EXISTED = {"quick": False}
+
 
 @dataclasses.dataclass(frozen=True)
 class Captioner:
@@ -141,9 +144,7 @@ def run_experiment(exp: Experiment, out: Path, *, resume: bool = False,
         raise InputError(f"--seeds must be at least 1, got {exp.seeds}")
     hf_logging.disable_progress_bar()  # one line per step is enough
     out = Path(out)
-    runner = StepRunner(out, dataclasses.asdict(exp), resume=resume, on_step=on_step,
-                        defaults={f.name: f.default for f in dataclasses.fields(Experiment)
-                                  if f.default is not dataclasses.MISSING})
+    runner = StepRunner(out, dataclasses.asdict(exp), resume=resume, on_step=on_step, added=SETTINGS_BEFORE_THEY_EXISTED)
     if before is not None:
         before(runner)
     sets = out / "sets"

@@ -16,6 +16,7 @@ from typing import Callable
 from gaptools.atomic import write_json
 from gaptools.errors import InputError
 from gaptools.outputs import REPRODUCE, check_output_folder, hold_run_lock, write_marker
+from gaptools.resume import as_recorded
 
 STEPS_FILE = "steps.json"
 PLAN_KIND = "reproduce"
@@ -36,14 +37,13 @@ class StepRunner:
     on_step : callable(name, seconds), optional
         Told of each step as it starts (``seconds`` None) or is skipped as done earlier
         (``seconds`` its recorded wall time); the CLI renders these.
-    defaults : dict, optional
-        Settings added since folders were first written, with their defaults: a setting a
-        folder's record lacks is read as its default, so a folder written before it existed
-        still resumes (one written with another value would have recorded it).
+    added : dict, optional
+        Settings added after folders were written without them, with what those experiments did
+        (:func:`gaptools.resume.as_recorded`): a folder from before a setting still resumes.
     """
 
     def __init__(self, out: Path, plan: dict, *, resume: bool,
-                 on_step: Callable[[str, float | None], None] | None = None, defaults: dict | None = None) -> None:
+                 on_step: Callable[[str, float | None], None] | None = None, added: dict | None = None) -> None:
         self.out = Path(out)
         self.on_step = on_step or (lambda name, seconds: None)
         self.plan = json.loads(json.dumps(plan))  # as stored: tuples become lists
@@ -55,7 +55,7 @@ class StepRunner:
             if not resume:
                 raise InputError(f"{self.out}: holds an earlier experiment",
                                  hint="add --resume to continue it, or choose a new folder")
-            stored = {**json.loads(json.dumps(defaults or {})), **record.get("plan", {})}
+            stored = as_recorded(record.get("plan", {}), added)
             if stored != self.plan:
                 changed = sorted(k for k in set(self.plan) | set(stored) if self.plan.get(k) != stored.get(k))
                 raise InputError(f"{self.out}: was started with other settings ({', '.join(changed)})",

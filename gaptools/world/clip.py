@@ -42,6 +42,8 @@ from gaptools.world.presets import DEFAULT_PRESET, get_preset
 CHECKPOINT, MODEL_CONFIG, METRICS = "checkpoint.pt", "model.json", "metrics.json"
 MAX_LOGIT_SCALE = 100.0  # CLIP's clamp of the learned logit scale (temperature 0.01)
 SCHEDULES = ("constant", "cosine")
+# settings added after checkpoints were saved without them: what those trainings did
+SETTINGS_BEFORE_THEY_EXISTED = {"fixed_projection": False, "schedule": "constant"}
 
 @dataclasses.dataclass
 class TrainSettings:
@@ -389,8 +391,8 @@ def _check_resumable(state: dict, path: Path, config: dict, settings: TrainSetti
         raise InputError(f"{path}: checkpoint from another model config", hint="resume with the same --model-config")
     if state.get("world") != world_id:
         raise InputError(f"{path}: checkpoint was trained on a different world")
-    stored = {"fixed_projection": False, "schedule": "constant", **state.get("settings", {})}  # from before the options
-    check_same_settings(stored, dataclasses.asdict(settings), may_change=("minutes", "max_steps"),
+    check_same_settings(state.get("settings", {}), dataclasses.asdict(settings), may_change=("minutes", "max_steps"),
+                        added=SETTINGS_BEFORE_THEY_EXISTED,
                         where=str(path), problem="checkpoint was trained with other settings",
                         hint="resume with the same settings; only --minutes/--steps may change")
     return state

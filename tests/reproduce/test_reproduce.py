@@ -37,11 +37,11 @@ def test_steps_refuse_other_settings_or_foreign_folders(tmp_path):
 
 def test_a_folder_from_before_a_setting_existed_resumes_at_its_default(tmp_path):
     StepRunner(tmp_path / "x", {"a": 1}, resume=False)  # written before "quick" existed
-    StepRunner(tmp_path / "x", {"a": 1, "quick": False}, resume=True, defaults={"quick": False})
+    StepRunner(tmp_path / "x", {"a": 1, "quick": False}, resume=True, added={"quick": False})
     with pytest.raises(InputError, match=r"other settings \(quick\)"):
-        StepRunner(tmp_path / "x", {"a": 1, "quick": True}, resume=True, defaults={"quick": False})
+        StepRunner(tmp_path / "x", {"a": 1, "quick": True}, resume=True, added={"quick": False})
     with pytest.raises(InputError, match=r"other settings \(quick\)"):
-        StepRunner(tmp_path / "x", {"a": 1, "quick": False}, resume=True)  # without defaults: refused, as before
+        StepRunner(tmp_path / "x", {"a": 1, "quick": False}, resume=True)  # without added: refused, as before
 
 
 def test_a_failed_step_is_not_recorded(tmp_path):
