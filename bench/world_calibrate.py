@@ -158,6 +158,7 @@ def structure(image: np.ndarray, text: np.ndarray, k: int = 10) -> dict:
     """
     from gaptools import metrics
 
+    cosines = metrics.principal_cosines(metrics.gaussian_fit(image)[1], metrics.gaussian_fit(text)[1], k)
     return {
         "centred_matched_cosine": metrics.centred_matched_cosine(image, text),
         "shifted_matched_cosine": metrics.shifted_matched_cosine(image, text),
@@ -166,6 +167,7 @@ def structure(image: np.ndarray, text: np.ndarray, k: int = 10) -> dict:
         "participation_ratio_residual": metrics.residual_participation_ratio(image, text),
         "subspace_agreement": metrics.subspace_agreement(image, text, k),
         "gap_top2_share": metrics.gap_top_share(image, text, 2),
+        "principal_cosines": None if cosines is None else [round(float(c), 4) for c in cosines],
     }
 
 

@@ -947,13 +947,48 @@ def principal_directions(cov: np.ndarray, k: int) -> np.ndarray | None:
     return vectors[:, order]
 
 
+def principal_cosines(cov_img: np.ndarray, cov_txt: np.ndarray, k: int = SUBSPACE_K) -> np.ndarray | None:
+    """Cosines of the principal angles between the top-``k`` principal subspaces of two covariances.
+
+    The cosines of the principal angles between span(U) and span(V) (orthonormal bases, D × k)
+    are the singular values of UᵀV (Björck & Golub 1973), largest first. Their shape tells how two
+    modalities share their leading directions: a few cosines near 1 and the rest near 0 (a few
+    directions shared, the others each modality's own), or every cosine middling (every direction
+    half shared). Their mean is :func:`subspace_agreement_from_covs`.
+
+    Parameters
+    ----------
+    cov_img, cov_txt : ndarray, shape (D, D)
+    k : int
+        Leading directions compared, ≥ 1 (default :data:`SUBSPACE_K`).
+
+    Returns
+    -------
+    ndarray, shape (k,), or None
+        In [0, 1], descending; None when either modality's top ``k`` is not determined (see
+        :func:`principal_directions`).
+
+    Raises
+    ------
+    InputError
+        ``k`` is not a positive integer.
+    """
+    from gaptools.errors import InputError
+
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise InputError(f"subspace agreement: k must be a positive integer, got {k!r}")
+    u, v = principal_directions(cov_img, int(k)), principal_directions(cov_txt, int(k))
+    if u is None or v is None:
+        return None
+    return np.clip(np.linalg.svd(u.T @ v, compute_uv=False), 0.0, 1.0)
+
+
 def subspace_agreement_from_covs(cov_img: np.ndarray, cov_txt: np.ndarray, k: int = SUBSPACE_K) -> float:
     """Mean cosine of the principal angles between the top-``k`` principal subspaces of two covariances.
 
-    The cosines of the principal angles between span(U) and span(V) (orthonormal bases, D × k)
-    are the singular values of UᵀV (Björck & Golub 1973). 1 when the two modalities spread
-    along the same k directions (in any order, rotated within them); 0 when their leading
-    directions are orthogonal; about √(k/D)-sized for random subspaces of a large D.
+    The mean of :func:`principal_cosines`: 1 when the two modalities spread along the same k
+    directions (in any order, rotated within them); 0 when their leading directions are
+    orthogonal; about √(k/D)-sized for random subspaces of a large D.
 
     Parameters
     ----------
@@ -972,15 +1007,8 @@ def subspace_agreement_from_covs(cov_img: np.ndarray, cov_txt: np.ndarray, k: in
     InputError
         ``k`` is not a positive integer.
     """
-    from gaptools.errors import InputError
-
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise InputError(f"subspace agreement: k must be a positive integer, got {k!r}")
-    u, v = principal_directions(cov_img, int(k)), principal_directions(cov_txt, int(k))
-    if u is None or v is None:
-        return float("nan")
-    cosines = np.linalg.svd(u.T @ v, compute_uv=False)
-    return float(np.clip(cosines, 0.0, 1.0).mean())
+    cosines = principal_cosines(cov_img, cov_txt, k)
+    return float("nan") if cosines is None else float(cosines.mean())
 
 
 def subspace_agreement(image: np.ndarray, text: np.ndarray, k: int = SUBSPACE_K) -> float:

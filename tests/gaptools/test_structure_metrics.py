@@ -90,6 +90,20 @@ def test_modalities_sharing_a_subspace_agree_and_orthogonal_ones_do_not():
     assert M.subspace_agreement(image, text_same, k=11) != M.subspace_agreement(image, text_same, k=11)  # NaN: rank 10
 
 
+def test_principal_cosines_are_the_planted_angles_and_their_mean_is_the_agreement():
+    """Image spread along e_1..e_3, text along cos θ_j e_j + sin θ_j e_{3+j}: the cosines are cos θ_j."""
+    angles = np.array([0.2, 0.9, 1.4])
+    d = 10
+    image_basis = np.eye(d)[:, :3]
+    text_basis = np.eye(d)[:, :3] * np.cos(angles) + np.eye(d)[:, 3:6] * np.sin(angles)
+    cov_img = image_basis @ np.diag([3.0, 2.0, 1.0]) @ image_basis.T
+    cov_txt = text_basis @ np.diag([1.0, 3.0, 2.0]) @ text_basis.T  # another order of spread: same subspace
+    cosines = M.principal_cosines(cov_img, cov_txt, k=3)
+    assert cosines == pytest.approx(np.sort(np.cos(angles))[::-1], abs=1e-9)
+    assert M.subspace_agreement_from_covs(cov_img, cov_txt, k=3) == pytest.approx(np.cos(angles).mean(), abs=1e-9)
+    assert M.principal_cosines(cov_img, cov_txt, k=4) is None  # a fourth direction has no spread
+
+
 def test_subspace_k_must_be_a_positive_integer():
     x = np.random.default_rng(0).standard_normal((50, 8))
     for bad in (0, -1, 2.5, True):
@@ -146,6 +160,9 @@ def test_real_clip_figures_of_issue_28(shared_data):
     assert round(M.participation_ratio(text), 1) == 41.7
     assert round(M.residual_participation_ratio(image, text), 1) == 77.9
     assert round(M.subspace_agreement(image, text), 2) == 0.33
+    cosines = M.principal_cosines(M.gaussian_fit(image)[1], M.gaussian_fit(text)[1])
+    # a few leading directions shared, the rest each modality's own (docs/user_guide/shapes_world.md)
+    assert np.round(cosines, 2).tolist() == [0.70, 0.62, 0.61, 0.46, 0.38, 0.26, 0.11, 0.08, 0.05, 0.02]
     assert round(M.gap_top_share(image, text, 2), 2) == 0.69
 
 
