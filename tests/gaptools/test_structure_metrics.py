@@ -237,3 +237,16 @@ def test_streaming_gives_the_moment_based_ones_and_says_why_not_the_others(set_f
                         ("participation_ratio_residual", NEEDS_PAIR_MOMENTS)):
         assert streamed[key]["value"] is None and streamed[key]["unavailable"] == reason
         assert in_memory[key]["value"] is not None
+
+
+def test_the_shipped_world_shares_every_leading_direction_about_halfway():
+    """The shipped test split (first caption of each image): a flat spectrum, unlike real CLIP's steep one."""
+    from gaptools import demo
+    from gaptools.io import load_set
+
+    eset = load_set(demo.SHAPES_TEST)
+    first = np.unique(eset.text_image, return_index=True)[1]
+    image, text = M.l2_normalize(eset.image[eset.text_image[first]]), M.l2_normalize(eset.text[first])
+    cosines = M.principal_cosines(M.gaussian_fit(image)[1], M.gaussian_fit(text)[1])
+    assert np.round(cosines, 2).tolist() == [0.59, 0.54, 0.53, 0.51, 0.49, 0.47, 0.45, 0.43, 0.33, 0.08]
+    assert round(M.subspace_agreement(image, text), 2) == 0.44
