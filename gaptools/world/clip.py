@@ -398,17 +398,27 @@ def _check_resumable(state: dict, path: Path, config: dict, settings: TrainSetti
     return state
 
 
+#: The time stamp of every member of a deflated checkpoint: torch.save's own, so that the same
+#: weights give the same bytes whenever they are written (zipfile would stamp the current time).
+ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+
+
 def _save(path: Path, obj: dict, *, compress: bool = False) -> None:
-    """``torch.save`` atomically; ``compress`` deflates the zip members (``torch.load`` reads them)."""
+    """``torch.save`` atomically; ``compress`` deflates the zip members (``torch.load`` reads them).
+
+    Both give the same bytes for the same ``obj`` every time (the members keep a fixed time stamp).
+    """
     with atomic_write(path, "wb") as fh:
         if not compress:
             torch.save(obj, fh)
             return
         buffer = io.BytesIO()
         torch.save(obj, buffer)
-        with zipfile.ZipFile(buffer) as src, zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as dst:
+        with zipfile.ZipFile(buffer) as src, zipfile.ZipFile(fh, "w") as dst:
             for info in src.infolist():
-                dst.writestr(info.filename, src.read(info.filename))
+                member = zipfile.ZipInfo(info.filename, date_time=ZIP_TIME)
+                member.external_attr = 0o600 << 16
+                dst.writestr(member, src.read(info.filename), compress_type=zipfile.ZIP_DEFLATED, compresslevel=9)
 
 
 def _evaluate(model, world: Path, out: Path, config: dict, settings: TrainSettings,

@@ -9,6 +9,7 @@ import torch
 from gaptools.errors import InputError
 from gaptools.world import WorldParams, generate_world
 from gaptools.world.clip import (
+    ZIP_TIME,
     TrainSettings,
     build_model,
     export_float16,
@@ -150,6 +151,17 @@ def test_float16_export_is_small_and_close(trained, tmp_path):
     tokens = torch.randint(1, 400, (3, 24))
     with torch.no_grad():
         assert torch.allclose(full.encode_text(tokens), half.encode_text(tokens), atol=5e-2)
+
+
+def test_float16_export_gives_the_same_bytes_whenever_it_is_written(trained, tmp_path):
+    import zipfile
+
+    out, _ = trained
+    first, second = export_float16(out, tmp_path / "a"), export_float16(out, tmp_path / "b")
+    with zipfile.ZipFile(first) as archive:
+        assert {m.date_time for m in archive.infolist()} == {ZIP_TIME}  # not the clock's time
+        assert {m.compress_type for m in archive.infolist()} == {zipfile.ZIP_DEFLATED}
+    assert first.read_bytes() == second.read_bytes()
 
 
 def test_build_model_is_seeded_and_leaves_the_global_generator_alone():
