@@ -9,6 +9,11 @@ participation ratios of images / texts / pair residual, top-10 subspace agreemen
 ‖Δ‖² in the 2 largest coordinates), so every setting is chosen on geometry alone, never on
 captioning scores. ``--json`` appends the row, with every setting, to a JSON-lines file.
 
+``--eval-mention M`` measures the same test images with captions written at mention rate ``M``
+instead (a world's scenes and pixels do not depend on ``mention``, only its captions do): a toy
+CLIP trained on one caption distribution, measured on another, as CLIP is trained on web
+captions and measured on a dataset's.
+
     python bench/world_calibrate.py --preset clip-like --images 1500 --steps 300 --batch-size 128
     python bench/world_calibrate.py --preset simple --embed-dim 512 --init-logit-scale 100 --logit-scale-lr 0
     python bench/world_calibrate.py --preset clip-like --images 2000 --test 500 --val 50 --steps 300 \
@@ -51,6 +56,8 @@ def _args() -> argparse.Namespace:
     p.add_argument("--rotation", action="store_true", default=None, help="turn every shape by a random angle")
     p.add_argument("--fixed-projection", action="store_true", default=None,
                    help="hold both output projections at the identity (needs --embed-dim = both tower widths)")
+    p.add_argument("--eval-mention", type=float,
+                   help="measure on the test captions written at this mention rate (same images; default: the training world's)")
     p.add_argument("--structure", action="store_true", help="also print the second-order figures (issue 28)")
     p.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "gaptools-calibrate")
     p.add_argument("--stages", default="", help="comma-separated step counts: a row after each (resumed training)")
@@ -91,7 +98,7 @@ def _setting(args) -> tuple[dict, dict, dict]:
 
 def main() -> None:
     configure()
-    from gaptools.world import WorldParams, generate_world
+    from gaptools.world import WorldParams
     from gaptools.world.clip import TrainSettings, load_toy_clip, train_clip
 
     args = _args()
@@ -99,10 +106,11 @@ def main() -> None:
         print_table(args.table)
         return
     world_kw, model, training = _setting(args)
-    params = WorldParams(**world_kw)
-    key = "-".join(f"{k}{v}" for k, v in sorted(dataclasses.asdict(params).items()) if v is not None)
-    world = args.cache / key
-    generate_world(world, params)
+    world = _cached_world(args.cache, WorldParams(**world_kw))
+    measured = world
+    if args.eval_mention is not None:  # captions come from their own random stream: the same scenes and pixels
+        measured = _cached_world(args.cache, WorldParams(**dict(world_kw, mention=args.eval_mention)))
+        world_kw = dict(world_kw, eval_mention=args.eval_mention)
     stages = [int(x) for x in args.stages.split(",") if x] or [training["max_steps"]]
     with tempfile.TemporaryDirectory() as tmp:
         run = args.keep or Path(tmp)
@@ -110,8 +118,17 @@ def main() -> None:
             t0 = time.perf_counter()
             metrics = train_clip(world, run, TrainSettings(**dict(training, max_steps=steps)), model_config=model,
                                  resume=k > 0)
-            _row(args, world, world_kw, model, dict(training, max_steps=steps), metrics, load_toy_clip(run),
+            _row(args, measured, world_kw, model, dict(training, max_steps=steps), metrics, load_toy_clip(run),
                  time.perf_counter() - t0)
+
+
+def _cached_world(cache: Path, params) -> Path:
+    """The world of ``params``, generated once under ``cache`` (a folder named by its params)."""
+    from gaptools.world import generate_world
+
+    world = cache / "-".join(f"{k}{v}" for k, v in sorted(dataclasses.asdict(params).items()) if v is not None)
+    generate_world(world, params)
+    return world
 
 
 def _row(args, world, world_kw, model, training, metrics, clip, seconds) -> None:
