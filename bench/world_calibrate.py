@@ -9,10 +9,10 @@ participation ratios of images / texts / pair residual, top-10 subspace agreemen
 ‖Δ‖² in the 2 largest coordinates), so every setting is chosen on geometry alone, never on
 captioning scores. ``--json`` appends the row, with every setting, to a JSON-lines file.
 
-``--eval-mention M`` measures the same test images with captions written at mention rate ``M``
-instead (a world's scenes and pixels do not depend on ``mention``, only its captions do): a toy
-CLIP trained on one caption distribution, measured on another, as CLIP is trained on web
-captions and measured on a dataset's.
+``--eval-mention M [M ...]`` measures the same test images with captions written at each mention
+rate ``M`` instead, one row each (a world's scenes and pixels do not depend on ``mention``, only its
+captions do): a toy CLIP trained on one caption distribution, measured on another, as CLIP is
+trained on web captions and measured on a dataset's.
 
     python bench/world_calibrate.py --preset clip-like --images 1500 --steps 300 --batch-size 128
     python bench/world_calibrate.py --preset simple --embed-dim 512 --init-logit-scale 100 --logit-scale-lr 0
@@ -27,7 +27,6 @@ import dataclasses
 import json
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -56,8 +55,9 @@ def _args() -> argparse.Namespace:
     p.add_argument("--rotation", action="store_true", default=None, help="turn every shape by a random angle")
     p.add_argument("--fixed-projection", action="store_true", default=None,
                    help="hold both output projections at the identity (needs --embed-dim = both tower widths)")
-    p.add_argument("--eval-mention", type=float,
-                   help="measure on the test captions written at this mention rate (same images; default: the training world's)")
+    p.add_argument("--eval-mention", type=float, nargs="+",
+                   help="measure on the test captions written at each of these mention rates, a row each "
+                        "(same images; default: the training world's)")
     p.add_argument("--structure", action="store_true", help="also print the second-order figures (issue 28)")
     p.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "gaptools-calibrate")
     p.add_argument("--stages", default="", help="comma-separated step counts: a row after each (resumed training)")
@@ -107,19 +107,19 @@ def main() -> None:
         return
     world_kw, model, training = _setting(args)
     world = _cached_world(args.cache, WorldParams(**world_kw))
-    measured = world
-    if args.eval_mention is not None:  # captions come from their own random stream: the same scenes and pixels
-        measured = _cached_world(args.cache, WorldParams(**dict(world_kw, mention=args.eval_mention)))
-        world_kw = dict(world_kw, eval_mention=args.eval_mention)
+    measured = [(world, world_kw)]
+    if args.eval_mention:  # captions come from their own random stream: the same scenes and pixels
+        measured = [(_cached_world(args.cache, WorldParams(**dict(world_kw, mention=m))), dict(world_kw, eval_mention=m))
+                    for m in args.eval_mention]
     stages = [int(x) for x in args.stages.split(",") if x] or [training["max_steps"]]
     with tempfile.TemporaryDirectory() as tmp:
         run = args.keep or Path(tmp)
         for k, steps in enumerate(stages):
-            t0 = time.perf_counter()
             metrics = train_clip(world, run, TrainSettings(**dict(training, max_steps=steps)), model_config=model,
                                  resume=k > 0)
-            _row(args, measured, world_kw, model, dict(training, max_steps=steps), metrics, load_toy_clip(run),
-                 time.perf_counter() - t0)
+            for folder, kw in measured:
+                label = args.label + (f" (captions at mention {kw['eval_mention']})" if "eval_mention" in kw else "")
+                _row(args, label, folder, kw, model, dict(training, max_steps=steps), metrics, load_toy_clip(run))
 
 
 def _cached_world(cache: Path, params) -> Path:
@@ -131,7 +131,7 @@ def _cached_world(cache: Path, params) -> Path:
     return world
 
 
-def _row(args, world, world_kw, model, training, metrics, clip, seconds) -> None:
+def _row(args, label, world, world_kw, model, training, metrics, clip) -> None:
     import torch
 
     from gaptools.io import EmbeddingSet
@@ -144,9 +144,9 @@ def _row(args, world, world_kw, model, training, metrics, clip, seconds) -> None
     doc = measure(EmbeddingSet(image=image, text=text, text_image=text_image.numpy()), bootstrap=0)
     m = {k: doc["metrics"][k]["value"] for k in ("centroid_gap", "matched_cosine", "image_cone", "text_cone",
                                                  "relative_gap", "recall@1_i2t", "recall@1_t2i")}
-    row = {"label": args.label, "world": world_kw, "model": model, "training": training,
+    row = {"label": label, "world": world_kw, "model": model, "training": training,
            "logit_scale": metrics["logit_scale"], "train_seconds": metrics["train_seconds"], **m}
-    print(f"| {args.label} | {training['max_steps']} | {m['centroid_gap']:.3f} | {m['matched_cosine']:.3f} | "
+    print(f"| {label} | {training['max_steps']} | {m['centroid_gap']:.3f} | {m['matched_cosine']:.3f} | "
           f"{m['image_cone']:.3f} / {m['text_cone']:.3f} | {m['relative_gap']:.3f} | "
           f"{m['recall@1_i2t']:.3f} / {m['recall@1_t2i']:.3f} | {metrics['logit_scale']:.1f} | "
           f"{metrics['train_seconds']:.0f} s |", flush=True)
@@ -154,7 +154,7 @@ def _row(args, world, world_kw, model, training, metrics, clip, seconds) -> None
         first = np.searchsorted(text_image.numpy(), np.arange(len(image)))  # captions are grouped by image
         s = structure(image, text[first])
         row.update(s)
-        print(f"| {args.label} (structure) | {training['max_steps']} | {s['centred_matched_cosine']:.3f} | "
+        print(f"| {label} (structure) | {training['max_steps']} | {s['centred_matched_cosine']:.3f} | "
               f"{s['shifted_matched_cosine']:.3f} | {s['participation_ratio_image']:.1f} / "
               f"{s['participation_ratio_text']:.1f} / {s['participation_ratio_residual']:.1f} | "
               f"{s['subspace_agreement']:.2f} | {s['gap_top2_share']:.2f} |", flush=True)
