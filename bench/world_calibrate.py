@@ -7,7 +7,8 @@ with ``--structure``, a second row of the second-order figures of issue 28 on th
 first caption per image (centred matched cosine, matched cosine after the mean shift,
 participation ratios of images / texts / pair residual, top-10 subspace agreement, the share of
 ‖Δ‖² in the 2 largest coordinates), so every setting is chosen on geometry alone, never on
-captioning scores. ``--json`` appends the row, with every setting, to a JSON-lines file.
+captioning scores. ``--json`` appends the row, with every setting (and with ``--structure`` the ten
+principal cosines whose mean is the agreement), to a JSON-lines file.
 
 ``--eval-mention M [M ...]`` measures the same test images with captions written at each mention
 rate ``M`` instead, one row each (a world's scenes and pixels do not depend on ``mention``, only its
