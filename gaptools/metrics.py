@@ -988,24 +988,13 @@ def subspace_agreement_from_covs(cov_img: np.ndarray, cov_txt: np.ndarray, k: in
 
     The mean of :func:`principal_cosines`: 1 when the two modalities spread along the same k
     directions (in any order, rotated within them); 0 when their leading directions are
-    orthogonal; about √(k/D)-sized for random subspaces of a large D.
-
-    Parameters
-    ----------
-    cov_img, cov_txt : ndarray, shape (D, D)
-    k : int
-        Leading directions compared, ≥ 1 (default :data:`SUBSPACE_K`).
+    orthogonal; about √(k/D)-sized for random subspaces of a large D. Takes and refuses what
+    :func:`principal_cosines` does.
 
     Returns
     -------
     float
-        In [0, 1]; NaN when either modality's top ``k`` is not determined (see
-        :func:`principal_directions`).
-
-    Raises
-    ------
-    InputError
-        ``k`` is not a positive integer.
+        In [0, 1]; NaN where :func:`principal_cosines` gives None (a top ``k`` not determined).
     """
     cosines = principal_cosines(cov_img, cov_txt, k)
     return float("nan") if cosines is None else float(cosines.mean())
