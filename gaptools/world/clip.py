@@ -45,6 +45,7 @@ SCHEDULES = ("constant", "cosine")
 # settings added after checkpoints were saved without them: what those trainings did
 SETTINGS_BEFORE_THEY_EXISTED = {"fixed_projection": False, "schedule": "constant"}
 
+
 @dataclasses.dataclass
 class TrainSettings:
     """How the toy CLIP is trained.
@@ -398,8 +399,8 @@ def _check_resumable(state: dict, path: Path, config: dict, settings: TrainSetti
     return state
 
 
-#: The time stamp of every member of a deflated checkpoint: torch.save's own, so that the same
-#: weights give the same bytes whenever they are written (zipfile would stamp the current time).
+#: The time stamp of every member of a deflated checkpoint, fixed as torch.save's own are (zipfile
+#: would stamp the current time), so that the same weights give the same bytes whenever written.
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 
