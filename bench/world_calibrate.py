@@ -10,10 +10,10 @@ participation ratios of images / texts / pair residual, top-10 subspace agreemen
 captioning scores. ``--json`` appends the row, with every setting (and with ``--structure`` the ten
 principal cosines whose mean is the agreement), to a JSON-lines file.
 
-``--eval-mention M [M ...]`` measures the same test images with captions written at each mention
-rate ``M`` instead, one row each (a world's scenes and pixels do not depend on ``mention``, only its
-captions do): a toy CLIP trained on one caption distribution, measured on another, as CLIP is
-trained on web captions and measured on a dataset's.
+``--eval KEY=VALUE[,KEY=VALUE] ...`` measures the same test images with captions written under
+other caption settings (``mention``, ``style``, ``name_looks``), one row each (a world's scenes and
+pixels do not depend on them, only its captions do): a toy CLIP trained on one caption
+distribution, measured on another, as CLIP is trained on web captions and measured on a dataset's.
 
     python bench/world_calibrate.py --preset clip-like --images 1500 --steps 300 --batch-size 128
     python bench/world_calibrate.py --preset simple --embed-dim 512 --init-logit-scale 100 --logit-scale-lr 0
@@ -45,7 +45,8 @@ def _args() -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=1, help="world seed")
     p.add_argument("--steps", type=int, help="training steps (default: the preset's)")
     p.add_argument("--batch-size", type=int, help="images per step (default: the preset's)")
-    for name in ("mention", "init-logit-scale", "logit-scale-lr", "lr", "jitter", "lighting", "weight-decay"):
+    for name in ("mention", "init-logit-scale", "logit-scale-lr", "lr", "jitter", "lighting", "weight-decay",
+                 "name-looks"):
         p.add_argument(f"--{name}", type=float)
     for name in ("clutter", "max-objects", "min-objects", "embed-dim", "vision-layers", "vision-width",
                  "text-layers", "text-width", "test", "val", "warmup-steps"):
@@ -54,11 +55,12 @@ def _args() -> argparse.Namespace:
     p.add_argument("--schedule", choices=("constant", "cosine"))
     p.add_argument("--style", choices=("basic", "rich"))
     p.add_argument("--rotation", action="store_true", default=None, help="turn every shape by a random angle")
+    p.add_argument("--looks", action="store_true", default=None, help="give every image a tint, a light and a frame")
     p.add_argument("--fixed-projection", action="store_true", default=None,
                    help="hold both output projections at the identity (needs --embed-dim = both tower widths)")
-    p.add_argument("--eval-mention", type=float, nargs="+",
-                   help="measure on the test captions written at each of these mention rates, a row each "
-                        "(same images; default: the training world's)")
+    p.add_argument("--eval", type=_caption_setting, nargs="+", metavar="KEY=VALUE[,KEY=VALUE]",
+                   help="measure on the test captions written under each of these caption settings, a row each "
+                        f"({', '.join(CAPTION_SETTINGS)}; same images; default: the training world's captions)")
     p.add_argument("--structure", action="store_true", help="also print the second-order figures (issue 28)")
     p.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "gaptools-calibrate")
     p.add_argument("--stages", default="", help="comma-separated step counts: a row after each (resumed training)")
@@ -69,6 +71,21 @@ def _args() -> argparse.Namespace:
     return p.parse_args()
 
 
+#: the world params that change only a world's captions, never its scenes or pixels
+CAPTION_SETTINGS = {"mention": float, "style": str, "name_looks": float}
+
+
+def _caption_setting(text: str) -> dict:
+    """``mention=0.4,name_looks=0`` -> {"mention": 0.4, "name_looks": 0.0}."""
+    setting = {}
+    for item in text.split(","):
+        key, _, value = item.partition("=")
+        if key not in CAPTION_SETTINGS or not value:
+            raise argparse.ArgumentTypeError(f"{item!r}: expected KEY=VALUE with KEY one of {', '.join(CAPTION_SETTINGS)}")
+        setting[key] = CAPTION_SETTINGS[key](value)
+    return setting
+
+
 def _setting(args) -> tuple[dict, dict, dict]:
     from gaptools.world.presets import get_preset
 
@@ -76,7 +93,7 @@ def _setting(args) -> tuple[dict, dict, dict]:
     world = dict(preset.world, seed=args.seed)
     names = {"images": "n_images", "test": "n_test", "val": "n_val"}
     for key in ("images", "mention", "clutter", "max_objects", "min_objects", "test", "val", "palette", "jitter",
-                "rotation", "lighting", "style"):
+                "rotation", "lighting", "style", "looks", "name_looks"):
         value = getattr(args, key)
         if value is not None:
             world[names.get(key, key)] = value
@@ -109,9 +126,9 @@ def main() -> None:
     world_kw, model, training = _setting(args)
     world = _cached_world(args.cache, WorldParams(**world_kw))
     measured = [(world, world_kw)]
-    if args.eval_mention:  # captions come from their own random stream: the same scenes and pixels
-        measured = [(_cached_world(args.cache, WorldParams(**dict(world_kw, mention=m))), dict(world_kw, eval_mention=m))
-                    for m in args.eval_mention]
+    if args.eval:  # captions come from their own random streams: the same scenes and pixels
+        measured = [(_cached_world(args.cache, WorldParams(**dict(world_kw, **e))), dict(world_kw, eval=e))
+                    for e in args.eval]
     stages = [int(x) for x in args.stages.split(",") if x] or [training["max_steps"]]
     with tempfile.TemporaryDirectory() as tmp:
         run = args.keep or Path(tmp)
@@ -119,8 +136,12 @@ def main() -> None:
             metrics = train_clip(world, run, TrainSettings(**dict(training, max_steps=steps)), model_config=model,
                                  resume=k > 0)
             for folder, kw in measured:
-                label = args.label + (f" (captions at mention {kw['eval_mention']})" if "eval_mention" in kw else "")
+                label = args.label + (f" (measured on captions with {_words(kw['eval'])})" if "eval" in kw else "")
                 _row(args, label, folder, kw, model, dict(training, max_steps=steps), metrics, load_toy_clip(run))
+
+
+def _words(setting: dict) -> str:
+    return ", ".join(f"{key.replace('_', ' ')} {value}" for key, value in setting.items())
 
 
 def _cached_world(cache: Path, params) -> Path:

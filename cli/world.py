@@ -50,6 +50,8 @@ def generate_command(
     jitter: Optional[float] = typer.Option(None, "--jitter", help="Unnamed geometry: centre shift and radius scale up to this share (0-0.5)."),
     rotation: Optional[bool] = typer.Option(None, "--rotation/--no-rotation", help="Turn each shape by a random angle no caption names."),
     lighting: Optional[float] = typer.Option(None, "--lighting", help="Unnamed lighting: gain 1 ± this and a colour cast (0-0.5)."),
+    looks: Optional[bool] = typer.Option(None, "--looks/--no-looks", help="Give each image a look: a tint, a light level and a frame."),
+    name_looks: Optional[float] = typer.Option(None, "--name-looks", help="Chance a caption ends by naming its image's look (needs --looks)."),
     val: Optional[int] = typer.Option(None, "--val", help="Val images (default images // 12)."),
     test: Optional[int] = typer.Option(None, "--test", help="Test images (default images // 12)."),
 ) -> None:
@@ -60,7 +62,8 @@ def generate_command(
     params = WorldParams(**_pick(get_preset(preset).world, n_images=images, seed=seed, min_objects=min_objects,
                                  max_objects=max_objects, image_size=image_size, captions_per_image=captions,
                                  mention=mention, clutter=clutter, palette=palette, style=style, jitter=jitter,
-                                 rotation=rotation, lighting=lighting, n_val=val, n_test=test))
+                                 rotation=rotation, lighting=lighting, looks=looks, name_looks=name_looks,
+                                 n_val=val, n_test=test))
     with _progress() as bar:
         task = bar.add_task("drawing", total=params.n_images)
         written = generate_world(out, params, progress=lambda k: bar.advance(task, k))

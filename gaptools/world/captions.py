@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gaptools.world.vocab import POSITIONS, SIZES, TEXTURES, palette
+from gaptools.world.vocab import LOOKS, POSITIONS, SIZES, TEXTURES, palette
 
 _SHAPES, _COLOURS, _TONES = palette("wide")  # every word the world has (a basic scene uses the basic ones)
 
@@ -97,8 +97,15 @@ def _rich(text: str, rng: np.random.Generator) -> str:
     return text
 
 
+def _look(scene: dict, rng: np.random.Generator) -> str:
+    """The phrases naming the scene's look (its neutral values unnamed), or '' when all are neutral."""
+    phrases = [_pick(rng, LOOKS[name][value]) for name, value in scene["look"].items() if LOOKS[name][value]]
+    return " ".join(phrases)
+
+
 def write_captions(scene: dict, n: int, rng: np.random.Generator, *, mention: float = 1.0,
-                   style: str = "basic") -> list[str]:
+                   style: str = "basic", name_looks: float = 0.0,
+                   naming_rng: np.random.Generator | None = None) -> list[str]:
     """``n`` captions of one scene, each from a different template.
 
     Parameters
@@ -115,6 +122,11 @@ def write_captions(scene: dict, n: int, rng: np.random.Generator, *, mention: fl
     style : {"basic", "rich"}
         ``rich`` wraps captions in openings and closings that say nothing about the image
         (:data:`OPENINGS`, :data:`CLOSINGS`); ``basic`` draws no random number for them.
+    name_looks : float
+        Chance that a caption ends by naming the scene's look (``scene["look"]``).
+    naming_rng : numpy.random.Generator, optional
+        The image's naming stream, needed when ``name_looks`` > 0; ``rng`` draws exactly what it
+        draws at 0, so the captions differ only by the look phrases.
 
     Returns
     -------
@@ -130,6 +142,9 @@ def write_captions(scene: dict, n: int, rng: np.random.Generator, *, mention: fl
         with_size = rng.random() < 0.55
         nps = [_noun_phrase(o, rng, size=with_size, colour=rng.random() < 0.93) for o in objs]
         text = template(objs, nps, scene, rng)
+        if name_looks and naming_rng.random() < name_looks:
+            look = _look(scene, naming_rng)
+            text = f"{text}, {look}" if look else text
         if style == "rich":
             text = _rich(text, rng)
         if rng.random() < 0.5:

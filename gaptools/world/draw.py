@@ -2,7 +2,7 @@
 
 The unnamed factors (clutter, jitter, rotation, lighting) draw their random numbers from the
 image's drawing stream only when they are on, so a world without them draws the same pixels
-as before they existed.
+as before they existed. A scene's look (tint, light, frame) is drawn last and draws none.
 """
 
 from __future__ import annotations
@@ -64,7 +64,33 @@ def draw_scene(scene: dict, size: int, rng: np.random.Generator, *, clutter: int
         cast = rng.uniform(-lighting, lighting, size=3) * 60
         pixels = np.asarray(image, dtype=np.float64) * gain + cast
         image = Image.fromarray(np.clip(np.rint(pixels), 0, 255).astype(np.uint8), mode="RGB")
+    if "look" in scene:
+        image = _apply_look(image, scene["look"])
     return image
+
+
+#: the pixel change of each look value: tint colour shifts, light gains, frame widths (of the side)
+_TINTS = {"warm": (30, 8, -30), "cool": (-30, 0, 30)}
+_GAINS = {"normal": (1.0, 0.0), "dark": (0.65, 0.0), "bright": (1.15, 30.0)}
+_FRAMES = {"thin": 0.03, "thick": 0.08}
+
+
+def _apply_look(image: Image.Image, look: dict) -> Image.Image:
+    """The image with its look: tint, then light, then a dark frame (no random number drawn)."""
+    pixels = np.asarray(image, dtype=np.float64)
+    if look["tint"] in _TINTS:
+        pixels = pixels + np.array(_TINTS[look["tint"]], dtype=np.float64)
+    elif look["tint"] == "sepia":
+        grey = pixels @ np.array([0.299, 0.587, 0.114])
+        pixels = grey[..., None] * np.array([1.07, 0.9, 0.7]) + np.array([12.0, 6.0, 0.0])
+    elif look["tint"] == "faded":
+        pixels = 0.55 * pixels + 0.45 * 200.0
+    gain, offset = _GAINS[look["light"]]
+    pixels = pixels * gain + offset
+    if look["frame"] in _FRAMES:
+        width = max(1, round(_FRAMES[look["frame"]] * pixels.shape[0]))
+        pixels[:width], pixels[-width:], pixels[:, :width], pixels[:, -width:] = 40.0, 40.0, 40.0, 40.0
+    return Image.fromarray(np.clip(np.rint(pixels), 0, 255).astype(np.uint8), mode="RGB")
 
 
 def _background(background: dict, size: int, rng: np.random.Generator) -> np.ndarray:

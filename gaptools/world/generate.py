@@ -29,7 +29,7 @@ from gaptools.limits import check_world
 from gaptools.outputs import LOCK_FILE, WORLD, building_folder, check_output_folder, run_lock
 from gaptools.world.captions import write_captions
 from gaptools.world.draw import draw_scene
-from gaptools.world.scene import CAPTION_STREAM, DRAW_STREAM, WorldParams, filename, sample_scene
+from gaptools.world.scene import CAPTION_STREAM, DRAW_STREAM, NAMING_STREAM, WorldParams, filename, sample_scene
 
 WORLD_KIND = "gaptools.world"
 WORLD_VERSION = 1
@@ -58,7 +58,8 @@ def world_items(params: WorldParams, indices: Iterable[int] | None = None) -> It
             "split": params.split_of(i),
             "scene": scene,
             "captions": write_captions(scene, params.captions_per_image, params.rng(i, CAPTION_STREAM),
-                                       mention=params.mention, style=params.style),
+                                       mention=params.mention, style=params.style, name_looks=params.name_looks,
+                                       naming_rng=params.rng(i, NAMING_STREAM)),
             "image": draw_scene(scene, params.image_size, params.rng(i, DRAW_STREAM), clutter=params.clutter,
                                 jitter=params.jitter, rotation=params.rotation, lighting=params.lighting),
         }

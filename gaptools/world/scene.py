@@ -12,10 +12,10 @@ import dataclasses
 import numpy as np
 
 from gaptools.errors import InputError
-from gaptools.world.vocab import PALETTES, POSITIONS, SIZES, TEXTURES, palette
+from gaptools.world.vocab import LOOKS, PALETTES, POSITIONS, SIZES, TEXTURES, palette
 
 SPLITS = ("train", "val", "test")
-SCENE_STREAM, DRAW_STREAM, CAPTION_STREAM = 0, 1, 2
+SCENE_STREAM, DRAW_STREAM, CAPTION_STREAM, LOOK_STREAM, NAMING_STREAM = 0, 1, 2, 3, 4
 MAX_CLUTTER = 64
 STYLES = ("basic", "rich")
 
@@ -60,6 +60,15 @@ class WorldParams:
     style : {"basic", "rich"}
         Caption wording: ``rich`` adds openings, closings and filler words that say nothing
         about the image (caption content no image carries).
+    looks : bool
+        Each image gets an image-wide look, a tint, a light level and a frame
+        (:data:`gaptools.world.vocab.LOOKS`), drawn from its own stream, so the objects, the
+        other factors and the captions are those of the world without it.
+    name_looks : float
+        Chance that a caption ends by naming its image's look (needs ``looks``); the choices
+        come from their own stream, so captions differ from those at 0 only by that phrase.
+        A toy CLIP can train on captions that name looks while a dataset's captions do not, as
+        CLIP's web captions name a photo's style and COCO's captions do not.
     """
 
     n_images: int = 6000
@@ -77,6 +86,8 @@ class WorldParams:
     rotation: bool = False
     lighting: float = 0.0
     style: str = "basic"
+    looks: bool = False
+    name_looks: float = 0.0
 
     def __post_init__(self) -> None:
         if self.n_images < 3:
@@ -106,6 +117,8 @@ class WorldParams:
             raise InputError(f"--jitter {self.jitter}: between 0 and 0.5 of the image side")
         if not 0.0 <= self.lighting <= 0.5:
             raise InputError(f"--lighting {self.lighting}: between 0 and 0.5")
+        if not 0.0 <= self.name_looks <= 1.0 or (self.name_looks and not self.looks):
+            raise InputError(f"--name-looks {self.name_looks}: a chance in [0, 1], above 0 only with --looks")
         val, test = self.split_sizes()
         if val < 1 or test < 1 or val + test >= self.n_images:
             raise InputError(
@@ -152,7 +165,8 @@ def sample_scene(params: WorldParams, index: int) -> dict:
     -------
     dict
         ``{"background": {"tone", "texture"}, "objects": [{"shape", "colour", "size", "position"}, ...]}``;
-        objects have distinct positions and distinct (colour, shape) pairs.
+        objects have distinct positions and distinct (colour, shape) pairs. With ``params.looks``
+        also ``"look": {"tint", "light", "frame"}``.
     """
     rng = params.rng(index, SCENE_STREAM)
     shapes, colours, tones = palette(params.palette)
@@ -168,4 +182,8 @@ def sample_scene(params: WorldParams, index: int) -> dict:
         for (colour, shape), pos in zip(pairs, positions)
     ]
     background = {"tone": str(rng.choice(list(tones))), "texture": str(rng.choice(list(TEXTURES)))}
-    return {"background": background, "objects": objects}
+    scene = {"background": background, "objects": objects}
+    if params.looks:
+        look_rng = params.rng(index, LOOK_STREAM)
+        scene["look"] = {name: str(look_rng.choice(list(values))) for name, values in LOOKS.items()}
+    return scene

@@ -85,6 +85,17 @@ WIDE_BACKGROUNDS: dict[str, tuple[tuple[int, int, int], tuple[str, ...]]] = {
 }
 PALETTES = ("basic", "wide")
 
+#: image-wide looks (drawn only by worlds with ``looks=True``): attribute -> value -> the phrases a
+#: caption may name it with. Each attribute's first value is neutral and never named. No word is a
+#: colour, shape, size or position word, so scoring never reads a look as an object attribute.
+LOOKS: dict[str, dict[str, tuple[str, ...]]] = {
+    "tint": {"none": (), "warm": ("with a warm tint", "in warm tones"), "cool": ("with a cool tint", "in cold tones"),
+             "sepia": ("in sepia", "with a sepia tint"), "faded": ("faded", "washed out")},
+    "light": {"normal": (), "dark": ("in dim light", "darkly lit"), "bright": ("in bright light", "brightly lit")},
+    "frame": {"none": (), "thin": ("with a thin border", "in a thin frame"),
+              "thick": ("with a thick border", "in a heavy frame")},
+}
+
 
 def palette(name: str) -> tuple[dict, dict, dict]:
     """(shapes, colours, background tones) of a palette, in the order scenes draw from them."""

@@ -40,6 +40,7 @@ def test_generating_the_same_world_again_writes_nothing(world):
         (["--images", "12", "--seed", "3", "--val", "2", "--test", "2"], "holds a different world"),
         (["--palette", "neon"], "--palette 'neon': choose one of basic, wide"),
         (["--lighting", "0.9"], "--lighting 0.9: between 0 and 0.5"),
+        (["--name-looks", "0.5"], "--name-looks 0.5: a chance in [0, 1], above 0 only with --looks"),
     ],
 )
 def test_bad_generate_input_is_one_line_exit_2(world, args, message):
@@ -117,8 +118,9 @@ def test_generate_sets_the_content_levers_a_preset_leaves_off(tmp_path):
 
     out = tmp_path / "levers"
     result = runner.invoke(app, [*GENERATE, "-o", str(out), "--palette", "wide", "--style", "rich", "--jitter", "0.1",
-                                 "--rotation", "--lighting", "0.2"])
+                                 "--rotation", "--lighting", "0.2", "--looks", "--name-looks", "0.3"])
     assert result.exit_code == 0, result.output
     params = WorldParams(**read_manifest(out)["params"])
     assert (params.palette, params.style, params.jitter, params.rotation, params.lighting) == ("wide", "rich", 0.1,
                                                                                                 True, 0.2)
+    assert (params.looks, params.name_looks) == (True, 0.3)

@@ -12,7 +12,8 @@ import pytest
 from gaptools.errors import InputError
 from gaptools.world import WorldParams, score_captions, world_items
 from gaptools.world.captions import CLOSINGS, OPENINGS
-from gaptools.world.vocab import LEXICON, WIDE_COLOURS, WIDE_SHAPES
+from gaptools.world.draw import draw_scene
+from gaptools.world.vocab import LEXICON, LOOKS, WIDE_COLOURS, WIDE_SHAPES
 
 BASE = WorldParams(n_images=60, seed=5, max_objects=4, mention=0.75, clutter=3)
 
@@ -59,8 +60,49 @@ def test_wide_palette_draws_the_new_shapes_and_colours_and_scoring_reads_them():
     assert not {o["shape"] for item in basic for o in item["scene"]["objects"]} & set(WIDE_SHAPES)
 
 
+def test_looks_change_pixels_only_and_a_neutral_look_draws_the_plain_image():
+    plain, looked = _items(BASE), _items(dataclasses.replace(BASE, looks=True))
+    assert [a["scene"] for a in plain] == [{k: v for k, v in b["scene"].items() if k != "look"} for b in looked]
+    assert [a["captions"] for a in plain] == [b["captions"] for b in looked]
+    looks = [b["scene"]["look"] for b in looked]
+    for name, values in LOOKS.items():  # every value is drawn
+        assert {look[name] for look in looks} == set(values), name
+    for a, b, look in zip(_pixels(plain), _pixels(looked), looks):
+        neutral = look == {"tint": "none", "light": "normal", "frame": "none"}
+        assert np.array_equal(a, b) == neutral, look
+        if look["frame"] != "none":  # a dark frame of 2 (thin) or 5 (thick) pixels at 64 pixels
+            width = {"thin": 2, "thick": 5}[look["frame"]]
+            assert (b[:width] == 40).all() and (b[-width:] == 40).all() and not (b[width:-width, width:-width] == 40).all()
+    scene = {**plain[0]["scene"], "look": {"tint": "none", "light": "normal", "frame": "none"}}
+    neutral = draw_scene(scene, 64, BASE.rng(0, 1), clutter=BASE.clutter)
+    assert np.array_equal(np.asarray(neutral), _pixels(plain)[0])
+
+
+def test_named_looks_add_a_phrase_to_captions_and_nothing_else():
+    unnamed = _items(dataclasses.replace(BASE, looks=True))
+    named = _items(dataclasses.replace(BASE, looks=True, name_looks=0.5))
+    assert all(np.array_equal(a, b) for a, b in zip(_pixels(unnamed), _pixels(named)))
+    added = 0
+    for a, b in zip(unnamed, named):
+        phrases = [p for name, value in b["scene"]["look"].items() for p in LOOKS[name][value]]
+        for plain, with_look in zip(a["captions"], b["captions"]):
+            stem, dot = (plain[:-1], ".") if plain.endswith(".") else (plain, "")
+            if with_look != plain:
+                assert with_look.startswith(stem + ", ") and with_look.endswith(dot), (plain, with_look)
+                rest = with_look[len(stem) + 2:len(with_look) - len(dot)]
+                assert any(rest.startswith(p) for p in phrases), rest
+                added += 1
+    total = sum(len(a["captions"]) for a in unnamed)
+    neutral = sum(len(a["captions"]) for a in named if all(not LOOKS[n][v] for n, v in a["scene"]["look"].items()))
+    assert 0.35 * (total - neutral) < added < 0.65 * (total - neutral)  # about half of the captions that can name one
+    scenes = [{**item["scene"], "imgid": item["imgid"], "filename": item["filename"]} for item in named]
+    report = score_captions(scenes, [{"image_id": item["imgid"], "caption": c} for item in named for c in item["captions"]])
+    for attribute in ("colour", "shape", "size", "position"):  # no look word reads as an object's attribute
+        assert report["attributes"][attribute]["precision"] == 1.0, attribute
+
+
 @pytest.mark.parametrize("kw", [{"palette": "huge"}, {"style": "poetic"}, {"jitter": -0.1}, {"jitter": 0.9},
-                                {"lighting": 0.6}])
+                                {"lighting": 0.6}, {"name_looks": 0.5}, {"looks": True, "name_looks": 1.5}])
 def test_bad_lever_values_are_refused(kw):
     with pytest.raises(InputError):
         WorldParams(**kw)
