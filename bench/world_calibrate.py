@@ -45,9 +45,11 @@ def _args() -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=1, help="world seed")
     p.add_argument("--steps", type=int, help="training steps (default: the preset's)")
     p.add_argument("--batch-size", type=int, help="images per step (default: the preset's)")
-    for name in ("mention", "init-logit-scale", "logit-scale-lr", "lr", "jitter", "lighting", "weight-decay",
-                 "name-looks"):
+    for name in ("mention", "init-logit-scale", "logit-scale-lr", "lr", "jitter", "lighting", "weight-decay"):
         p.add_argument(f"--{name}", type=float)
+    p.add_argument("--name-looks", type=float,
+                   help="the toy CLIP trains on captions naming looks with this chance (needs --looks); the "
+                        "world's captions, which the row measures, name none")
     for name in ("clutter", "max-objects", "min-objects", "embed-dim", "vision-layers", "vision-width",
                  "text-layers", "text-width", "test", "val", "warmup-steps"):
         p.add_argument(f"--{name}", type=int)
@@ -93,7 +95,7 @@ def _setting(args) -> tuple[dict, dict, dict]:
     world = dict(preset.world, seed=args.seed)
     names = {"images": "n_images", "test": "n_test", "val": "n_val"}
     for key in ("images", "mention", "clutter", "max_objects", "min_objects", "test", "val", "palette", "jitter",
-                "rotation", "lighting", "style", "looks", "name_looks"):
+                "rotation", "lighting", "style", "looks"):
         value = getattr(args, key)
         if value is not None:
             world[names.get(key, key)] = value
@@ -108,7 +110,7 @@ def _setting(args) -> tuple[dict, dict, dict]:
     for key, field in (("steps", "max_steps"), ("batch_size", "batch_size"), ("init_logit_scale", "init_logit_scale"),
                        ("logit_scale_lr", "logit_scale_lr"), ("lr", "lr"), ("weight_decay", "weight_decay"),
                        ("warmup_steps", "warmup_steps"), ("fixed_projection", "fixed_projection"),
-                       ("schedule", "schedule")):
+                       ("schedule", "schedule"), ("name_looks", "name_looks")):
         if getattr(args, key) is not None:
             training[field] = getattr(args, key)
     return world, model, training

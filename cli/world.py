@@ -99,6 +99,10 @@ def train_clip_command(
         None, "--fixed-projection/--trained-projection",
         help="Hold both output projections at the identity (the towers' LayerNorm coordinates are the embedding's; "
              "needs embed_dim equal to both tower widths)."),
+    name_looks: Optional[float] = typer.Option(
+        None, "--name-looks",
+        help="Train on the world's captions written again to name each image's look with this chance "
+             "(a world with --looks); its own captions stay as they are."),
     model_config: Optional[Path] = typer.Option(None, "--model-config", help="open_clip model-config JSON (default: the preset's)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the checkpoint in --out."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1,
@@ -116,7 +120,8 @@ def train_clip_command(
     chosen = get_preset(preset)
     given = _pick(chosen.training, batch_size=batch_size, lr=lr, logit_scale_lr=logit_scale_lr,
                   init_logit_scale=init_logit_scale, weight_decay=weight_decay, warmup_steps=warmup_steps,
-                  max_steps=steps, seed=seed, fixed_projection=fixed_projection, schedule=schedule)
+                  max_steps=steps, seed=seed, fixed_projection=fixed_projection, schedule=schedule,
+                  name_looks=name_looks)
     if minutes is not None:
         given["minutes"] = minutes if minutes > 0 else None
     settings = TrainSettings(**given)

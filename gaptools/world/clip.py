@@ -36,14 +36,14 @@ from gaptools.errors import InputError
 from gaptools.io import read_torch
 from gaptools.resume import check_same_settings
 from gaptools.validation import check_number, check_seed
-from gaptools.world.generate import load_captions, read_manifest
+from gaptools.world.generate import load_captions, read_manifest, world_captions, world_params
 from gaptools.world.presets import DEFAULT_PRESET, get_preset
 
 CHECKPOINT, MODEL_CONFIG, METRICS = "checkpoint.pt", "model.json", "metrics.json"
 MAX_LOGIT_SCALE = 100.0  # CLIP's clamp of the learned logit scale (temperature 0.01)
 SCHEDULES = ("constant", "cosine")
 # settings added after checkpoints were saved without them: what those trainings did
-SETTINGS_BEFORE_THEY_EXISTED = {"fixed_projection": False, "schedule": "constant"}
+SETTINGS_BEFORE_THEY_EXISTED = {"fixed_projection": False, "schedule": "constant", "name_looks": None}
 
 
 @dataclasses.dataclass
@@ -80,6 +80,13 @@ class TrainSettings:
         ``embed_dim`` equal to both tower widths. The checkpoint keeps the identity matrices,
         so it still loads with open_clip. A lever of issue 28: in CLIP a few coordinates carry
         most of the gap, and a trained projection mixes every coordinate.
+    name_looks : float or None
+        Train on the world's train captions written again with only
+        :attr:`gaptools.world.WorldParams.name_looks` set to this (the world needs ``looks``), so
+        that they name each image's look with this chance; the world's own captions, which the
+        test retrieval and every embedding of the world use, stay as they are. So the toy CLIP
+        trains on other captions than the dataset's, as CLIP trains on web captions that name a
+        photo's style and is measured on COCO's. None: train on the world's own captions.
     """
 
     batch_size: int = 256
@@ -93,6 +100,7 @@ class TrainSettings:
     max_steps: int | None = None
     seed: int = 0
     fixed_projection: bool = False
+    name_looks: float | None = None
 
     def __post_init__(self) -> None:
         if self.minutes is None and self.max_steps is None:
@@ -114,6 +122,8 @@ class TrainSettings:
             raise InputError(f"--schedule {self.schedule!r}: choose one of {', '.join(SCHEDULES)}")
         if self.schedule == "cosine" and self.max_steps is None:
             raise InputError("--schedule cosine decays to zero at --steps: give --steps")
+        if self.name_looks is not None:
+            check_number(self.name_looks, "--name-looks", minimum=0, maximum=1)
 
     def lr_factor(self, step: int) -> float:
         """Multiplier of the peak learning rates at 0-based ``step``: warm-up, then the schedule."""
@@ -160,8 +170,13 @@ def _tokenizer(config: dict):
     return open_clip.get_tokenizer("ViT-B-32", context_length=config["text_cfg"]["context_length"])
 
 
-def _split_data(world: Path, split: str, config: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Preprocessed images (N, 3, S, S), tokens (N_txt, L) and caption→image rows (N_txt,) of one split."""
+def _split_data(world: Path, split: str, config: dict,
+                name_looks: float | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Preprocessed images (N, 3, S, S), tokens (N_txt, L) and caption→image rows (N_txt,) of one split.
+
+    ``name_looks``: the captions written again with that chance of naming looks
+    (:attr:`TrainSettings.name_looks`); None: the world's own captions.
+    """
     import open_clip
     from PIL import Image
 
@@ -173,8 +188,16 @@ def _split_data(world: Path, split: str, config: dict) -> tuple[torch.Tensor, to
     for e in entries:
         with Image.open(world / "images" / e["filepath"] / e["filename"]) as im:
             images.append(transform(im.convert("RGB")))
-    captions = [s["raw"] for e in entries for s in e["sentences"]]
-    text_image = torch.tensor([row for row, e in enumerate(entries) for _ in e["sentences"]])
+    if name_looks is None:
+        sentences = [[s["raw"] for s in e["sentences"]] for e in entries]
+    else:
+        params = world_params(world)
+        if not params.looks:
+            raise InputError(f"{world}: --name-looks {name_looks} needs a world with looks (generate it with --looks)")
+        params = dataclasses.replace(params, name_looks=name_looks)
+        sentences = [world_captions(params, e["imgid"]) for e in entries]
+    captions = [c for group in sentences for c in group]
+    text_image = torch.tensor([row for row, group in enumerate(sentences) for _ in group])
     return torch.stack(images), _tokenizer(config)(captions), text_image
 
 
@@ -319,7 +342,7 @@ def _open_checkpoint(path: Path, config: dict, settings: TrainSettings, world_id
 def _prepare_clip(world: Path, config: dict, settings: TrainSettings) -> _ClipJob:
     import open_clip
 
-    images, tokens, text_image = _split_data(world, "train", config)
+    images, tokens, text_image = _split_data(world, "train", config, settings.name_looks)
     vision = config["vision_cfg"]["image_size"]
     if images.shape[-1] != vision:
         raise InputError(f"{world}: images are {images.shape[-1]} px but the model takes {vision} px")

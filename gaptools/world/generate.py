@@ -57,12 +57,17 @@ def world_items(params: WorldParams, indices: Iterable[int] | None = None) -> It
             "filename": filename(i),
             "split": params.split_of(i),
             "scene": scene,
-            "captions": write_captions(scene, params.captions_per_image, params.rng(i, CAPTION_STREAM),
-                                       mention=params.mention, style=params.style, name_looks=params.name_looks,
-                                       naming_rng=params.rng(i, NAMING_STREAM)),
+            "captions": world_captions(params, i, scene),
             "image": draw_scene(scene, params.image_size, params.rng(i, DRAW_STREAM), clutter=params.clutter,
                                 jitter=params.jitter, rotation=params.rotation, lighting=params.lighting),
         }
+
+
+def world_captions(params: WorldParams, index: int, scene: dict | None = None) -> list[str]:
+    """The captions of image ``index`` (its scene sampled again unless given); no pixel is drawn."""
+    scene = sample_scene(params, index) if scene is None else scene
+    return write_captions(scene, params.captions_per_image, params.rng(index, CAPTION_STREAM), mention=params.mention,
+                          style=params.style, name_looks=params.name_looks, naming_rng=params.rng(index, NAMING_STREAM))
 
 
 def _tokens(caption: str) -> list[str]:

@@ -1,5 +1,6 @@
 """The toy CLIP: open_clip's CLIP and ClipLoss on a tiny world, checkpoints, resume, export."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -126,10 +127,10 @@ def test_cosine_schedule_warms_up_then_decays_to_zero_at_the_step_budget():
         TrainSettings(max_steps=5, schedule="linear")
 
 
-def test_a_checkpoint_from_before_the_projection_and_schedule_options_still_resumes(trained, world, tmp_path):
+def test_a_checkpoint_from_before_the_projection_schedule_and_looks_options_still_resumes(trained, world, tmp_path):
     out, _ = trained
     state = torch.load(out / "checkpoint.pt", weights_only=True)
-    del state["settings"]["fixed_projection"], state["settings"]["schedule"]
+    del state["settings"]["fixed_projection"], state["settings"]["schedule"], state["settings"]["name_looks"]
     torch.save(state, tmp_path / "checkpoint.pt")
     metrics = train_clip(world, tmp_path, settings(max_steps=26), model_config=TINY_CONFIG, resume=True)
     assert metrics["steps"] == 26
@@ -179,3 +180,32 @@ def test_retrieval_recall_on_planted_embeddings():
     r = retrieval_recall(image, text, np.repeat(np.arange(4), 2))
     assert r["r1_text_to_image"] == pytest.approx(7 / 8) and r["r1_image_to_text"] == 1.0
     assert r["chance_image_to_text"] == pytest.approx(2 / 8) and r["chance_text_to_image"] == pytest.approx(1 / 4)
+
+
+def test_name_looks_trains_on_captions_naming_looks_and_leaves_the_world_as_it_is(tmp_path):
+    from gaptools.world.clip import _split_data, _tokenizer
+    from gaptools.world.generate import load_captions
+
+    params = WorldParams(n_images=20, seed=1, n_val=2, n_test=2, looks=True)
+    world, named = tmp_path / "world", tmp_path / "named"
+    generate_world(world, params)
+    generate_world(named, dataclasses.replace(params, name_looks=0.5))
+    own = [s["raw"] for e in load_captions(world) if e["split"] == "train" for s in e["sentences"]]
+    with_looks = [s["raw"] for e in load_captions(named) if e["split"] == "train" for s in e["sentences"]]
+    assert own != with_looks
+    tokenize = _tokenizer(TINY_CONFIG)
+    for name_looks, expected in ((None, own), (0.0, own), (0.5, with_looks)):
+        _, tokens, text_image = _split_data(world, "train", TINY_CONFIG, name_looks)
+        assert torch.equal(tokens, tokenize(expected)) and len(text_image) == len(expected)
+    metrics = train_clip(world, tmp_path / "clip", settings(max_steps=2, name_looks=0.5), model_config=TINY_CONFIG)
+    assert metrics["settings"]["name_looks"] == 0.5
+    with pytest.raises(InputError, match="checkpoint was trained with other settings"):
+        train_clip(world, tmp_path / "clip", settings(max_steps=4, name_looks=0.2), model_config=TINY_CONFIG,
+                   resume=True)
+
+
+def test_name_looks_needs_a_world_with_looks(world, tmp_path):
+    with pytest.raises(InputError, match="needs a world with looks"):
+        train_clip(world, tmp_path, settings(max_steps=2, name_looks=0.5), model_config=TINY_CONFIG)
+    with pytest.raises(InputError, match="--name-looks"):
+        settings(max_steps=2, name_looks=1.5)
