@@ -124,3 +124,14 @@ def test_generate_sets_the_content_levers_a_preset_leaves_off(tmp_path):
     assert (params.palette, params.style, params.jitter, params.rotation, params.lighting) == ("wide", "rich", 0.1,
                                                                                                 True, 0.2)
     assert (params.looks, params.name_looks) == (True, 0.3)
+
+
+def test_train_clip_name_looks_on_a_world_without_looks_is_one_line_and_writes_nothing(world, tmp_path,
+                                                                                         keep_torch_threads):
+    config = tmp_path / "tiny.json"
+    config.write_text(json.dumps(TINY_CONFIG))
+    out = tmp_path / "clip"
+    result = runner.invoke(app, ["world", "train-clip", str(world), "-o", str(out), "--model-config", str(config),
+                                 "--batch-size", "4", "--steps", "1", "--threads", "1", "--name-looks", "0.5"])
+    assert result.exit_code == 2 and "needs a world with looks" in result.output and "Traceback" not in result.output
+    assert not out.exists() or not any(out.iterdir())
