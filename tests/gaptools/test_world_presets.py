@@ -16,6 +16,8 @@ from gaptools.world.vocab import LEXICON
 SIMPLE_TEST_PIXELS = "76ca5112e55e6948b4a6f887e84e43bcbaf585bab954248a8fe8f847023dcf8c"
 #: ... and of the clip-like world the releases of the first calibration shipped (6,000 images, seed 0).
 CLIP_LIKE_TEST_PIXELS = "912c577cac62e1d142f3e75151e8c34a2fbbdc3b82f5846de9777428debc5376"
+#: ... and of the clip-like-v2 world the demo of the second-order calibration shipped (issue 28).
+CLIP_LIKE_V2_TEST_PIXELS = "287aa16e65b9787ecf2b62e43e9685d27f3e0dd518df8ff335df0c5aaccb60ed"
 
 
 def _params(name: str, **kw) -> WorldParams:
@@ -31,6 +33,11 @@ def test_the_simple_preset_still_draws_the_first_world():
 def test_the_clip_like_preset_still_draws_the_world_of_the_first_calibration():
     params = _params("clip-like", n_images=6000, seed=0)
     assert pixels_sha256(params, "test") == CLIP_LIKE_TEST_PIXELS
+
+
+def test_the_clip_like_v2_preset_still_draws_the_world_its_demo_shipped():
+    params = _params("clip-like-v2", n_images=6000, seed=0)
+    assert pixels_sha256(params, "test") == CLIP_LIKE_V2_TEST_PIXELS
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
