@@ -239,8 +239,13 @@ def test_streaming_gives_the_moment_based_ones_and_says_why_not_the_others(set_f
         assert in_memory[key]["value"] is not None
 
 
-def test_the_shipped_world_shares_every_leading_direction_about_halfway():
-    """The shipped test split (first caption of each image): a flat spectrum, unlike real CLIP's steep one."""
+def test_the_shipped_world_shares_a_few_leading_directions_strongly_and_leaves_some_to_one_modality():
+    """The shipped test split (first caption of each image): a steep spectrum, as real CLIP's.
+
+    The ``clip-like-v2`` demo shared every direction about halfway (0.59 ... 0.43, then 0.33 and
+    0.08); the looks its toy CLIP's captions name and the dataset's do not leave the images
+    directions of their own (issue 28).
+    """
     from gaptools import demo
     from gaptools.io import load_set
 
@@ -248,5 +253,5 @@ def test_the_shipped_world_shares_every_leading_direction_about_halfway():
     first = np.unique(eset.text_image, return_index=True)[1]
     image, text = M.l2_normalize(eset.image[eset.text_image[first]]), M.l2_normalize(eset.text[first])
     cosines = M.principal_cosines(M.gaussian_fit(image)[1], M.gaussian_fit(text)[1])
-    assert np.round(cosines, 2).tolist() == [0.59, 0.54, 0.53, 0.51, 0.49, 0.47, 0.45, 0.43, 0.33, 0.08]
+    assert np.round(cosines, 2).tolist() == [0.72, 0.69, 0.66, 0.61, 0.58, 0.5, 0.35, 0.21, 0.06, 0.04]
     assert round(M.subspace_agreement(image, text), 2) == 0.44

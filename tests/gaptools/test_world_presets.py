@@ -90,7 +90,7 @@ def test_bad_lever_values_are_refused(kw):
 def test_unknown_preset_is_one_clear_error():
     with pytest.raises(InputError, match="unknown world preset 'nope'"):
         get_preset("nope")
-    assert DEFAULT_PRESET == "clip-like-v2"
+    assert DEFAULT_PRESET == "clip-like-v3"
 
 
 def _one_layer_towers(model_config: dict) -> dict:
