@@ -40,7 +40,7 @@ def test_generating_the_same_world_again_writes_nothing(world):
         (["--images", "12", "--seed", "3", "--val", "2", "--test", "2"], "holds a different world"),
         (["--palette", "neon"], "--palette 'neon': choose one of basic, wide"),
         (["--lighting", "0.9"], "--lighting 0.9: between 0 and 0.5"),
-        (["--name-looks", "0.5"], "--name-looks 0.5: a chance in [0, 1], above 0 only with --looks"),
+        (["--no-looks", "--name-looks", "0.5"], "--name-looks 0.5: a chance in [0, 1], above 0 only with --looks"),
     ],
 )
 def test_bad_generate_input_is_one_line_exit_2(world, args, message):
@@ -126,12 +126,12 @@ def test_generate_sets_the_content_levers_a_preset_leaves_off(tmp_path):
     assert (params.looks, params.name_looks) == (True, 0.3)
 
 
-def test_train_clip_name_looks_on_a_world_without_looks_is_one_line_and_writes_nothing(world, tmp_path,
-                                                                                         keep_torch_threads):
+def test_train_clip_name_looks_on_a_world_without_looks_is_one_line_and_writes_nothing(tmp_path, keep_torch_threads):
     config = tmp_path / "tiny.json"
     config.write_text(json.dumps(TINY_CONFIG))
-    out = tmp_path / "clip"
-    result = runner.invoke(app, ["world", "train-clip", str(world), "-o", str(out), "--model-config", str(config),
+    plain, out = tmp_path / "plain", tmp_path / "clip"
+    assert runner.invoke(app, [*GENERATE, "-o", str(plain), "--preset", "clip-like-v2"]).exit_code == 0
+    result = runner.invoke(app, ["world", "train-clip", str(plain), "-o", str(out), "--model-config", str(config),
                                  "--batch-size", "4", "--steps", "1", "--threads", "1", "--name-looks", "0.5"])
     assert result.exit_code == 2 and "needs a world with looks" in result.output and "Traceback" not in result.output
     assert not out.exists() or not any(out.iterdir())
