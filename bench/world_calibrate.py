@@ -49,7 +49,7 @@ def _args() -> argparse.Namespace:
         p.add_argument(f"--{name}", type=float)
     p.add_argument("--name-looks", type=float,
                    help="the toy CLIP trains on captions naming looks with this chance (needs --looks); the "
-                        "world's captions, which the row measures, name none")
+                        "world's own captions, which the row measures, keep the preset's chance")
     for name in ("clutter", "max-objects", "min-objects", "embed-dim", "vision-layers", "vision-width",
                  "text-layers", "text-width", "test", "val", "warmup-steps"):
         p.add_argument(f"--{name}", type=int)

@@ -62,8 +62,7 @@ def draw_scene(scene: dict, size: int, rng: np.random.Generator, *, clutter: int
     if lighting:
         gain = rng.uniform(1 - lighting, 1 + lighting)
         cast = rng.uniform(-lighting, lighting, size=3) * 60
-        pixels = np.asarray(image, dtype=np.float64) * gain + cast
-        image = Image.fromarray(np.clip(np.rint(pixels), 0, 255).astype(np.uint8), mode="RGB")
+        image = _to_image(np.asarray(image, dtype=np.float64) * gain + cast)
     if "look" in scene:
         image = _apply_look(image, scene["look"])
     return image
@@ -90,6 +89,11 @@ def _apply_look(image: Image.Image, look: dict) -> Image.Image:
     if look["frame"] in _FRAMES:
         width = max(1, round(_FRAMES[look["frame"]] * pixels.shape[0]))
         pixels[:width], pixels[-width:], pixels[:, :width], pixels[:, -width:] = 40.0, 40.0, 40.0, 40.0
+    return _to_image(pixels)
+
+
+def _to_image(pixels: np.ndarray) -> Image.Image:
+    """An RGB image of (S, S, 3) float pixels, rounded and clipped to [0, 255]."""
     return Image.fromarray(np.clip(np.rint(pixels), 0, 255).astype(np.uint8), mode="RGB")
 
 

@@ -13,6 +13,7 @@ from gaptools.errors import InputError
 from gaptools.world import WorldParams, score_captions, world_items
 from gaptools.world.captions import CLOSINGS, OPENINGS
 from gaptools.world.draw import draw_scene
+from gaptools.world.scene import DRAW_STREAM
 from gaptools.world.vocab import LEXICON, LOOKS, WIDE_COLOURS, WIDE_SHAPES
 
 BASE = WorldParams(n_images=60, seed=5, max_objects=4, mention=0.75, clutter=3)
@@ -74,7 +75,7 @@ def test_looks_change_pixels_only_and_a_neutral_look_draws_the_plain_image():
             width = {"thin": 2, "thick": 5}[look["frame"]]
             assert (b[:width] == 40).all() and (b[-width:] == 40).all() and not (b[width:-width, width:-width] == 40).all()
     scene = {**plain[0]["scene"], "look": {"tint": "none", "light": "normal", "frame": "none"}}
-    neutral = draw_scene(scene, 64, BASE.rng(0, 1), clutter=BASE.clutter)
+    neutral = draw_scene(scene, 64, BASE.rng(0, DRAW_STREAM), clutter=BASE.clutter)
     assert np.array_equal(np.asarray(neutral), _pixels(plain)[0])
 
 
