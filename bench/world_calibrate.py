@@ -58,6 +58,8 @@ def _args() -> argparse.Namespace:
     p.add_argument("--style", choices=("basic", "rich"))
     p.add_argument("--rotation", action="store_true", default=None, help="turn every shape by a random angle")
     p.add_argument("--looks", action="store_true", default=None, help="give every image a tint, a light and a frame")
+    p.add_argument("--extra-looks", action="store_true", default=None,
+                   help="looks also blur, darken the corners and pixelate (needs looks)")
     p.add_argument("--fixed-projection", action="store_true", default=None,
                    help="hold both output projections at the identity (needs --embed-dim = both tower widths)")
     p.add_argument("--eval", type=_caption_setting, nargs="+", metavar="KEY=VALUE[,KEY=VALUE]",
@@ -95,7 +97,7 @@ def _setting(args) -> tuple[dict, dict, dict]:
     world = dict(preset.world, seed=args.seed)
     names = {"images": "n_images", "test": "n_test", "val": "n_val"}
     for key in ("images", "mention", "clutter", "max_objects", "min_objects", "test", "val", "palette", "jitter",
-                "rotation", "lighting", "style", "looks"):
+                "rotation", "lighting", "style", "looks", "extra_looks"):
         value = getattr(args, key)
         if value is not None:
             world[names.get(key, key)] = value

@@ -52,6 +52,7 @@ def generate_command(
     lighting: Optional[float] = typer.Option(None, "--lighting", help="Unnamed lighting: gain 1 ± this and a colour cast (0-0.5)."),
     looks: Optional[bool] = typer.Option(None, "--looks/--no-looks", help="Give each image a look: a tint, a light level and a frame."),
     name_looks: Optional[float] = typer.Option(None, "--name-looks", help="Chance a caption ends by naming its image's look (needs --looks)."),
+    extra_looks: Optional[bool] = typer.Option(None, "--extra-looks/--no-extra-looks", help="Looks also blur, darken the corners and pixelate (needs --looks)."),
     val: Optional[int] = typer.Option(None, "--val", help="Val images (default images // 12)."),
     test: Optional[int] = typer.Option(None, "--test", help="Test images (default images // 12)."),
 ) -> None:
@@ -63,7 +64,7 @@ def generate_command(
                                  max_objects=max_objects, image_size=image_size, captions_per_image=captions,
                                  mention=mention, clutter=clutter, palette=palette, style=style, jitter=jitter,
                                  rotation=rotation, lighting=lighting, looks=looks, name_looks=name_looks,
-                                 n_val=val, n_test=test))
+                                 extra_looks=extra_looks, n_val=val, n_test=test))
     with _progress() as bar:
         task = bar.add_task("drawing", total=params.n_images)
         written = generate_world(out, params, progress=lambda k: bar.advance(task, k))

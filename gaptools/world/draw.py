@@ -2,7 +2,8 @@
 
 The unnamed factors (clutter, jitter, rotation, lighting) draw their random numbers from the
 image's drawing stream only when they are on, so a world without them draws the same pixels
-as before they existed. A scene's look (tint, light, frame) is drawn last and draws none.
+as before they existed. A scene's look (tint, light, frame; blur, vignette, pixelation) is drawn
+last and draws none.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import math
 
 import numpy as np
 from PIL import Image, ImageDraw
+from scipy.ndimage import gaussian_filter
 
 from gaptools.world.vocab import BACKGROUNDS, COLOURS, POSITIONS, SIZES, WIDE_BACKGROUNDS, WIDE_COLOURS
 
@@ -68,14 +70,19 @@ def draw_scene(scene: dict, size: int, rng: np.random.Generator, *, clutter: int
     return image
 
 
-#: the pixel change of each look value: tint colour shifts, light gains, frame widths (of the side)
+#: the pixel change of each look value: tint colour shifts, light gains, frame widths (of the side),
+#: blur widths (Gaussian sigma, of the side), vignette darkening at the corners, pixel block sizes (of the side)
 _TINTS = {"warm": (30, 8, -30), "cool": (-30, 0, 30)}
 _GAINS = {"normal": (1.0, 0.0), "dark": (0.65, 0.0), "bright": (1.15, 30.0)}
 _FRAMES = {"thin": 0.03, "thick": 0.08}
+_BLURS = {"soft": 0.01, "blurry": 0.025}
+_VIGNETTE = 0.6
+_BLOCK = 0.047
 
 
 def _apply_look(image: Image.Image, look: dict) -> Image.Image:
-    """The image with its look: tint, then light, then a dark frame (no random number drawn)."""
+    """The image with its look: tint, light, then (extra looks) blur, vignette and pixelation, then a
+    dark frame (no random number drawn)."""
     pixels = np.asarray(image, dtype=np.float64)
     if look["tint"] in _TINTS:
         pixels = pixels + np.array(_TINTS[look["tint"]], dtype=np.float64)
@@ -86,6 +93,16 @@ def _apply_look(image: Image.Image, look: dict) -> Image.Image:
         pixels = 0.55 * pixels + 0.45 * 200.0
     gain, offset = _GAINS[look["light"]]
     pixels = pixels * gain + offset
+    side = pixels.shape[0]
+    if look.get("blur") in _BLURS:
+        pixels = gaussian_filter(pixels, sigma=(_BLURS[look["blur"]] * side,) * 2 + (0,), mode="nearest")
+    if look.get("vignette") == "vignette":
+        centred = (np.arange(side) - (side - 1) / 2) / ((side - 1) / 2)
+        pixels = pixels * (1 - _VIGNETTE * (centred[:, None] ** 2 + centred[None, :] ** 2)[..., None] / 2)
+    if look.get("pixels") == "pixelated":
+        block = max(2, round(_BLOCK * side))
+        cells = pixels[::block, ::block]
+        pixels = np.repeat(np.repeat(cells, block, axis=0), block, axis=1)[:side, :side]
     if look["frame"] in _FRAMES:
         width = max(1, round(_FRAMES[look["frame"]] * pixels.shape[0]))
         pixels[:width], pixels[-width:], pixels[:, :width], pixels[:, -width:] = 40.0, 40.0, 40.0, 40.0

@@ -12,7 +12,7 @@ import dataclasses
 import numpy as np
 
 from gaptools.errors import InputError
-from gaptools.world.vocab import LOOKS, PALETTES, POSITIONS, SIZES, TEXTURES, palette
+from gaptools.world.vocab import EXTRA_LOOKS, LOOKS, PALETTES, POSITIONS, SIZES, TEXTURES, palette
 
 SPLITS = ("train", "val", "test")
 SCENE_STREAM, DRAW_STREAM, CAPTION_STREAM, LOOK_STREAM, NAMING_STREAM = 0, 1, 2, 3, 4
@@ -69,6 +69,10 @@ class WorldParams:
         come from their own stream, so captions differ from those at 0 only by that phrase.
         A toy CLIP can train on captions that name looks while a dataset's captions do not, as
         CLIP's web captions name a photo's style and COCO's captions do not.
+    extra_looks : bool
+        Each look also has a blur, a vignette and a pixelation (:data:`gaptools.world.vocab.EXTRA_LOOKS`),
+        drawn after the others from the same stream, so the tint, light and frame stay those of
+        the world without them (needs ``looks``): more directions only images carry.
     """
 
     n_images: int = 6000
@@ -88,6 +92,7 @@ class WorldParams:
     style: str = "basic"
     looks: bool = False
     name_looks: float = 0.0
+    extra_looks: bool = False
 
     def __post_init__(self) -> None:
         if self.n_images < 3:
@@ -119,6 +124,8 @@ class WorldParams:
             raise InputError(f"--lighting {self.lighting}: between 0 and 0.5")
         if not 0.0 <= self.name_looks <= 1.0 or (self.name_looks and not self.looks):
             raise InputError(f"--name-looks {self.name_looks}: a chance in [0, 1], above 0 only with --looks")
+        if self.extra_looks and not self.looks:
+            raise InputError("--extra-looks: needs --looks (extra looks add to a look)")
         val, test = self.split_sizes()
         if val < 1 or test < 1 or val + test >= self.n_images:
             raise InputError(
@@ -166,7 +173,8 @@ def sample_scene(params: WorldParams, index: int) -> dict:
     dict
         ``{"background": {"tone", "texture"}, "objects": [{"shape", "colour", "size", "position"}, ...]}``;
         objects have distinct positions and distinct (colour, shape) pairs. With ``params.looks``
-        also ``"look": {"tint", "light", "frame"}``.
+        also ``"look": {"tint", "light", "frame"}`` (and ``"blur", "vignette", "pixels"`` with
+        ``params.extra_looks``).
     """
     rng = params.rng(index, SCENE_STREAM)
     shapes, colours, tones = palette(params.palette)
@@ -185,5 +193,6 @@ def sample_scene(params: WorldParams, index: int) -> dict:
     scene = {"background": background, "objects": objects}
     if params.looks:
         look_rng = params.rng(index, LOOK_STREAM)
-        scene["look"] = {name: str(look_rng.choice(list(values))) for name, values in LOOKS.items()}
+        scene["look"] = {name: str(look_rng.choice(list(values))) for name, values in LOOKS.items()
+                         if params.extra_looks or name not in EXTRA_LOOKS}
     return scene

@@ -85,7 +85,7 @@ WIDE_BACKGROUNDS: dict[str, tuple[tuple[int, int, int], tuple[str, ...]]] = {
 }
 PALETTES = ("basic", "wide")
 
-#: image-wide looks (drawn only by worlds with ``looks=True``): attribute -> value -> the phrases a
+#: image-wide looks (drawn only by worlds with ``looks=True``; see :data:`EXTRA_LOOKS`): attribute -> value -> the phrases a
 #: caption may name it with. Each attribute's first value is neutral and never named. No word is a
 #: colour, shape, size or position word, so scoring never reads a look as an object attribute.
 LOOKS: dict[str, dict[str, tuple[str, ...]]] = {
@@ -94,7 +94,13 @@ LOOKS: dict[str, dict[str, tuple[str, ...]]] = {
     "light": {"normal": (), "dark": ("in dim light", "darkly lit"), "bright": ("in bright light", "brightly lit")},
     "frame": {"none": (), "thin": ("with a thin border", "in a thin frame"),
               "thick": ("with a thick border", "in a heavy frame")},
+    "blur": {"none": (), "soft": ("slightly blurred", "in soft focus"), "blurry": ("blurry", "out of focus")},
+    "vignette": {"none": (), "vignette": ("with dim corners", "vignetted")},
+    "pixels": {"none": (), "pixelated": ("pixelated", "blocky")},
 }
+#: the look attributes drawn only by worlds with ``extra_looks=True`` (after the others, so a
+#: world without them draws the same tint, light and frame)
+EXTRA_LOOKS = ("blur", "vignette", "pixels")
 
 
 def palette(name: str) -> tuple[dict, dict, dict]:

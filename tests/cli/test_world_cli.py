@@ -41,6 +41,7 @@ def test_generating_the_same_world_again_writes_nothing(world):
         (["--palette", "neon"], "--palette 'neon': choose one of basic, wide"),
         (["--lighting", "0.9"], "--lighting 0.9: between 0 and 0.5"),
         (["--no-looks", "--name-looks", "0.5"], "--name-looks 0.5: a chance in [0, 1], above 0 only with --looks"),
+        (["--no-looks", "--name-looks", "0", "--extra-looks"], "--extra-looks: needs --looks"),
     ],
 )
 def test_bad_generate_input_is_one_line_exit_2(world, args, message):
@@ -118,12 +119,13 @@ def test_generate_sets_the_content_levers_a_preset_leaves_off(tmp_path):
 
     out = tmp_path / "levers"
     result = runner.invoke(app, [*GENERATE, "-o", str(out), "--palette", "wide", "--style", "rich", "--jitter", "0.1",
-                                 "--rotation", "--lighting", "0.2", "--looks", "--name-looks", "0.3"])
+                                 "--rotation", "--lighting", "0.2", "--looks", "--name-looks", "0.3",
+                                 "--extra-looks"])
     assert result.exit_code == 0, result.output
     params = WorldParams(**read_manifest(out)["params"])
     assert (params.palette, params.style, params.jitter, params.rotation, params.lighting) == ("wide", "rich", 0.1,
                                                                                                 True, 0.2)
-    assert (params.looks, params.name_looks) == (True, 0.3)
+    assert (params.looks, params.name_looks, params.extra_looks) == (True, 0.3, True)
 
 
 def test_train_clip_name_looks_on_a_world_without_looks_is_one_line_and_writes_nothing(tmp_path, keep_torch_threads):

@@ -14,7 +14,7 @@ from gaptools.world import WorldParams, score_captions, world_items
 from gaptools.world.captions import CLOSINGS, OPENINGS
 from gaptools.world.draw import draw_scene
 from gaptools.world.scene import DRAW_STREAM
-from gaptools.world.vocab import LEXICON, LOOKS, WIDE_COLOURS, WIDE_SHAPES
+from gaptools.world.vocab import EXTRA_LOOKS, LEXICON, LOOKS, WIDE_COLOURS, WIDE_SHAPES
 
 BASE = WorldParams(n_images=60, seed=5, max_objects=4, mention=0.75, clutter=3)
 
@@ -66,8 +66,8 @@ def test_looks_change_pixels_only_and_a_neutral_look_draws_the_plain_image():
     assert [a["scene"] for a in plain] == [{k: v for k, v in b["scene"].items() if k != "look"} for b in looked]
     assert [a["captions"] for a in plain] == [b["captions"] for b in looked]
     looks = [b["scene"]["look"] for b in looked]
-    for name, values in LOOKS.items():  # every value is drawn
-        assert {look[name] for look in looks} == set(values), name
+    for name, values in LOOKS.items():  # every value of every basic attribute is drawn, no extra one
+        assert {look.get(name) for look in looks} == ({None} if name in EXTRA_LOOKS else set(values)), name
     for a, b, look in zip(_pixels(plain), _pixels(looked), looks):
         neutral = look == {"tint": "none", "light": "normal", "frame": "none"}
         assert np.array_equal(a, b) == neutral, look
@@ -79,9 +79,29 @@ def test_looks_change_pixels_only_and_a_neutral_look_draws_the_plain_image():
     assert np.array_equal(np.asarray(neutral), _pixels(plain)[0])
 
 
-def test_named_looks_add_a_phrase_to_captions_and_nothing_else():
-    unnamed = _items(dataclasses.replace(BASE, looks=True))
-    named = _items(dataclasses.replace(BASE, looks=True, name_looks=0.5))
+def test_extra_looks_keep_the_basic_look_and_a_neutral_extra_draws_the_looked_image():
+    looked = _items(dataclasses.replace(BASE, looks=True))
+    extra = _items(dataclasses.replace(BASE, looks=True, extra_looks=True))
+    assert [a["scene"] for a in looked] == [{**b["scene"], "look": {k: v for k, v in b["scene"]["look"].items()
+                                                                     if k not in EXTRA_LOOKS}} for b in extra]
+    assert [a["captions"] for a in looked] == [b["captions"] for b in extra]
+    more = list(world_items(dataclasses.replace(BASE, looks=True, extra_looks=True, n_images=400), range(300)))
+    for name in EXTRA_LOOKS:  # every value is drawn
+        assert {b["scene"]["look"][name] for b in more} == set(LOOKS[name]), name
+    for a, b, item in zip(_pixels(looked), _pixels(extra), extra):
+        neutral = all(item["scene"]["look"][name] == "none" for name in EXTRA_LOOKS)
+        assert np.array_equal(a, b) == neutral, item["scene"]["look"]
+    blocky = [np.asarray(item["image"]) for item in more[:60]
+              if item["scene"]["look"]["pixels"] == "pixelated" and item["scene"]["look"]["frame"] == "none"]
+    assert blocky
+    for pixels in blocky:  # a pixelated image is constant on its blocks (3 pixels at 64)
+        assert (pixels[:63:3] == pixels[1:63:3]).all() and (pixels[:, :63:3] == pixels[:, 2:63:3]).all()
+
+
+@pytest.mark.parametrize("extra_looks", [False, True])
+def test_named_looks_add_a_phrase_to_captions_and_nothing_else(extra_looks):
+    unnamed = _items(dataclasses.replace(BASE, looks=True, extra_looks=extra_looks))
+    named = _items(dataclasses.replace(BASE, looks=True, extra_looks=extra_looks, name_looks=0.5))
     assert all(np.array_equal(a, b) for a, b in zip(_pixels(unnamed), _pixels(named)))
     added = 0
     for a, b in zip(unnamed, named):
@@ -103,7 +123,8 @@ def test_named_looks_add_a_phrase_to_captions_and_nothing_else():
 
 
 @pytest.mark.parametrize("kw", [{"palette": "huge"}, {"style": "poetic"}, {"jitter": -0.1}, {"jitter": 0.9},
-                                {"lighting": 0.6}, {"name_looks": 0.5}, {"looks": True, "name_looks": 1.5}])
+                                {"lighting": 0.6}, {"name_looks": 0.5}, {"looks": True, "name_looks": 1.5},
+                                {"extra_looks": True}])
 def test_bad_lever_values_are_refused(kw):
     with pytest.raises(InputError):
         WorldParams(**kw)

@@ -18,6 +18,8 @@ SIMPLE_TEST_PIXELS = "76ca5112e55e6948b4a6f887e84e43bcbaf585bab954248a8fe8f84702
 CLIP_LIKE_TEST_PIXELS = "912c577cac62e1d142f3e75151e8c34a2fbbdc3b82f5846de9777428debc5376"
 #: ... and of the clip-like-v2 world the demo of the second-order calibration shipped (issue 28).
 CLIP_LIKE_V2_TEST_PIXELS = "287aa16e65b9787ecf2b62e43e9685d27f3e0dd518df8ff335df0c5aaccb60ed"
+#: ... and of the clip-like-v3 world its demo shipped (looks named by the toy CLIP's captions).
+CLIP_LIKE_V3_TEST_PIXELS = "724f6380ae9175a0c47e6633fe323028f71c2b5b1d61fe043c7510c0e4a7af71"
 
 
 def _params(name: str, **kw) -> WorldParams:
@@ -35,9 +37,11 @@ def test_the_clip_like_preset_still_draws_the_world_of_the_first_calibration():
     assert pixels_sha256(params, "test") == CLIP_LIKE_TEST_PIXELS
 
 
-def test_the_clip_like_v2_preset_still_draws_the_world_its_demo_shipped():
-    params = _params("clip-like-v2", n_images=6000, seed=0)
-    assert pixels_sha256(params, "test") == CLIP_LIKE_V2_TEST_PIXELS
+@pytest.mark.parametrize("name, sha", [("clip-like-v2", CLIP_LIKE_V2_TEST_PIXELS),
+                                       ("clip-like-v3", CLIP_LIKE_V3_TEST_PIXELS)])
+def test_the_later_presets_still_draw_the_worlds_their_demos_shipped(name, sha):
+    params = _params(name, n_images=6000, seed=0)
+    assert pixels_sha256(params, "test") == sha
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
