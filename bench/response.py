@@ -49,14 +49,6 @@ REAL_CLIP = ROOT.parent / "shared" / "data" / "real_clip_coco500" / "features_cl
 FIGURES = ("r1_kept", "cos_after", "gap_after")
 
 
-def first_captions(eset):
-    """The set with each image's first caption only (images without a caption are dropped)."""
-    one = eset.subset(np.unique(eset.text_image))  # captions in their original order: the first of each image is still first
-    first = np.unique(one.text_image, return_index=True)[1]
-    return one.replace(text=one.text[first], text_image=one.text_image[first],
-                       caption=None if one.caption is None else one.caption[first])
-
-
 def split_by_image(eset, seed: int):
     """Two halves of ``eset`` by image: :meth:`~gaptools.EmbeddingSet.split` at ``test=0.5``, roles swapped.
 
@@ -133,7 +125,7 @@ def response_table(eset, methods, *, splits: int = 5, all_captions: bool = False
         "n_fit", "n_held" (images), "n_pairs_held", "r1_before", "seconds"}``.
     """
     start = time.perf_counter()
-    eset = eset if all_captions else first_captions(eset)
+    eset = eset if all_captions else eset.first_captions()
     runs = []
     for seed in range(splits):
         fit, held = split_by_image(eset, seed)

@@ -203,6 +203,28 @@ class EmbeddingSet:
             read_from=self.read_from,
         )
 
+    def first_captions(self) -> "EmbeddingSet":
+        """The images with their first caption only: the pairs issue 28's structure figures read.
+
+        Returns
+        -------
+        EmbeddingSet
+            The images that have a caption (the others dropped), each with the first of its
+            captions in the set's order; ``text_image`` renumbered as :meth:`subset` does.
+
+        Examples
+        --------
+        >>> import numpy as np, gaptools
+        >>> eset = gaptools.EmbeddingSet(image=np.eye(3), text=np.eye(3)[[0, 0, 2]], text_image=np.array([0, 0, 2]))
+        >>> one = eset.first_captions()
+        >>> one.n_image, one.text_image.tolist()
+        (2, [0, 1])
+        """
+        one = self.subset(np.unique(self.text_image))  # captions keep their order: each image's first stays first
+        first = np.unique(one.text_image, return_index=True)[1]
+        return one.replace(text=one.text[first], text_image=one.text_image[first],
+                           caption=None if one.caption is None else one.caption[first])
+
     def split(self, *, test: float, seed: int = 0) -> tuple["EmbeddingSet", "EmbeddingSet"]:
         """Split by image into a fitting part and a held-out test part; captions follow their image.
 

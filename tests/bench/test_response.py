@@ -30,7 +30,7 @@ def test_split_is_by_image_seeded_and_keeps_captions_with_their_image(response):
     again, _ = response.split_by_image(eset, seed=4)
     other, _ = response.split_by_image(eset, seed=5)
     assert np.array_equal(again.image, fit.image) and not np.array_equal(other.image, fit.image)
-    first = response.first_captions(eset)
+    first = eset.first_captions()
     assert first.n_text == 41 and np.array_equal(first.text, eset.text[::3])
 
 
