@@ -104,7 +104,7 @@ def _apply_look(image: Image.Image, look: dict) -> Image.Image:
         cells = pixels[::block, ::block]
         pixels = np.repeat(np.repeat(cells, block, axis=0), block, axis=1)[:side, :side]
     if look["frame"] in _FRAMES:
-        width = max(1, round(_FRAMES[look["frame"]] * pixels.shape[0]))
+        width = max(1, round(_FRAMES[look["frame"]] * side))
         pixels[:width], pixels[-width:], pixels[:, :width], pixels[:, -width:] = 40.0, 40.0, 40.0, 40.0
     return _to_image(pixels)
 
