@@ -61,33 +61,33 @@ def pair_bootstrap(eset, *, resamples: int = 300, seed: int = 0) -> dict[str, di
     Returns
     -------
     dict
-        figure -> ``{"value", "p2.5", "p50", "p97.5"}``; plus ``"n_pairs"`` under ``"_set"``.
+        ``{"n_pairs": int, "figures": {figure: {"value", "p2.5", "p50", "p97.5"}}}``.
     """
     from gaptools import metrics as M
 
     one = eset.first_captions()
     image, text = M.l2_normalize(one.image[one.text_image]), M.l2_normalize(one.text)
-    rng = np.random.default_rng(seed)
-    draws = [figures(image[rows], text[rows]) for rows in (rng.integers(0, len(image), len(image))
-                                                           for _ in range(resamples))]
+    picks = np.random.default_rng(seed).integers(0, len(image), size=(resamples, len(image)))
+    draws = [figures(image[rows], text[rows]) for rows in picks]
     value = figures(image, text)
     out = {}
     for key in FIGURES:
         low, mid, high = np.percentile([d[key] for d in draws], [2.5, 50, 97.5])
         out[key] = {"value": value[key], "p2.5": float(low), "p50": float(mid), "p97.5": float(high)}
-    out["_set"] = {"n_pairs": len(image)}
-    return out
+    return {"n_pairs": len(image), "figures": out}
 
 
 def format_table(tables: dict[str, dict]) -> str:
     """A Markdown table: one row per figure, one column per set: value (bootstrap median [2.5%, 97.5%])."""
-    labels = list(tables)
-    lines = ["| figure | " + " | ".join(f"{label} ({tables[label]['_set']['n_pairs']} pairs)" for label in labels) + " |",
-             "|" + "---|" * (len(labels) + 1)]
+    lines = ["| figure | " + " | ".join(f"{label} ({t['n_pairs']} pairs)" for label, t in tables.items()) + " |",
+             "|" + "---|" * (len(tables) + 1)]
     for key in FIGURES:
         digits = 3 if key == "subspace_agreement" else 1
-        cells = [f"{t[key]['value']:.{digits}f} (median {t[key]['p50']:.{digits}f} [{t[key]['p2.5']:.{digits}f}, "
-                 f"{t[key]['p97.5']:.{digits}f}])" for t in tables.values()]
+        cells = []
+        for t in tables.values():
+            f = t["figures"][key]
+            cells.append(f"{f['value']:.{digits}f} (median {f['p50']:.{digits}f} [{f['p2.5']:.{digits}f}, "
+                         f"{f['p97.5']:.{digits}f}])")
         lines.append(f"| {key} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -85,9 +85,10 @@ WIDE_BACKGROUNDS: dict[str, tuple[tuple[int, int, int], tuple[str, ...]]] = {
 }
 PALETTES = ("basic", "wide")
 
-#: image-wide looks (drawn only by worlds with ``looks=True``; see :data:`EXTRA_LOOKS`): attribute -> value -> the phrases a
-#: caption may name it with. Each attribute's first value is neutral and never named. No word is a
-#: colour, shape, size or position word, so scoring never reads a look as an object attribute.
+#: image-wide looks (drawn only by worlds with ``looks=True``; see :data:`EXTRA_LOOKS`): attribute ->
+#: value -> the phrases a caption may name it with. Each attribute's first value is neutral and never
+#: named. No word is a colour, shape, size or position word, so scoring never reads a look as an
+#: object attribute.
 LOOKS: dict[str, dict[str, tuple[str, ...]]] = {
     "tint": {"none": (), "warm": ("with a warm tint", "in warm tones"), "cool": ("with a cool tint", "in cold tones"),
              "sepia": ("in sepia", "with a sepia tint"), "faded": ("faded", "washed out")},

@@ -26,9 +26,9 @@ def _planted(shared: bool, n: int = 400, d: int = 32, k: int = 10, seed: int = 0
 
 
 def test_shared_and_separate_subspaces_give_agreement_one_and_zero_with_intervals_around_them(bench):
-    shared = bench.pair_bootstrap(_planted(True), resamples=40)
-    separate = bench.pair_bootstrap(_planted(False), resamples=40)
-    assert shared["_set"]["n_pairs"] == 400
+    shared_table = bench.pair_bootstrap(_planted(True), resamples=40)
+    shared, separate = shared_table["figures"], bench.pair_bootstrap(_planted(False), resamples=40)["figures"]
+    assert shared_table["n_pairs"] == 400
     k = 10  # the spread's dimension, the agreement's default k
     for key in ("participation_ratio_image", "participation_ratio_text"):
         assert shared[key]["value"] == pytest.approx(k, rel=0.1)  # isotropic in k dims: ratio k
@@ -43,7 +43,7 @@ def test_shared_and_separate_subspaces_give_agreement_one_and_zero_with_interval
 
 def test_the_values_are_those_measure_prints_on_the_first_captions(bench):
     eset = _planted(True, n=120, seed=3)
-    table = bench.pair_bootstrap(eset, resamples=5)
+    table = bench.pair_bootstrap(eset, resamples=5)["figures"]
     result = measure(eset.first_captions(), bootstrap=0)
     for key in bench.FIGURES:
         assert table[key]["value"] == pytest.approx(result[key], rel=1e-6), key
