@@ -45,7 +45,8 @@ def _args() -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=1, help="world seed")
     p.add_argument("--steps", type=int, help="training steps (default: the preset's)")
     p.add_argument("--batch-size", type=int, help="images per step (default: the preset's)")
-    for name in ("mention", "init-logit-scale", "logit-scale-lr", "lr", "jitter", "lighting", "weight-decay"):
+    for name in ("mention", "init-logit-scale", "logit-scale-lr", "lr", "jitter", "lighting", "weight-decay",
+                 "name-fills"):
         p.add_argument(f"--{name}", type=float)
     p.add_argument("--name-looks", type=float,
                    help="the toy CLIP trains on captions naming looks with this chance (needs --looks); the "
@@ -60,6 +61,8 @@ def _args() -> argparse.Namespace:
     p.add_argument("--looks", action="store_true", default=None, help="give every image a tint, a light and a frame")
     p.add_argument("--extra-looks", action="store_true", default=None,
                    help="looks also blur, darken the corners and pixelate (needs looks)")
+    p.add_argument("--fills", action="store_true", default=None,
+                   help="give every object a fill: solid, dotted, hatched or lined (name them with --name-fills)")
     p.add_argument("--fixed-projection", action="store_true", default=None,
                    help="hold both output projections at the identity (needs --embed-dim = both tower widths)")
     p.add_argument("--eval", type=_caption_setting, nargs="+", metavar="KEY=VALUE[,KEY=VALUE]",
@@ -76,7 +79,7 @@ def _args() -> argparse.Namespace:
 
 
 #: the world params that change only a world's captions, never its scenes or pixels
-CAPTION_SETTINGS = {"mention": float, "style": str, "name_looks": float}
+CAPTION_SETTINGS = {"mention": float, "style": str, "name_looks": float, "name_fills": float}
 
 
 def _caption_setting(text: str) -> dict:
@@ -97,7 +100,7 @@ def _setting(args) -> tuple[dict, dict, dict]:
     world = dict(preset.world, seed=args.seed)
     names = {"images": "n_images", "test": "n_test", "val": "n_val"}
     for key in ("images", "mention", "clutter", "max_objects", "min_objects", "test", "val", "palette", "jitter",
-                "rotation", "lighting", "style", "looks", "extra_looks"):
+                "rotation", "lighting", "style", "looks", "extra_looks", "fills", "name_fills"):
         value = getattr(args, key)
         if value is not None:
             world[names.get(key, key)] = value

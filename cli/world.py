@@ -53,6 +53,8 @@ def generate_command(
     looks: Optional[bool] = typer.Option(None, "--looks/--no-looks", help="Give each image a look: a tint, a light level and a frame."),
     name_looks: Optional[float] = typer.Option(None, "--name-looks", help="Chance a caption ends by naming its image's look (needs --looks)."),
     extra_looks: Optional[bool] = typer.Option(None, "--extra-looks/--no-extra-looks", help="Looks also blur, darken the corners and pixelate (needs --looks)."),
+    fills: Optional[bool] = typer.Option(None, "--fills/--no-fills", help="Give each object a fill: solid, dotted, hatched or lined (a faint pattern)."),
+    name_fills: Optional[float] = typer.Option(None, "--name-fills", help="Chance a caption names the fill of each object it names (needs --fills)."),
     val: Optional[int] = typer.Option(None, "--val", help="Val images (default images // 12)."),
     test: Optional[int] = typer.Option(None, "--test", help="Test images (default images // 12)."),
 ) -> None:
@@ -64,7 +66,7 @@ def generate_command(
                                  max_objects=max_objects, image_size=image_size, captions_per_image=captions,
                                  mention=mention, clutter=clutter, palette=palette, style=style, jitter=jitter,
                                  rotation=rotation, lighting=lighting, looks=looks, name_looks=name_looks,
-                                 extra_looks=extra_looks, n_val=val, n_test=test))
+                                 extra_looks=extra_looks, fills=fills, name_fills=name_fills, n_val=val, n_test=test))
     with _progress() as bar:
         task = bar.add_task("drawing", total=params.n_images)
         written = generate_world(out, params, progress=lambda k: bar.advance(task, k))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gaptools.world.vocab import LOOKS, POSITIONS, SIZES, TEXTURES, palette
+from gaptools.world.vocab import FILLS, LOOKS, POSITIONS, SIZES, TEXTURES, palette
 
 _SHAPES, _COLOURS, _TONES = palette("wide")  # every word the world has (a basic scene uses the basic ones)
 
@@ -21,7 +21,7 @@ def _pick(rng: np.random.Generator, options) -> str:
     return str(options[int(rng.integers(len(options)))])
 
 
-def _noun_phrase(obj: dict, rng: np.random.Generator, *, size: bool, colour: bool) -> str:
+def _noun_phrase(obj: dict, rng: np.random.Generator, *, size: bool, colour: bool, fill: str | None = None) -> str:
     words = []
     if size:
         words.append(_pick(rng, SIZES[obj["size"]][1]))
@@ -29,6 +29,8 @@ def _noun_phrase(obj: dict, rng: np.random.Generator, *, size: bool, colour: boo
         words.append(_pick(rng, _COLOURS[obj["colour"]][1]))
     words.append(_pick(rng, _SHAPES[obj["shape"]]))
     article = "an" if words[0][0] in "aeiou" else _pick(rng, ("a", "a", "one"))
+    if fill:  # first, since scoring pairs a colour with the shape right after it; it starts with a consonant
+        article, words = ("a" if article == "an" else article), [fill, *words]
     return f"{article} {' '.join(words)}"
 
 
@@ -103,9 +105,16 @@ def _look(scene: dict, rng: np.random.Generator) -> str:
     return " ".join(phrases)
 
 
+def _fill_word(obj: dict, rng: np.random.Generator, chance: float) -> str | None:
+    """A word naming the object's fill with chance ``chance`` (None for a solid one); one draw per object."""
+    named = rng.random() < chance
+    return _pick(rng, FILLS[obj["fill"]]) if named and FILLS[obj["fill"]] else None
+
+
 def write_captions(scene: dict, n: int, rng: np.random.Generator, *, mention: float = 1.0,
                    style: str = "basic", name_looks: float = 0.0,
-                   naming_rng: np.random.Generator | None = None) -> list[str]:
+                   naming_rng: np.random.Generator | None = None, name_fills: float = 0.0,
+                   fill_rng: np.random.Generator | None = None) -> list[str]:
     """``n`` captions of one scene, each from a different template.
 
     Parameters
@@ -127,6 +136,12 @@ def write_captions(scene: dict, n: int, rng: np.random.Generator, *, mention: fl
     naming_rng : numpy.random.Generator, optional
         The image's naming stream, needed when ``name_looks`` > 0; ``rng`` draws exactly what it
         draws at 0, so the captions differ only by the look phrases.
+    name_fills : float
+        Chance that a noun phrase names its object's fill (``obj["fill"]``), as its first word.
+    fill_rng : numpy.random.Generator, optional
+        The image's fill-naming stream, needed when ``name_fills`` > 0; ``rng`` draws exactly
+        what it draws at 0, so the captions differ only by the fill words (and "an" turned "a"
+        before them).
 
     Returns
     -------
@@ -140,7 +155,8 @@ def write_captions(scene: dict, n: int, rng: np.random.Generator, *, mention: fl
             keep = rng.random(len(objs)) < mention
             objs = [o for k, o in enumerate(objs) if k == 0 or keep[k]]
         with_size = rng.random() < 0.55
-        nps = [_noun_phrase(o, rng, size=with_size, colour=rng.random() < 0.93) for o in objs]
+        fills = [_fill_word(o, fill_rng, name_fills) for o in objs] if name_fills else [None] * len(objs)
+        nps = [_noun_phrase(o, rng, size=with_size, colour=rng.random() < 0.93, fill=f) for o, f in zip(objs, fills)]
         text = template(objs, nps, scene, rng)
         if name_looks and naming_rng.random() < name_looks:
             look = _look(scene, naming_rng)

@@ -60,7 +60,11 @@ def draw_scene(scene: dict, size: int, rng: np.random.Generator, *, clutter: int
             dx, dy = rng.uniform(-jitter, jitter, size=2) * size
             fx, fy, radius = fx + dx / size, fy + dy / size, radius * rng.uniform(1 - jitter, 1 + jitter)
         angle = float(rng.uniform(0, 2 * math.pi)) if rotation else None
-        _draw_shape(pen, obj["shape"], (fx * size, fy * size), radius, _COLOURS[obj["colour"]][0], angle)
+        rgb = _COLOURS[obj["colour"]][0]
+        if obj.get("fill", "solid") == "solid":
+            _draw_shape(pen, obj["shape"], (fx * size, fy * size), radius, rgb, angle)
+        else:
+            _draw_patterned(image, obj["fill"], obj["shape"], (fx * size, fy * size), radius, rgb, angle)
     if lighting:
         gain = rng.uniform(1 - lighting, 1 + lighting)
         cast = rng.uniform(-lighting, lighting, size=3) * 60
@@ -78,6 +82,26 @@ _FRAMES = {"thin": 0.03, "thick": 0.08}
 _BLURS = {"soft": 0.01, "blurry": 0.025}
 _VIGNETTE = 0.6
 _BLOCK = 0.047
+
+
+def _draw_patterned(image: Image.Image, fill: str, shape: str, centre: tuple[float, float], r: float, rgb,
+                    angle: float | None) -> None:
+    """Draw one shape with a fill (:data:`gaptools.world.vocab.FILLS`): the whole shape but for a 1-pixel
+    hole (dotted), diagonal line (hatched) or row (lined) every 3 pixels, so that the shape stays
+    readable and the pattern is faint."""
+    mask = Image.new("L", image.size, 0)
+    _draw_shape(ImageDraw.Draw(mask), shape, centre, r, 255, angle)
+    area = np.asarray(mask) > 0
+    y, x = np.indices(area.shape)
+    if fill == "dotted":
+        area &= (x % 3 != 1) | (y % 3 != 1)
+    elif fill == "hatched":
+        area &= (x + y) % 3 != 0
+    elif fill == "lined":
+        area &= y % 3 != 1
+    else:
+        raise ValueError(f"no drawing for fill {fill!r}")  # the vocabulary and this function go together
+    image.paste(rgb, (0, 0, *image.size), Image.fromarray(area.astype(np.uint8) * 255))
 
 
 def _apply_look(image: Image.Image, look: dict) -> Image.Image:

@@ -29,7 +29,15 @@ from gaptools.limits import check_world
 from gaptools.outputs import LOCK_FILE, WORLD, building_folder, check_output_folder, run_lock
 from gaptools.world.captions import write_captions
 from gaptools.world.draw import draw_scene
-from gaptools.world.scene import CAPTION_STREAM, DRAW_STREAM, NAMING_STREAM, WorldParams, filename, sample_scene
+from gaptools.world.scene import (
+    CAPTION_STREAM,
+    DRAW_STREAM,
+    FILL_NAMING_STREAM,
+    NAMING_STREAM,
+    WorldParams,
+    filename,
+    sample_scene,
+)
 
 WORLD_KIND = "gaptools.world"
 WORLD_VERSION = 1
@@ -67,7 +75,8 @@ def world_captions(params: WorldParams, index: int, scene: dict | None = None) -
     """The captions of image ``index`` (its scene sampled again unless given); no pixel is drawn."""
     scene = sample_scene(params, index) if scene is None else scene
     return write_captions(scene, params.captions_per_image, params.rng(index, CAPTION_STREAM), mention=params.mention,
-                          style=params.style, name_looks=params.name_looks, naming_rng=params.rng(index, NAMING_STREAM))
+                          style=params.style, name_looks=params.name_looks, naming_rng=params.rng(index, NAMING_STREAM),
+                          name_fills=params.name_fills, fill_rng=params.rng(index, FILL_NAMING_STREAM))
 
 
 def _tokens(caption: str) -> list[str]:

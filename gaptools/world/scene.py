@@ -12,10 +12,10 @@ import dataclasses
 import numpy as np
 
 from gaptools.errors import InputError
-from gaptools.world.vocab import EXTRA_LOOKS, LOOKS, PALETTES, POSITIONS, SIZES, TEXTURES, palette
+from gaptools.world.vocab import EXTRA_LOOKS, FILLS, LOOKS, PALETTES, POSITIONS, SIZES, TEXTURES, palette
 
 SPLITS = ("train", "val", "test")
-SCENE_STREAM, DRAW_STREAM, CAPTION_STREAM, LOOK_STREAM, NAMING_STREAM = 0, 1, 2, 3, 4
+SCENE_STREAM, DRAW_STREAM, CAPTION_STREAM, LOOK_STREAM, NAMING_STREAM, FILL_STREAM, FILL_NAMING_STREAM = range(7)
 MAX_CLUTTER = 64
 STYLES = ("basic", "rich")
 
@@ -73,6 +73,14 @@ class WorldParams:
         Each look also has a blur, a vignette and a pixelation (:data:`gaptools.world.vocab.EXTRA_LOOKS`),
         drawn after the others from the same stream, so the tint, light and frame stay those of
         the world without them (needs ``looks``): more directions only images carry.
+    fills : bool
+        Each object gets a fill, solid, dotted, hatched or lined (:data:`gaptools.world.vocab.FILLS`),
+        drawn from its own stream, so the scenes, pixels of solid objects and captions are
+        otherwise those of the world without it. At 64 pixels a small object's pattern is a few
+        pixels: captions can name what images show faintly.
+    name_fills : float
+        Chance that a caption names the fill of each object it names (needs ``fills``; solid
+        objects are never named so), from its own stream.
     """
 
     n_images: int = 6000
@@ -93,6 +101,8 @@ class WorldParams:
     looks: bool = False
     name_looks: float = 0.0
     extra_looks: bool = False
+    fills: bool = False
+    name_fills: float = 0.0
 
     def __post_init__(self) -> None:
         if self.n_images < 3:
@@ -126,6 +136,8 @@ class WorldParams:
             raise InputError(f"--name-looks {self.name_looks}: a chance in [0, 1], above 0 only with --looks")
         if self.extra_looks and not self.looks:
             raise InputError("--extra-looks: needs --looks (extra looks add to a look)")
+        if not 0.0 <= self.name_fills <= 1.0 or (self.name_fills and not self.fills):
+            raise InputError(f"--name-fills {self.name_fills}: a chance in [0, 1], above 0 only with --fills")
         val, test = self.split_sizes()
         if val < 1 or test < 1 or val + test >= self.n_images:
             raise InputError(
@@ -174,7 +186,7 @@ def sample_scene(params: WorldParams, index: int) -> dict:
         ``{"background": {"tone", "texture"}, "objects": [{"shape", "colour", "size", "position"}, ...]}``;
         objects have distinct positions and distinct (colour, shape) pairs. With ``params.looks``
         also ``"look": {"tint", "light", "frame"}`` (and ``"blur", "vignette", "pixels"`` with
-        ``params.extra_looks``).
+        ``params.extra_looks``); with ``params.fills`` each object also has a ``"fill"``.
     """
     rng = params.rng(index, SCENE_STREAM)
     shapes, colours, tones = palette(params.palette)
@@ -195,4 +207,8 @@ def sample_scene(params: WorldParams, index: int) -> dict:
         look_rng = params.rng(index, LOOK_STREAM)
         scene["look"] = {name: str(look_rng.choice(list(values))) for name, values in LOOKS.items()
                          if params.extra_looks or name not in EXTRA_LOOKS}
+    if params.fills:
+        fill_rng = params.rng(index, FILL_STREAM)
+        for obj in objects:
+            obj["fill"] = str(fill_rng.choice(list(FILLS)))
     return scene

@@ -103,6 +103,16 @@ LOOKS: dict[str, dict[str, tuple[str, ...]]] = {
 #: world without them draws the same tint, light and frame)
 EXTRA_LOOKS = ("blur", "vignette", "pixels")
 
+#: object fills (drawn only by worlds with ``fills=True``): fill -> the words a caption may name it
+#: with. The first is neutral and never named. Every word starts with a consonant and none is a
+#: colour, shape, size or position word, so scoring never reads a fill as an object attribute.
+FILLS: dict[str, tuple[str, ...]] = {
+    "solid": (),
+    "dotted": ("dotted", "spotted"),
+    "hatched": ("hatched", "shaded"),
+    "lined": ("lined", "ruled"),
+}
+
 
 def palette(name: str) -> tuple[dict, dict, dict]:
     """(shapes, colours, background tones) of a palette, in the order scenes draw from them."""

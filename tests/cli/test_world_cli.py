@@ -42,6 +42,7 @@ def test_generating_the_same_world_again_writes_nothing(world):
         (["--lighting", "0.9"], "--lighting 0.9: between 0 and 0.5"),
         (["--no-looks", "--name-looks", "0.5"], "--name-looks 0.5: a chance in [0, 1], above 0 only with --looks"),
         (["--no-looks", "--name-looks", "0", "--extra-looks"], "--extra-looks: needs --looks"),
+        (["--name-fills", "0.5"], "--name-fills 0.5: a chance in [0, 1], above 0 only with --fills"),
     ],
 )
 def test_bad_generate_input_is_one_line_exit_2(world, args, message):
@@ -120,12 +121,13 @@ def test_generate_sets_the_content_levers_a_preset_leaves_off(tmp_path):
     out = tmp_path / "levers"
     result = runner.invoke(app, [*GENERATE, "-o", str(out), "--palette", "wide", "--style", "rich", "--jitter", "0.1",
                                  "--rotation", "--lighting", "0.2", "--looks", "--name-looks", "0.3",
-                                 "--extra-looks"])
+                                 "--extra-looks", "--fills", "--name-fills", "0.4"])
     assert result.exit_code == 0, result.output
     params = WorldParams(**read_manifest(out)["params"])
     assert (params.palette, params.style, params.jitter, params.rotation, params.lighting) == ("wide", "rich", 0.1,
                                                                                                 True, 0.2)
     assert (params.looks, params.name_looks, params.extra_looks) == (True, 0.3, True)
+    assert (params.fills, params.name_fills) == (True, 0.4)
 
 
 def test_train_clip_name_looks_on_a_world_without_looks_is_one_line_and_writes_nothing(tmp_path, keep_torch_threads):

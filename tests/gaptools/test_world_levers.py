@@ -14,7 +14,7 @@ from gaptools.world import WorldParams, score_captions, world_items
 from gaptools.world.captions import CLOSINGS, OPENINGS
 from gaptools.world.draw import draw_scene
 from gaptools.world.scene import DRAW_STREAM
-from gaptools.world.vocab import EXTRA_LOOKS, LEXICON, LOOKS, WIDE_COLOURS, WIDE_SHAPES
+from gaptools.world.vocab import EXTRA_LOOKS, FILLS, LEXICON, LOOKS, WIDE_COLOURS, WIDE_SHAPES
 
 BASE = WorldParams(n_images=60, seed=5, max_objects=4, mention=0.75, clutter=3)
 
@@ -122,9 +122,56 @@ def test_named_looks_add_a_phrase_to_captions_and_nothing_else(extra_looks):
         assert report["attributes"][attribute]["precision"] == 1.0, attribute
 
 
+def test_fills_change_the_filled_objects_pixels_only_and_solid_objects_draw_as_before():
+    looked = dataclasses.replace(BASE, looks=True, name_looks=0.3)
+    plain, filled = _items(looked), _items(dataclasses.replace(looked, fills=True))
+    assert [a["scene"] for a in plain] == [{**b["scene"], "objects": [{k: v for k, v in o.items() if k != "fill"}
+                                                                       for o in b["scene"]["objects"]]} for b in filled]
+    assert [a["captions"] for a in plain] == [b["captions"] for b in filled]  # unnamed: captions unchanged
+    many = list(world_items(dataclasses.replace(looked, fills=True, n_images=400), range(300)))
+    assert {o["fill"] for item in many for o in item["scene"]["objects"]} == set(FILLS)  # every fill is drawn
+    for a, b, item in zip(_pixels(plain), _pixels(filled), filled):
+        solid = all(o["fill"] == "solid" for o in item["scene"]["objects"])
+        assert np.array_equal(a, b) == solid, item["scene"]["objects"]
+
+
+@pytest.mark.parametrize("fill, kept", [("dotted", 8 / 9), ("hatched", 2 / 3), ("lined", 2 / 3)])
+def test_a_fill_leaves_its_share_of_the_shape_in_its_colour(fill, kept):
+    scene = {"background": {"tone": "white", "texture": "plain"},
+             "objects": [{"shape": "square", "colour": "blue", "size": "large", "position": "centre", "fill": fill}]}
+    solid = {**scene, "objects": [{**scene["objects"][0], "fill": "solid"}]}
+    blue = np.array([30, 60, 210])
+    pixels = [np.asarray(draw_scene(s, 96, BASE.rng(0, DRAW_STREAM))) for s in (scene, solid)]
+    area = (pixels[1] == blue).all(-1)
+    painted = (pixels[0] == blue).all(-1)
+    assert area.sum() > 500 and not (painted & ~area).any()  # a pattern only takes pixels from its shape
+    assert abs(painted.sum() / area.sum() - kept) < 0.03
+    assert ((pixels[0] == 245).all(-1) & area).sum() == area.sum() - painted.sum()  # the rest shows the background
+
+
+def test_named_fills_add_a_first_word_to_noun_phrases_and_scoring_still_reads_every_object():
+    base = dataclasses.replace(BASE, fills=True)
+    plain, named = _items(base), _items(dataclasses.replace(base, name_fills=0.5))
+    assert all(np.array_equal(a, b) for a, b in zip(_pixels(plain), _pixels(named)))
+    fill_words = {w for words in FILLS.values() for w in words}
+    assert not fill_words & {w for table in LEXICON.values() for w in table}
+    said = [w for item in named for c in item["captions"] for w in c.lower().rstrip(".").split() if w in fill_words]
+    assert len(said) > 20
+    for a, b in zip(plain, named):  # each caption is its plain caption with fill words added ("an" turned "a")
+        for x, y in zip(a["captions"], b["captions"]):
+            kept, words = [w for w in y.lower().split() if w not in fill_words], x.lower().split()
+            assert len(kept) == len(words) and all(k == w or (w, k) == ("an", "a") for k, w in zip(kept, words)), (x, y)
+    scenes = [{**item["scene"], "imgid": item["imgid"], "filename": item["filename"]} for item in named]
+    preds = [{"image_id": item["imgid"], "caption": c} for item in named for c in item["captions"]]
+    report, before = score_captions(scenes, preds), score_captions(scenes, [
+        {"image_id": item["imgid"], "caption": c} for item in plain for c in item["captions"]])
+    for attribute in ("colour", "shape", "size", "position", "object"):  # a fill word reads as nothing
+        assert report["attributes"][attribute] == before["attributes"][attribute], attribute
+
+
 @pytest.mark.parametrize("kw", [{"palette": "huge"}, {"style": "poetic"}, {"jitter": -0.1}, {"jitter": 0.9},
                                 {"lighting": 0.6}, {"name_looks": 0.5}, {"looks": True, "name_looks": 1.5},
-                                {"extra_looks": True}])
+                                {"extra_looks": True}, {"name_fills": 0.5}, {"fills": True, "name_fills": -0.1}])
 def test_bad_lever_values_are_refused(kw):
     with pytest.raises(InputError):
         WorldParams(**kw)
