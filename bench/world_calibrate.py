@@ -153,10 +153,14 @@ def _words(setting: dict) -> str:
 
 def _cached_world(cache: Path, params) -> Path:
     """The world of ``params``, generated once under ``cache`` (a folder named by its params)."""
+    from gaptools.errors import OutputError
     from gaptools.world import generate_world
 
     world = cache / "-".join(f"{k}{v}" for k, v in sorted(dataclasses.asdict(params).items()) if v is not None)
-    generate_world(world, params)
+    try:
+        generate_world(world, params)
+    except OutputError:  # a run started beside this one put the same world in place first
+        generate_world(world, params)  # finds it complete and rewrites nothing (or says what differs)
     return world
 
 
